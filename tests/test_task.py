@@ -1,0 +1,121 @@
+"""The training command: stages, flags, outputs and logs."""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+import sys
+
+import keras
+import pytest
+
+from conftest import MNIST_DIR, REPO, TINY, read_metrics, run_trainer
+from trainer import models, task
+
+
+@pytest.mark.parametrize("stage", list(models.STAGES))
+def test_every_stage_builds_trains_and_evaluates(stage, tmp_path):
+    assert task.main(["--stage", stage, "--data-dir", str(MNIST_DIR), "--job-dir", str(tmp_path), *TINY]) == 0
+    metrics = read_metrics(tmp_path)
+    assert metrics["stage"] == stage
+    assert metrics["data"] == {"data_dir": str(MNIST_DIR), "train_images": 512, "test_images": 500}
+    assert 0.1 < metrics["test_accuracy"] <= 1.0
+    reloaded = keras.saving.load_model(tmp_path / "model.keras")
+    assert reloaded.count_params() == models.STAGES[stage].build(models.STAGES[stage].dropout).count_params()
+
+
+def test_stage_can_be_chosen_by_its_codelab_number(tmp_path):
+    assert task.parse_args(["--stage", "3"]).stage.name == "dropout"
+
+
+def test_flags_override_the_stage_defaults():
+    args = task.parse_args(["--stage", "conv", "--epochs=3", "--batch-size", "32", "--learning-rate=0.002", "--lr-decay", "0.5"])
+    assert (args.epochs, args.batch_size, args.learning_rate, args.lr_decay) == (3, 32, 0.002, 0.5)
+    defaults = task.parse_args(["--stage", "batchnorm"])
+    assert (defaults.epochs, defaults.batch_size, defaults.learning_rate, defaults.lr_decay, defaults.dropout) == (10, 64, 0.01, 0.666, 0.3)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--stage", "9"], "unknown stage '9'"),
+        (["--epochs", "0"], "argument --epochs: must be > 0, got 0"),
+        (["--learning-rate", "fast"], "argument --learning-rate: 'fast' is not a number"),
+        (["--dropout", "1.5"], "argument --dropout: must be between 0 and 1, got 1.5"),
+        (["--stage", "conv", "--dropout", "0.2"], "argument --dropout: stage conv has no dropout layer"),
+    ],
+)
+def test_bad_flags_exit_2_naming_the_flag(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        task.parse_args(argv)
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_metrics_json_records_every_epoch_with_the_decaying_learning_rate(tmp_path):
+    result = run_trainer("--stage", "dropout", "--data-dir", str(MNIST_DIR), "--job-dir", str(tmp_path),
+                         "--train-size", "256", "--test-size", "256", "--epochs", "3")
+    assert result.returncode == 0, result.stderr
+    metrics = read_metrics(tmp_path)
+    assert [e["epoch"] for e in metrics["epochs"]] == [1, 2, 3]
+    assert [round(e["lr"], 6) for e in metrics["epochs"]] == [0.01, 0.006, 0.0036]
+    assert set(metrics["epochs"][0]) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr"}
+    assert metrics["hyperparameters"] == {"epochs": 3, "batch_size": 128, "optimizer": "adam", "learning_rate": 0.01,
+                                          "lr_decay": 0.6, "dropout": 0.25, "seed": 1}
+    assert metrics["test_accuracy"] == pytest.approx(metrics["epochs"][-1]["val_accuracy"])
+    assert metrics["images_per_second"] > 0 and metrics["wall_seconds"] > metrics["train_seconds"] > 0
+    # Not a terminal: one line per epoch, each showing the learning rate, and no progress bar.
+    epoch_lines = [line for line in result.stdout.splitlines() if " - loss: " in line]
+    assert len(epoch_lines) == 3 and "learning_rate: 0.0060" in epoch_lines[1]
+    assert "\r" not in result.stdout and "\b" not in result.stdout
+    assert result.stdout.strip().splitlines()[-1].startswith("done: stage dropout, 3 epochs, test accuracy ")
+
+
+def test_a_terminal_gets_the_keras_progress_bar(tmp_path):
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "trainer.task", "--smoke", "--job-dir", str(tmp_path)],
+                            cwd=REPO, stdout=follower, stderr=subprocess.DEVNULL)
+    os.close(follower)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    assert proc.wait(timeout=120) == 0
+    assert "━━━━" in output.decode(errors="replace")
+
+
+def test_smoke_runs_offline_from_the_packaged_sample(tmp_path):
+    # A proxy that refuses every connection: any attempt to use the network would fail the run.
+    offline = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": ""}
+    result = run_trainer("--smoke", "--job-dir", str(tmp_path), env=offline, timeout=60)
+    assert result.returncode == 0, result.stderr
+    metrics = read_metrics(tmp_path)
+    assert metrics["data"]["train_images"] == 5000 and metrics["data"]["test_images"] == 1000
+    assert len(metrics["epochs"]) == 1 and metrics["wall_seconds"] < 60
+    assert (tmp_path / "model.keras").stat().st_size > 0
+
+
+def test_list_stages_prints_each_stage_with_its_defaults_and_parameter_count():
+    result = run_trainer("--list-stages")
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    for stage in models.STAGES.values():
+        (row,) = [line for line in lines if line.split()[1:2] == [stage.name]]
+        params = stage.build(stage.dropout).count_params()
+        assert f"{params:,}" in row and f" {stage.batch_size} " in row and str(stage.learning_rate) in row
+
+
+def test_batchnorm_stage_learns_mnist_to_97_percent(tmp_path):
+    """The one real learning check: a third of the training set, three epochs, all 10,000 test digits."""
+    code = task.main(["--stage", "batchnorm", "--data-dir", str(MNIST_DIR), "--job-dir", str(tmp_path),
+                      "--train-size", "20000", "--epochs", "3"])
+    assert code == 0
+    metrics = read_metrics(tmp_path)
+    assert metrics["data"]["test_images"] == 10000
+    assert metrics["test_accuracy"] >= 0.97

@@ -1,0 +1,145 @@
+"""The codelab's five models ("Keras without a PhD"), side by side, with their defaults.
+
+Every model takes float32 images [batch, 28, 28] in [0, 1] named `image` and ends in a
+float32 softmax over the ten digits (float32 even under a mixed-precision policy).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import keras
+from keras import layers
+
+
+def _input() -> list:
+    return [keras.Input(shape=(28, 28), name="image")]
+
+
+def _classifier() -> layers.Layer:
+    return layers.Dense(10, activation="softmax", dtype="float32", name="digit")
+
+
+def softmax(rate: float | None) -> keras.Model:
+    return keras.Sequential([*_input(), layers.Flatten(), _classifier()], name="softmax")
+
+
+def dense(rate: float | None) -> keras.Model:
+    return keras.Sequential(
+        [
+            *_input(),
+            layers.Flatten(),
+            layers.Dense(200, activation="relu"),
+            layers.Dense(60, activation="relu"),
+            _classifier(),
+        ],
+        name="dense",
+    )
+
+
+def dropout(rate: float | None) -> keras.Model:
+    return keras.Sequential(
+        [
+            *_input(),
+            layers.Flatten(),
+            layers.Dense(200, activation="relu"),
+            layers.Dropout(rate),
+            layers.Dense(100, activation="relu"),
+            layers.Dropout(rate),
+            layers.Dense(60, activation="relu"),
+            layers.Dropout(rate),
+            _classifier(),
+        ],
+        name="dropout",
+    )
+
+
+def conv(rate: float | None) -> keras.Model:
+    return keras.Sequential(
+        [
+            *_input(),
+            layers.Reshape((28, 28, 1)),
+            layers.Conv2D(12, 3, padding="same", activation="relu"),
+            layers.Conv2D(24, 6, strides=2, padding="same", activation="relu"),
+            layers.Conv2D(32, 6, strides=2, padding="same", activation="relu"),
+            layers.Flatten(),
+            layers.Dense(200, activation="relu"),
+            _classifier(),
+        ],
+        name="conv",
+    )
+
+
+def _bn_relu() -> list:
+    """The codelab's batch norm: shift but no scale (relu makes scale redundant), then relu."""
+    return [layers.BatchNormalization(center=True, scale=False), layers.Activation("relu")]
+
+
+def batchnorm(rate: float | None) -> keras.Model:
+    return keras.Sequential(
+        [
+            *_input(),
+            layers.Reshape((28, 28, 1)),
+            layers.Conv2D(12, 3, padding="same", use_bias=False),
+            *_bn_relu(),
+            layers.Conv2D(24, 6, strides=2, padding="same", use_bias=False),
+            *_bn_relu(),
+            layers.Conv2D(32, 6, strides=2, padding="same", use_bias=False),
+            *_bn_relu(),
+            layers.Flatten(),
+            layers.Dense(200, use_bias=False),
+            *_bn_relu(),
+            layers.Dropout(rate),
+            _classifier(),
+        ],
+        name="batchnorm",
+    )
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A model with the training defaults the codelab gives it. lr at epoch e = learning_rate * lr_decay**e."""
+
+    number: int
+    name: str
+    build: Callable[[float | None], keras.Model]
+    optimizer: str
+    learning_rate: float
+    lr_decay: float
+    batch_size: int
+    epochs: int
+    dropout: float | None  # None: the model has no dropout layer
+    description: str
+
+
+# fmt: off
+STAGES = {s.name: s for s in [
+    #     n  name         model      optimizer lr     decay  batch epochs dropout
+    Stage(1, "softmax",   softmax,   "sgd",    0.01,  1.0,   128,  10,    None, "Dense(10, softmax) on the 784 pixels"),
+    Stage(2, "dense",     dense,     "adam",   0.001, 1.0,   128,  10,    None, "Dense 200 relu, 60 relu, 10 softmax"),
+    Stage(3, "dropout",   dropout,   "adam",   0.01,  0.6,   128,  10,    0.25, "Dense 200, 100, 60 relu, dropout after each"),
+    Stage(4, "conv",      conv,      "adam",   0.01,  0.6,   128,  10,    None, "Conv 3x3x12, 6x6x24/2, 6x6x32/2, Dense 200"),
+    Stage(5, "batchnorm", batchnorm, "adam",   0.01,  0.666, 64,   10,    0.3,  "conv stage with batch norm, dropout 0.3"),
+]}
+# fmt: on
+
+
+def resolve_stage(value: str) -> Stage:
+    """A stage by name or by its number in the codelab."""
+    for stage in STAGES.values():
+        if value in (stage.name, str(stage.number)):
+            return stage
+    raise ValueError(f"unknown stage {value!r}; choose one of {', '.join(STAGES)} or 1-{len(STAGES)}")
+
+
+def build_model(stage: Stage, *, learning_rate: float, dropout: float | None) -> keras.Model:
+    """The stage's model, compiled with its optimizer for integer labels."""
+    model = stage.build(dropout)
+    optimizer = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam}[stage.optimizer]
+    model.compile(
+        optimizer=optimizer(learning_rate=learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
