@@ -17,6 +17,9 @@ setup(
         "tensorflow>=2.16,<2.21",
         "numpy",
         "google-cloud-storage>=2.10",
+        "cloudml-hypertune",
+        "matplotlib",
+        "pillow",
     ],
     extras_require={
         "test": [

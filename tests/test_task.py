@@ -21,7 +21,7 @@ def test_every_stage_builds_trains_and_evaluates(stage, tmp_path):
     assert metrics["stage"] == stage
     assert metrics["data"] == {"data_dir": str(MNIST_DIR), "train_images": 512, "test_images": 500}
     assert 0.1 < metrics["test_accuracy"] <= 1.0
-    reloaded = keras.saving.load_model(tmp_path / "model.keras")
+    reloaded = keras.saving.load_model(tmp_path / "model" / "model.keras")
     assert reloaded.count_params() == models.STAGES[stage].build(models.STAGES[stage].dropout).count_params()
 
 
@@ -98,7 +98,7 @@ def test_smoke_runs_offline_from_the_packaged_sample(tmp_path):
     metrics = read_metrics(tmp_path)
     assert metrics["data"]["train_images"] == 5000 and metrics["data"]["test_images"] == 1000
     assert len(metrics["epochs"]) == 1 and metrics["wall_seconds"] < 60
-    assert (tmp_path / "model.keras").stat().st_size > 0
+    assert (tmp_path / "model" / "model.keras").stat().st_size > 0 and (tmp_path / "model" / "saved_model.pb").is_file()
 
 
 def test_list_stages_prints_each_stage_with_its_defaults_and_parameter_count():

@@ -233,11 +233,14 @@ def load_mnist(data_dir: str | os.PathLike, cache_dir: Path = DEFAULT_CACHE_DIR)
 # ---------------------------------------------------------------- tf.data pipeline
 
 
-def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, *, shuffle: bool, seed: int | None = None):
+def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, *, shuffle: bool,
+                 seed: int | None = None, drop_remainder: bool = False):
     """Batches of (float32 images in [0, 1], int labels) from uint8 arrays held in memory.
 
     Shuffling and batching work on indices and gather whole batches at once, so the
     per-image cost of tf.data is paid once per batch; pixels are scaled on the fly.
+    Every worker holds the whole set and the same shuffle seed, so sharding by DATA
+    (each worker takes every n-th batch) gives disjoint shards. TPUs need drop_remainder.
     """
     import tensorflow as tf
 
@@ -245,10 +248,12 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, *, shu
     ds = tf.data.Dataset.range(len(images))
     if shuffle:
         ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     ds = ds.map(
         lambda idx: (tf.cast(tf.gather(images_t, idx), tf.float32) / 255.0, tf.cast(tf.gather(labels_t, idx), tf.int32)),
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )
-    return ds.prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(options)

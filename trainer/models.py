@@ -133,13 +133,17 @@ def resolve_stage(value: str) -> Stage:
     raise ValueError(f"unknown stage {value!r}; choose one of {', '.join(STAGES)} or 1-{len(STAGES)}")
 
 
-def build_model(stage: Stage, *, learning_rate: float, dropout: float | None) -> keras.Model:
-    """The stage's model, compiled with its optimizer for integer labels."""
+def build_model(stage: Stage, *, learning_rate: float, dropout: float | None,
+                steps_per_execution: int = 1, jit_compile: bool | str = "auto") -> keras.Model:
+    """The stage's model, compiled with its optimizer for integer labels. Build it inside the
+    distribution strategy's scope; under mixed_float16 Keras adds loss scaling itself."""
     model = stage.build(dropout)
     optimizer = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam}[stage.optimizer]
     model.compile(
         optimizer=optimizer(learning_rate=learning_rate),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
+        steps_per_execution=steps_per_execution,
+        jit_compile=jit_compile,
     )
     return model

@@ -1,27 +1,32 @@
-"""What a run tells the outside world: the lr schedule, timings and metrics.json."""
+"""What a run tells the outside world while it trains: lr schedule, epoch records, timings,
+TensorBoard, Vertex AI hyperparameter-tuning metrics, and a loud stop when training diverges."""
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+import math
 import time
-from pathlib import Path
 
 import keras
+import tensorflow as tf
+
+from trainer import export
 
 
 def lr_schedule(learning_rate: float, decay: float) -> keras.callbacks.LearningRateScheduler:
-    """The codelab's exponential decay, lr * decay**epoch; it adds `learning_rate` to each epoch's logs."""
+    """The codelab's exponential decay, lr * decay**epoch; it adds `learning_rate` to each epoch's logs.
+    Keyed by the epoch number, so a run resumed from a backup continues the schedule where it stopped."""
     return keras.callbacks.LearningRateScheduler(lambda epoch: learning_rate * decay**epoch)
 
 
 class TrainingClock(keras.callbacks.Callback):
-    """Seconds spent on training steps, without validation, so images/s measures training alone."""
+    """Seconds and images spent on training steps, without validation, so images/s measures training alone."""
 
-    def __init__(self) -> None:
+    def __init__(self, images_per_epoch: int) -> None:
         super().__init__()
+        self.images_per_epoch = images_per_epoch
         self.train_seconds = 0.0
+        self.images = 0
         self._start: float | None = None
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -30,6 +35,7 @@ class TrainingClock(keras.callbacks.Callback):
     def _stop(self) -> None:
         if self._start is not None:
             self.train_seconds += time.perf_counter() - self._start
+            self.images += self.images_per_epoch
             self._start = None
 
     def on_test_begin(self, logs=None):
@@ -38,19 +44,77 @@ class TrainingClock(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self._stop()
 
-
-def epoch_records(history: keras.callbacks.History) -> list[dict]:
-    """One dict per epoch: loss, accuracy, val_loss, val_accuracy, lr."""
-    keys = {"loss": "loss", "accuracy": "accuracy", "val_loss": "val_loss", "val_accuracy": "val_accuracy", "learning_rate": "lr"}
-    return [
-        {"epoch": epoch + 1, **{short: float(history.history[k][i]) for k, short in keys.items() if k in history.history}}
-        for i, epoch in enumerate(history.epoch)
-    ]
+    @property
+    def images_per_second(self) -> float:
+        return self.images / self.train_seconds if self.train_seconds else 0.0
 
 
-def write_json(path: Path, data: dict) -> None:
-    """Write through a temporary file and rename, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as f:
-        json.dump(data, f, indent=2)
-    os.replace(f.name, path)
+class EpochLog(keras.callbacks.Callback):
+    """Per-epoch loss, accuracy, val_loss, val_accuracy and lr, kept in a file beside the backup so that a
+    job resumed after preemption still reports every epoch, not only those run since the restart."""
+
+    KEYS = {"loss": "loss", "accuracy": "accuracy", "val_loss": "val_loss", "val_accuracy": "val_accuracy", "learning_rate": "lr"}
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+        self.records: list[dict] = []
+        self._resumed = False
+
+    def on_train_begin(self, logs=None):
+        self.records = json.loads(tf.io.gfile.GFile(self.path).read()) if tf.io.gfile.exists(self.path) else []
+        self._resumed = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if not self._resumed:  # the first epoch of this process: drop records the backup does not cover
+            self._resumed = True
+            self.records = [r for r in self.records if r["epoch"] <= epoch]
+            if epoch:
+                print(f"resuming from the backup after epoch {epoch}", flush=True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        record = {"epoch": epoch + 1, **{short: float(logs[k]) for k, short in self.KEYS.items() if k in logs}}
+        self.records.append(record)
+        export.write_file(self.path, json.dumps(self.records).encode())
+
+
+class HypertuneReporter(keras.callbacks.Callback):
+    """Reports validation accuracy to Vertex AI hyperparameter tuning after every epoch (step = epoch number)."""
+
+    def __init__(self, metric_tag: str) -> None:
+        super().__init__()
+        import hypertune
+
+        self.metric_tag = metric_tag
+        self._hpt = hypertune.HyperTune()  # one instance: it rewrites the metric file with all it has reported
+
+    def report(self, value: float, step: int) -> None:
+        self._hpt.report_hyperparameter_tuning_metric(hyperparameter_metric_tag=self.metric_tag, metric_value=value, global_step=step)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.report(logs["val_accuracy"], epoch + 1)
+
+
+class TrainingDiverged(Exception):
+    """The loss became NaN or infinite; the run must fail rather than report garbage."""
+
+
+class DivergenceGuard(keras.callbacks.Callback):
+    """Stops training at the first batch whose loss is not finite."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = float((logs or {}).get("loss", 0.0))
+        if not math.isfinite(loss):
+            raise TrainingDiverged(f"training diverged: loss is {loss} at epoch {self._epoch + 1}, batch {batch + 1}; try a lower --learning-rate")
+
+
+def tensorboard(log_dir: str) -> keras.callbacks.TensorBoard:
+    """Per-epoch loss, accuracy, val metrics and learning rate, for TensorBoard or Vertex AI TensorBoard."""
+    return keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch", write_graph=False, profile_batch=0)

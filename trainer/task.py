@@ -7,14 +7,21 @@ hyperparameter defaults to the stage's codelab value and can be overridden by a 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of job logs
 
-from trainer import data, models  # noqa: E402
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from trainer import data, distribution, export, models, plots, reporting  # noqa: E402
 
 
 def _positive(kind):
@@ -51,17 +58,34 @@ def _stage(text: str) -> models.Stage:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None, environ: dict | None = None) -> argparse.Namespace:
+    """Flags, with Vertex AI's environment variables as the defaults for where outputs go."""
+    env = os.environ if environ is None else environ
     p = argparse.ArgumentParser(prog="python -m trainer.task", description=__doc__.splitlines()[0])
     p.add_argument("--stage", type=_stage, default="batchnorm", help="softmax, dense, dropout, conv, batchnorm, or 1-5 (default: batchnorm)")
     p.add_argument("--list-stages", action="store_true", help="print the stages with their defaults and parameter counts, then exit")
-    p.add_argument("--data-dir", default=data.DEFAULT_DATA_DIR, help="gs://BUCKET/PREFIX, /gcs/BUCKET/PREFIX or a local folder with the four MNIST files (default: %(default)s)")
-    p.add_argument("--cache-dir", type=Path, default=data.DEFAULT_CACHE_DIR, help="where files downloaded from Cloud Storage are kept (default: %(default)s)")
-    p.add_argument("--job-dir", type=Path, default=None, help="where metrics.json and model.keras go (default: runs/STAGE)")
     p.add_argument("--smoke", action="store_true", help="1 epoch on the small MNIST sample shipped in the package; no network")
+    io = p.add_argument_group("data and outputs (local paths, gs:// or /gcs/ URIs)")
+    io.add_argument("--data-dir", default=data.DEFAULT_DATA_DIR, help="the four MNIST files (default: %(default)s)")
+    io.add_argument("--cache-dir", type=Path, default=data.DEFAULT_CACHE_DIR, help="where files downloaded from Cloud Storage are kept (default: %(default)s)")
+    io.add_argument("--job-dir", help="metrics.json and plots (default: the parent of $AIP_MODEL_DIR, else runs/STAGE)")
+    io.add_argument("--model-dir", default=env.get("AIP_MODEL_DIR"), help="the exported SavedModel and model.keras (default: $AIP_MODEL_DIR, else JOB_DIR/model)")
+    io.add_argument("--checkpoint-dir", default=env.get("AIP_CHECKPOINT_DIR"), help="backups to resume from after preemption (default: $AIP_CHECKPOINT_DIR, else JOB_DIR/checkpoints)")
+    io.add_argument("--tensorboard-dir", default=env.get("AIP_TENSORBOARD_LOG_DIR"), help="TensorBoard events (default: $AIP_TENSORBOARD_LOG_DIR, else JOB_DIR/logs)")
+    io.add_argument("--hypertune-metric", default="accuracy", help="the tag validation accuracy is reported under; must match the study's metricId (default: %(default)s)")
+    io.add_argument("--no-plots", dest="plots", action="store_false", help="do not write the PNG plots")
+    dist = p.add_argument_group("distribution and speed")
+    dist.add_argument("--distribute", choices=distribution.STRATEGIES, default="auto",
+                      help="auto: TPU if configured, several workers if TF_CONFIG/CLUSTER_SPEC lists them, several GPUs if visible, else one device")
+    dist.add_argument("--tpu", help="TPU name or address for TPUStrategy (default: $TPU_NAME, or the local TPU VM)")
+    dist.add_argument("--precision", choices=distribution.PRECISIONS, default="auto", help="auto: bfloat16 on TPU, float16 on GPUs with tensor cores, else float32")
+    dist.add_argument("--steps-per-execution", type=_positive(int), help="training steps per call into TensorFlow (default: 50 on TPU, 10 on GPU, 1 on CPU)")
+    dist.add_argument("--xla", choices=("auto", "on", "off"), default="auto", help="XLA compilation of the train step (auto: on GPU and TPU)")
+    dist.add_argument("--scale-lr", action="store_true", help="multiply the learning rate by the number of replicas")
+    dist.add_argument("--peer-timeout", type=_positive(float), default=300.0, help="seconds a worker waits for its peers before failing (default: %(default)s)")
     hp = p.add_argument_group("hyperparameters (default: the stage's codelab values)")
     hp.add_argument("--epochs", type=_positive(int))
-    hp.add_argument("--batch-size", type=_positive(int))
+    hp.add_argument("--batch-size", type=_positive(int), help="per replica; the global batch is this times the replicas")
     hp.add_argument("--learning-rate", type=_positive(float))
     hp.add_argument("--lr-decay", type=_decay, help="the lr is multiplied by this after every epoch")
     hp.add_argument("--dropout", type=_fraction, help="dropout rate, for stages that have dropout layers")
@@ -77,7 +101,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             setattr(args, name, getattr(stage, name))
     if args.smoke:
         args.data_dir, args.epochs = str(data.SAMPLE_DIR), 1
-    args.job_dir = args.job_dir or Path("runs") / stage.name
+    if args.job_dir is None:
+        args.job_dir = os.path.dirname(env["AIP_MODEL_DIR"].rstrip("/")) if env.get("AIP_MODEL_DIR") else os.path.join("runs", stage.name)
+    args.model_dir = args.model_dir or export.join(args.job_dir, "model")
+    args.checkpoint_dir = args.checkpoint_dir or export.join(args.job_dir, "checkpoints")
+    args.tensorboard_dir = args.tensorboard_dir or export.join(args.job_dir, "logs")
     return args
 
 
@@ -91,15 +119,32 @@ def list_stages() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    import keras
-
-    from trainer import reporting
-
     if args.list_stages:
         list_stages()
         return 0
     started = time.perf_counter()
     stage = args.stage
+    role = distribution.task_role(os.environ)
+
+    # Distribution first: the strategy must exist before any other TensorFlow op.
+    gpus = tf.config.list_physical_devices("GPU")
+    kind = distribution.choose_strategy(args.distribute, tpu=args.tpu, environ=os.environ, num_gpus=len(gpus))
+    strategy = distribution.make_strategy(kind, tpu=args.tpu, collective_timeout=args.peer_timeout)
+    replicas = strategy.num_replicas_in_sync
+    capabilities = [tf.config.experimental.get_device_details(g).get("compute_capability", (0, 0)) for g in gpus]
+    precision = distribution.choose_precision(args.precision, strategy=kind, gpu_compute_capabilities=capabilities)
+    keras.mixed_precision.set_global_policy(precision)
+    global_batch = args.batch_size * replicas
+    learning_rate = args.learning_rate * (replicas if args.scale_lr else 1)
+    steps_per_execution = distribution.choose_steps_per_execution(args.steps_per_execution, strategy=kind, num_gpus=len(gpus))
+    print(f"{distribution.describe(strategy, kind, num_workers=role.num_tasks, num_gpus=len(gpus))}, {precision}, "
+          f"global batch {global_batch}, {steps_per_execution} steps per execution", flush=True)
+    trial_id = os.environ.get("CLOUD_ML_TRIAL_ID")
+    if trial_id:
+        print(f"hyperparameter tuning trial {trial_id}", flush=True)
+    if not role.is_chief:  # the usual multi-worker pattern: only the chief publishes
+        print(f"{role.name}: not the chief; the model goes to a temporary folder, no metrics or plots", flush=True)
+        args.model_dir = tempfile.mkdtemp(prefix=f"model-{role.name}-")
 
     # Data: validated uint8 arrays in memory, scaled on the fly by tf.data.
     try:
@@ -109,65 +154,99 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     train_x, train_y = mnist.train_images[: args.train_size], mnist.train_labels[: args.train_size]
     test_x, test_y = mnist.test_images[: args.test_size], mnist.test_labels[: args.test_size]
-    keras.utils.set_random_seed(args.seed)
-    train_ds = data.make_dataset(train_x, train_y, args.batch_size, shuffle=True, seed=args.seed)
-    test_ds = data.make_dataset(test_x, test_y, 1000, shuffle=False)
+    keras.utils.set_random_seed(args.seed)  # the same on every worker, so their shards are disjoint
+    static_shapes = kind == "tpu"
+    train_ds = data.make_dataset(train_x, train_y, global_batch, shuffle=True, seed=args.seed, drop_remainder=static_shapes)
+    test_ds = data.make_dataset(test_x, test_y, 1000, shuffle=False, drop_remainder=static_shapes)
     print(f"data: {len(train_x):,} training and {len(test_x):,} test digits from {args.data_dir}", flush=True)
 
-    # Model and schedule.
-    model = models.build_model(stage, learning_rate=args.learning_rate, dropout=args.dropout)
-    clock = reporting.TrainingClock()
-    callbacks = [reporting.lr_schedule(args.learning_rate, args.lr_decay), clock]
+    # Model, schedule, and what is reported while it trains.
+    with strategy.scope():
+        model = models.build_model(stage, learning_rate=learning_rate, dropout=args.dropout,
+                                   steps_per_execution=steps_per_execution, jit_compile={"auto": "auto", "on": True, "off": False}[args.xla])
+    backup_dir = export.join(args.checkpoint_dir, "backup" if role.is_chief else f"backup-{role.name}")
+    clock = reporting.TrainingClock(len(train_x))
+    epoch_log = reporting.EpochLog(export.join(backup_dir, "epochs.json"))
+    callbacks = [
+        reporting.lr_schedule(learning_rate, args.lr_decay),
+        reporting.DivergenceGuard(),
+        clock,
+        epoch_log,  # before the backup: a backed-up epoch always has its record
+        keras.callbacks.BackupAndRestore(backup_dir),
+    ]
+    hypertune = reporting.HypertuneReporter(args.hypertune_metric) if role.is_chief else None
+    if role.is_chief:
+        callbacks += [reporting.tensorboard(args.tensorboard_dir), hypertune]
     print(
-        f"stage {stage.number} {stage.name}: {model.count_params():,} parameters, {args.epochs} epochs, batch {args.batch_size}, "
-        f"{stage.optimizer} lr {args.learning_rate:g} x {args.lr_decay:g}^epoch" + (f", dropout {args.dropout:g}" if args.dropout is not None else ""),
+        f"stage {stage.number} {stage.name}: {model.count_params():,} parameters, {args.epochs} epochs, batch {global_batch}, "
+        f"{stage.optimizer} lr {learning_rate:g} x {args.lr_decay:g}^epoch" + (f", dropout {args.dropout:g}" if args.dropout is not None else ""),
         flush=True,
     )
 
     # Train: the progress bar on a terminal, one line per epoch in a log.
-    history = model.fit(
-        train_ds,
-        epochs=args.epochs,
-        validation_data=test_ds,
-        callbacks=callbacks,
-        shuffle=False,  # tf.data already reshuffles every epoch; this only silences Keras' reminder
-        verbose=1 if sys.stdout.isatty() else 2,
-    )
-    test_loss, test_accuracy = model.evaluate(test_ds, verbose=0)
+    try:
+        model.fit(
+            train_ds,
+            epochs=args.epochs,
+            validation_data=test_ds,
+            callbacks=callbacks,
+            shuffle=False,  # tf.data already reshuffles every epoch; this only silences Keras' reminder
+            verbose=1 if sys.stdout.isatty() else 2,
+        )
+        test_loss, test_accuracy = model.evaluate(test_ds, verbose=0)
+    except reporting.TrainingDiverged as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError) as e:
+        lost = sorted({f"{t}-{i}" for t, i in re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", str(e))} - {role.name})
+        print(f"error: {role.name} lost contact with {', '.join(lost) or 'another worker'} ({type(e).__name__}); "
+              f"rerun the job to resume from the last backed-up epoch", file=sys.stderr)
+        return 1
 
-    # Outputs, each written whole or not at all.
-    images_per_second = len(train_x) * args.epochs / clock.train_seconds
+    # Outputs: the model where Vertex AI serves it from; metrics and plots from the chief only.
+    export.export_model(model, args.model_dir)
     wall = time.perf_counter() - started
+    summary = (f"done: stage {stage.name}, {args.epochs} epochs, test accuracy {test_accuracy:.2%}, "
+               f"{wall:.1f} s, {clock.images_per_second:,.0f} images/s")
+    if not role.is_chief:
+        tf.io.gfile.rmtree(args.model_dir)
+        print(f"{summary} ({role.name})", flush=True)
+        return 0
+    hypertune.report(test_accuracy, args.epochs)
     metrics = {
         "stage": stage.name,
         "stage_number": stage.number,
+        "trial_id": trial_id,
         "hyperparameters": {
             "epochs": args.epochs,
-            "batch_size": args.batch_size,
+            "batch_size": global_batch,
+            "batch_size_per_replica": args.batch_size,
             "optimizer": stage.optimizer,
-            "learning_rate": args.learning_rate,
+            "learning_rate": learning_rate,
             "lr_decay": args.lr_decay,
             "dropout": args.dropout,
             "seed": args.seed,
         },
+        "distribution": {"strategy": kind, "replicas": replicas, "workers": role.num_tasks, "precision": precision,
+                         "steps_per_execution": steps_per_execution},
         "data": {"data_dir": args.data_dir, "train_images": len(train_x), "test_images": len(test_x)},
-        "epochs": reporting.epoch_records(history),
+        "epochs": epoch_log.records,
         "test_loss": float(test_loss),
         "test_accuracy": float(test_accuracy),
         "train_seconds": clock.train_seconds,
         "wall_seconds": wall,
-        "images_per_second": images_per_second,
+        "images_per_second": clock.images_per_second,
+        "model_dir": args.model_dir,
     }
-    args.job_dir.mkdir(parents=True, exist_ok=True)
-    tmp_model = args.job_dir / "model.tmp.keras"
-    model.save(tmp_model)
-    os.replace(tmp_model, args.job_dir / "model.keras")
-    reporting.write_json(args.job_dir / "metrics.json", metrics)
-    print(
-        f"done: stage {stage.name}, {args.epochs} epochs, test accuracy {test_accuracy:.2%}, "
-        f"{wall:.1f} s, {images_per_second:,.0f} images/s, outputs in {args.job_dir}",
-        flush=True,
-    )
+    export.write_file(export.join(args.job_dir, "metrics.json"), json.dumps(metrics, indent=2).encode())
+    if args.plots:
+        title = f"stage {stage.number} {stage.name}: test accuracy {test_accuracy:.2%}"
+        export.write_file(export.join(args.job_dir, "curves.png"), plots.training_curves(epoch_log.records, title))
+        sample_x, sample_y = test_x[:100], test_y[:100]
+        # A direct call, not predict(): under multi-worker training predict() would wait for the other workers.
+        predictions = np.argmax(model(sample_x.astype("float32") / 255.0, training=False), axis=-1)
+        export.write_file(export.join(args.job_dir, "digits.png"), plots.digit_grid(sample_x, sample_y, predictions))
+    print(f"{summary}, outputs in {args.job_dir}", flush=True)
     return 0
 
 

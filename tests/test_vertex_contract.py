@@ -1,0 +1,221 @@
+"""The Vertex AI runtime contract: AIP_* output dirs, SavedModel export, resume after preemption,
+TensorBoard, tuning metrics, chief-only outputs, divergence, plots and the predict command."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from conftest import MNIST_DIR, REPO, read_metrics, run_trainer
+from trainer import data, distribution, task
+
+EPOCHS = 2
+CLUSTER = {"chief": ["127.0.0.1:2222"], "worker": ["127.0.0.1:2223"]}
+
+
+def vertex_env(root: Path, **extra: str) -> dict:
+    """The environment Vertex AI gives a custom job with a base output directory."""
+    return {
+        "AIP_MODEL_DIR": str(root / "model"),
+        "AIP_CHECKPOINT_DIR": str(root / "checkpoints"),
+        "AIP_TENSORBOARD_LOG_DIR": str(root / "logs"),
+        "CLOUD_ML_HP_METRIC_FILE": str(root / "hypertune" / "output.metrics"),
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+def vertex_job(tmp_path_factory):
+    """One short job run as Vertex AI runs a tuning trial's chief: outputs only from the environment."""
+    root = tmp_path_factory.mktemp("vertex")
+    env = vertex_env(root, CLOUD_ML_TRIAL_ID="7", TF_CONFIG=json.dumps({"cluster": CLUSTER, "task": {"type": "chief", "index": 0}}))
+    result = run_trainer("--stage=dense", f"--data-dir={MNIST_DIR}", "--train-size=12000", "--test-size=1000",
+                         f"--epochs={EPOCHS}", "--hypertune-metric=digit_accuracy", env=env)
+    assert result.returncode == 0, result.stderr
+    return root, result
+
+
+def test_outputs_go_where_the_aip_variables_say(vertex_job):
+    root, result = vertex_job
+    assert (root / "model" / "saved_model.pb").is_file() and (root / "model" / "model.keras").is_file()
+    assert list((root / "logs").rglob("events.out.tfevents.*"))
+    assert (root / "metrics.json").is_file(), "the job dir defaults to the parent of AIP_MODEL_DIR"
+    assert "hyperparameter tuning trial 7" in result.stdout
+    assert read_metrics(root)["trial_id"] == "7"
+
+
+def test_flags_override_the_aip_variables(tmp_path):
+    env = vertex_env(tmp_path)
+    args = task.parse_args(["--model-dir", "/elsewhere/model"], environ=env)
+    assert args.model_dir == "/elsewhere/model" and args.checkpoint_dir == env["AIP_CHECKPOINT_DIR"]
+    plain = task.parse_args(["--job-dir", "gs://bucket/run"], environ={})
+    assert (plain.model_dir, plain.checkpoint_dir, plain.tensorboard_dir) == (
+        "gs://bucket/run/model", "gs://bucket/run/checkpoints", "gs://bucket/run/logs")
+
+
+def test_saved_model_serves_the_keras_models_predictions_on_real_digits(vertex_job):
+    root, _ = vertex_job
+    images = data.read_images(MNIST_DIR / "t10k-images-idx3-ubyte.gz")[-500:].astype(np.float32) / 255.0
+    labels = data.read_labels(MNIST_DIR / "t10k-labels-idx1-ubyte.gz")[-500:]
+    serve = tf.saved_model.load(str(root / "model")).signatures["serving_default"]
+    assert serve.structured_input_signature[1]["image"].shape.as_list() == [None, 28, 28]
+    out = serve(image=tf.constant(images))
+    assert out["probabilities"].shape == (500, 10) and out["digit"].dtype == tf.int32
+    keras_model = keras.saving.load_model(root / "model" / "model.keras")
+    expected = keras_model.predict(images, verbose=0)
+    np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=1e-5)
+    assert np.array_equal(out["digit"].numpy(), expected.argmax(axis=-1))
+    assert np.mean(out["digit"].numpy() == labels) > 0.85
+
+
+def test_hypertune_file_has_one_entry_per_epoch_and_the_final_evaluation(vertex_job):
+    root, _ = vertex_job
+    entries = [json.loads(line) for line in (root / "hypertune" / "output.metrics").read_text().splitlines()]
+    metrics = read_metrics(root)
+    assert [e["global_step"] for e in entries] == [str(s) for s in [*range(1, EPOCHS + 1), EPOCHS]]
+    assert all(e["trial"] == "7" for e in entries)
+    reported = [float(e["digit_accuracy"]) for e in entries]
+    assert reported[:-1] == pytest.approx([e["val_accuracy"] for e in metrics["epochs"]])
+    assert reported[-1] == pytest.approx(metrics["test_accuracy"])
+
+
+def test_tensorboard_events_hold_the_per_epoch_scalars(vertex_job):
+    root, _ = vertex_job
+    scalars = {}
+    for events in (root / "logs").rglob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(events)):
+            for value in event.summary.value:
+                scalars.setdefault((events.parent.name, value.tag), []).append(event.step)
+    for tag in ("epoch_loss", "epoch_accuracy", "epoch_learning_rate"):
+        assert scalars[("train", tag)] == list(range(EPOCHS)), tag
+    for tag in ("epoch_loss", "epoch_accuracy"):
+        assert scalars[("validation", tag)] == list(range(EPOCHS)), tag
+
+
+def test_plots_are_pngs_of_sensible_size(vertex_job):
+    root, _ = vertex_job
+    for name, min_size in (("curves.png", (600, 250)), ("digits.png", (500, 500))):
+        with Image.open(root / name) as image:
+            assert image.format == "PNG"
+            assert image.size[0] >= min_size[0] and image.size[1] >= min_size[1], (name, image.size)
+
+
+def test_no_plots_flag_writes_none(tmp_path):
+    result = run_trainer("--smoke", "--job-dir", str(tmp_path), "--no-plots")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "metrics.json").is_file() and not list(tmp_path.glob("*.png"))
+
+
+def test_a_worker_writes_no_model_and_reports_no_metric(tmp_path):
+    env = vertex_env(tmp_path, TF_CONFIG=json.dumps({"cluster": CLUSTER, "task": {"type": "worker", "index": 1}}))
+    result = run_trainer("--stage", "softmax", "--data-dir", str(MNIST_DIR), "--train-size", "512", "--test-size", "200", "--epochs", "1", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "worker-1: not the chief" in result.stdout
+    assert not (tmp_path / "model").exists() and not (tmp_path / "metrics.json").exists()
+    assert not (tmp_path / "hypertune").exists() and not (tmp_path / "logs").exists()
+
+
+@pytest.mark.parametrize(
+    "environ, role",
+    [
+        ({}, ("chief", 0, 1, True)),
+        ({"TF_CONFIG": json.dumps({"cluster": CLUSTER, "task": {"type": "chief", "index": 0}})}, ("chief", 0, 2, True)),
+        ({"TF_CONFIG": json.dumps({"cluster": CLUSTER, "task": {"type": "worker", "index": 0}})}, ("worker", 0, 2, False)),
+        ({"TF_CONFIG": json.dumps({"cluster": {"master": ["a:1"], "worker": ["b:1", "c:1"]}, "task": {"type": "master", "index": 0}})}, ("master", 0, 3, True)),
+        ({"TF_CONFIG": json.dumps({"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 0}})}, ("worker", 0, 2, True)),
+        ({"CLUSTER_SPEC": json.dumps({"cluster": {"workerpool0": ["a:1"], "workerpool1": ["b:1"]}, "task": {"type": "workerpool1", "index": 0}})}, ("worker", 0, 2, False)),
+        ({"CLUSTER_SPEC": json.dumps({"cluster": {"workerpool0": ["a:1"]}, "task": {"type": "workerpool0", "index": 0}})}, ("chief", 0, 1, True)),
+    ],
+    ids=["no-cluster", "chief", "worker-0-beside-chief", "master-key", "worker-0-no-chief", "vertex-worker", "vertex-single"],
+)
+def test_task_role_from_tf_config_or_cluster_spec(environ, role):
+    r = distribution.task_role(environ)
+    assert (r.task_type, r.index, r.num_tasks, r.is_chief) == role
+
+
+def test_a_diverging_run_fails_with_a_clear_message(tmp_path):
+    result = run_trainer("--stage", "dense", "--data-dir", str(MNIST_DIR), "--job-dir", str(tmp_path),
+                         "--train-size", "2048", "--epochs", "2", "--learning-rate", "1e12")
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: training diverged: loss is nan at epoch 1, batch ") and "--learning-rate" in last
+    assert "Traceback" not in result.stderr and not (tmp_path / "metrics.json").exists()
+
+
+def test_a_killed_job_resumes_after_its_last_backed_up_epoch(tmp_path):
+    """Preemption for real: SIGKILL after the first backed-up epoch, then the same command again."""
+    args = ["--stage", "conv", "--data-dir", str(MNIST_DIR), "--job-dir", str(tmp_path),
+            "--train-size", "8000", "--test-size", "2000", "--epochs", "3", "--no-plots"]
+    metadata = tmp_path / "checkpoints" / "backup" / "training_metadata.json"
+    proc = subprocess.Popen([sys.executable, "-m", "trainer.task", *args], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not metadata.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        backed_up = json.loads(metadata.read_text())["epoch"]
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert backed_up < 3 and not (tmp_path / "metrics.json").exists()
+
+    result = run_trainer(*args)
+    assert result.returncode == 0, result.stderr
+    assert f"resuming from the backup after epoch {backed_up}" in result.stdout
+    assert f"Epoch {backed_up + 1}/3" in result.stdout and "Epoch 1/3" not in result.stdout
+    metrics = read_metrics(tmp_path)
+    assert [e["epoch"] for e in metrics["epochs"]] == [1, 2, 3]
+    assert [round(e["lr"], 6) for e in metrics["epochs"]] == [0.01, 0.006, 0.0036]
+    assert metrics["test_accuracy"] > 0.95
+    assert not metadata.parent.exists(), "the backup is removed once training completes"
+
+
+def test_predict_gives_the_same_digits_for_png_idx_and_jsonl(vertex_job, tmp_path):
+    root, _ = vertex_job
+    images = data.read_images(MNIST_DIR / "t10k-images-idx3-ubyte.gz")[:6]
+    pngs = []
+    for i, image in enumerate(images):
+        pngs.append(tmp_path / f"digit{i}.png")
+        Image.fromarray(image).save(pngs[-1])
+    idx = tmp_path / "six-idx3-ubyte"
+    idx.write_bytes(np.array([2051, 6, 28, 28], ">u4").tobytes() + images.tobytes())
+    jsonl = tmp_path / "instances.jsonl"
+    jsonl.write_text("".join(json.dumps({"image": (img / 255.0).tolist()}) + "\n" for img in images))
+
+    result = run_trainer("--model-dir", str(root / "model"), *map(str, pngs), str(idx), str(jsonl), module="trainer.predict")
+    assert result.returncode == 0, result.stderr
+    digits = {}
+    for line in result.stdout.splitlines():
+        where, prediction = line.split(": ")
+        digits[where] = int(prediction.split()[0])
+    by_png = [digits[str(p)] for p in pngs]
+    assert by_png == [digits[f"{idx}[{i}]"] for i in range(6)] == [digits[f"{jsonl}[{i}]"] for i in range(6)]
+    assert sum(d == t for d, t in zip(by_png, [7, 2, 1, 0, 4, 1])) >= 5
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("bad.png", b"not a png", "not a readable PNG image"),
+        ("bad.jsonl", b'{"image": [[0.0, 1.0]]}\n', "bad.jsonl:1: image has shape [1, 2], expected [28, 28]"),
+        ("notes.txt", b"hello", "unknown kind of input"),
+    ],
+)
+def test_predict_rejects_a_bad_file_in_one_line(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    result = run_trainer("--model-dir", str(tmp_path), str(path), module="trainer.predict")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert message in result.stderr.strip().splitlines()[-1]

@@ -1,0 +1,146 @@
+"""Where this process stands in a Vertex AI job: its task type, index, and whether it is the chief."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Mapping
+
+# Vertex AI names worker pools in CLUSTER_SPEC; TensorFlow names the same roles in TF_CONFIG.
+VERTEX_POOLS = {"workerpool0": "chief", "workerpool1": "worker", "workerpool2": "ps", "workerpool3": "evaluator"}
+
+
+@dataclass(frozen=True)
+class Role:
+    task_type: str
+    index: int
+    num_tasks: int  # tasks that train (chief and workers)
+    is_chief: bool
+
+    @property
+    def name(self) -> str:
+        return f"{self.task_type}-{self.index}"
+
+
+def _cluster_and_task(environ: Mapping[str, str]) -> tuple[dict, dict]:
+    """The cluster and this task from TF_CONFIG, else from Vertex's CLUSTER_SPEC; empty when neither is set."""
+    if environ.get("TF_CONFIG"):
+        config = json.loads(environ["TF_CONFIG"])
+        return config.get("cluster", {}), config.get("task", {})
+    if environ.get("CLUSTER_SPEC"):
+        spec = json.loads(environ["CLUSTER_SPEC"])
+        cluster = {VERTEX_POOLS.get(pool, pool): hosts for pool, hosts in spec.get("cluster", {}).items()}
+        task = dict(spec.get("task", {}))
+        task["type"] = VERTEX_POOLS.get(task.get("type", ""), task.get("type", ""))
+        return cluster, task
+    return {}, {}
+
+
+def task_role(environ: Mapping[str, str]) -> Role:
+    """This process's role. The chief (called `master` by older configs) writes the job's outputs;
+    without a chief, worker 0 does; a process with no cluster at all is a single replica and the chief."""
+    cluster, task = _cluster_and_task(environ)
+    if not task:
+        return Role("chief", 0, 1, True)
+    task_type, index = task.get("type", "worker"), int(task.get("index", 0))
+    has_chief = bool(cluster.get("chief") or cluster.get("master"))
+    is_chief = task_type in ("chief", "master") or (task_type == "worker" and index == 0 and not has_chief)
+    num_tasks = sum(len(cluster.get(t, [])) for t in ("chief", "master", "worker"))
+    return Role(task_type, index, max(num_tasks, 1), is_chief)
+
+
+# ---------------------------------------------------------------- strategy and precision
+
+STRATEGIES = ("auto", "default", "mirrored", "multiworker", "tpu")
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+TPU_VARIABLES = ("TPU_NAME", "TPU_CONFIG", "TPU_ACCELERATOR_TYPE")
+
+
+def choose_strategy(requested: str, *, tpu: str | None, environ: Mapping[str, str], num_gpus: int) -> str:
+    """Which tf.distribute strategy to use, from flags, environment and visible GPUs alone.
+
+    auto: a TPU when one is configured; several workers when the cluster lists more than one
+    training task; several GPUs on this machine; else the default (one device) strategy.
+    """
+    if requested != "auto":
+        return requested
+    if tpu or any(environ.get(v) for v in TPU_VARIABLES):
+        return "tpu"
+    if task_role(environ).num_tasks > 1:
+        return "multiworker"
+    if num_gpus > 1:
+        return "mirrored"
+    return "default"
+
+
+def choose_precision(requested: str, *, strategy: str, gpu_compute_capabilities: list[tuple[int, int]]) -> str:
+    """The Keras dtype policy. auto: bfloat16 on TPU, float16 on GPUs with tensor cores
+    (compute capability 7.0 or newer), float32 on CPUs and older GPUs."""
+    if requested != "auto":
+        return requested
+    if strategy == "tpu":
+        return "mixed_bfloat16"
+    if gpu_compute_capabilities and all(cc >= (7, 0) for cc in gpu_compute_capabilities):
+        return "mixed_float16"
+    return "float32"
+
+
+def choose_steps_per_execution(requested: int | None, *, strategy: str, num_gpus: int) -> int:
+    """Steps per call into the TensorFlow runtime: many on a TPU, where each call is costly; a few on GPUs,
+    which otherwise wait on Python between small MNIST batches; one on CPUs, where it does not pay."""
+    if requested:
+        return requested
+    return 50 if strategy == "tpu" else 10 if num_gpus else 1
+
+
+def _keras_compatible_multiworker_strategy():
+    """MultiWorkerMirroredStrategy whose reduce() takes what Keras 3's fit() gives it.
+
+    Keras 3 reduces a whole (images, labels) batch, and reduces scalar metrics with axis=0; the plain
+    strategy rejects both (keras-team/keras#20585, tensorflow/tensorflow#72388). Reducing each element,
+    over the replicas alone for scalars, is what those calls mean.
+    """
+    import tensorflow as tf
+
+    class KerasCompatibleMultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+        def reduce(self, reduce_op, value, axis):
+            def one(v):
+                rank = self.experimental_local_results(v)[0].shape.rank
+                return super(KerasCompatibleMultiWorkerMirroredStrategy, self).reduce(reduce_op, v, axis if rank else None)
+
+            return tf.nest.map_structure(one, value)
+
+    return KerasCompatibleMultiWorkerMirroredStrategy
+
+
+def make_strategy(kind: str, *, tpu: str | None, collective_timeout: float):
+    """Create the strategy. Call this before any other TensorFlow op: multi-worker collectives must be
+    configured at program start-up."""
+    import tensorflow as tf
+
+    if kind == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or "")
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    if kind == "multiworker":
+        # A bounded wait: a worker whose peer died fails with an error instead of hanging forever.
+        options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=collective_timeout)
+        return _keras_compatible_multiworker_strategy()(communication_options=options)
+    if kind == "mirrored":
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    return tf.distribute.get_strategy()
+
+
+def describe(strategy, kind: str, *, num_workers: int, num_gpus: int) -> str:
+    """One log line: which strategy, over how many of what."""
+    replicas = strategy.num_replicas_in_sync
+    if kind == "tpu":
+        return f"strategy: TPUStrategy over {replicas} TPU cores"
+    if kind == "multiworker":
+        return f"strategy: MultiWorkerMirroredStrategy over {replicas} replicas on {num_workers} workers"
+    if kind == "mirrored":
+        devices = strategy.extended.worker_devices
+        return f"strategy: MirroredStrategy over {replicas} {'GPUs' if all('GPU' in d for d in devices) else 'devices'}"
+    return f"strategy: default (one {'GPU' if num_gpus else 'CPU'})"
