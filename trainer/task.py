@@ -25,14 +25,18 @@ from trainer import data, distribution, export, models, plots, reporting  # noqa
 
 
 def _positive(kind):
+    """A parser for numbers > 0. Integers may be written 64.0: tuning services send discrete values as floats."""
+
     def parse(text: str):
         try:
-            value = kind(text)
+            value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if kind is int and not value.is_integer():
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
         if not value > 0:
             raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-        return value
+        return kind(value)
 
     return parse
 
@@ -58,9 +62,7 @@ def _stage(text: str) -> models.Stage:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def parse_args(argv: list[str] | None = None, environ: dict | None = None) -> argparse.Namespace:
-    """Flags, with Vertex AI's environment variables as the defaults for where outputs go."""
-    env = os.environ if environ is None else environ
+def build_parser(env) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m trainer.task", description=__doc__.splitlines()[0])
     p.add_argument("--stage", type=_stage, default="batchnorm", help="softmax, dense, dropout, conv, batchnorm, or 1-5 (default: batchnorm)")
     p.add_argument("--list-stages", action="store_true", help="print the stages with their defaults and parameter counts, then exit")
@@ -92,6 +94,18 @@ def parse_args(argv: list[str] | None = None, environ: dict | None = None) -> ar
     hp.add_argument("--seed", type=int, default=1, help="seeds weights and shuffling (default: %(default)s)")
     hp.add_argument("--train-size", type=_positive(int), help="train on the first N training images only")
     hp.add_argument("--test-size", type=_positive(int), help="evaluate on the first N test images only")
+    return p
+
+
+def trainer_flags() -> set[str]:
+    """Every flag the trainer accepts, e.g. to check a tuning study's parameter names."""
+    return {flag for action in build_parser({})._actions for flag in action.option_strings}
+
+
+def parse_args(argv: list[str] | None = None, environ: dict | None = None) -> argparse.Namespace:
+    """Flags, with Vertex AI's environment variables as the defaults for where outputs go."""
+    env = os.environ if environ is None else environ
+    p = build_parser(env)
     args = p.parse_args(argv)
     stage = args.stage
     if args.dropout is not None and stage.dropout is None:

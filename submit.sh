@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Build the image, submit Vertex AI training and tuning jobs, or run the same jobs locally.
+#   ./submit.sh build | train [flags] | tune [flags] | local [flags]      (./submit.sh --help)
+# Backed by `python -m trainer.submit`; settings from flags, then PROJECT_ID, REGION, BUCKET, ...
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")"
+python="${PYTHON:-python3}"
+if [[ -x .venv/bin/python && -z "${PYTHON:-}" ]]; then
+  python=.venv/bin/python
+fi
+exec "$python" -m trainer.submit "$@"

@@ -1,0 +1,166 @@
+"""A local fake of the Vertex AI REST API (v1) that the real google-cloud-aiplatform SDK talks to.
+
+Every request body is parsed into the SDK's own aiplatform_v1 message types, unknown fields being
+errors, and jobs really run: each replica of each worker pool is a local trainer process with the
+Vertex AI environment (trainer.submit.run_worker_pools), and a tuning job runs its trials that way,
+reading each trial's cloudml-hypertune file for its final measurement. gs://BUCKET/PATH output
+directories live under a local folder, as Vertex's /gcs/ mount shows them to a job.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from google.cloud import aiplatform_v1
+from google.protobuf import json_format, timestamp_pb2
+
+from trainer import submit
+
+PARENT = r"/v1/(projects/[^/]+/locations/[^/]+)"
+COLLECTIONS = {"customJobs": aiplatform_v1.CustomJob, "hyperparameterTuningJobs": aiplatform_v1.HyperparameterTuningJob}
+
+
+def _now() -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.GetCurrentTime()
+    return stamp
+
+
+class FakeVertex:
+    def __init__(self, storage_root: Path) -> None:
+        self.storage_root = storage_root
+        self.jobs: dict[str, object] = {}
+        self.requests: list[tuple[str, dict]] = []  # (collection, body) of every create, as received
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def local_path(self, uri: str) -> Path:
+        assert uri.startswith("gs://"), uri
+        return self.storage_root / uri[len("gs://"):]
+
+    def __enter__(self) -> FakeVertex:
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        for t in self._threads:
+            t.join(timeout=300)
+
+    # ------------------------------------------------------------ running jobs
+
+    def _set(self, job, **fields) -> None:
+        with self._lock:
+            for key, value in fields.items():
+                setattr(job, key, value)
+
+    def _run_custom_job(self, job: aiplatform_v1.CustomJob) -> None:
+        self._set(job, state=aiplatform_v1.JobState.JOB_STATE_RUNNING, start_time=_now())
+        spec = job.job_spec
+        pools = [(int(p.replica_count), list(p.container_spec.args)) for p in spec.worker_pool_specs]
+        out = self.local_path(spec.base_output_directory.output_uri_prefix)
+        out.mkdir(parents=True, exist_ok=True)
+        with open(out / "job.log", "w") as log:
+            rc = submit.run_worker_pools(pools, out, job.name.rsplit("/", 1)[-1], log=log)
+        state = aiplatform_v1.JobState.JOB_STATE_SUCCEEDED if rc == 0 else aiplatform_v1.JobState.JOB_STATE_FAILED
+        self._set(job, state=state, end_time=_now())
+
+    def _run_tuning_job(self, job: aiplatform_v1.HyperparameterTuningJob) -> None:
+        self._set(job, state=aiplatform_v1.JobState.JOB_STATE_RUNNING, start_time=_now())
+        spec = job.trial_job_spec
+        metric_id = job.study_spec.metrics[0].metric_id
+        base = self.local_path(spec.base_output_directory.output_uri_prefix)
+        for number, values in enumerate(submit.sample_trials(job.study_spec, job.max_trial_count, seed=7), 1):
+            trial = aiplatform_v1.Trial(id=str(number), state=aiplatform_v1.Trial.State.ACTIVE, start_time=_now(),
+                                        parameters=[{"parameter_id": k, "value": float(v)} for k, v in values.items()])
+            with self._lock:
+                job.trials.append(trial)
+            flags = [f"--{k}={v}" for k, v in values.items()]
+            pools = [(int(p.replica_count), [*p.container_spec.args, *flags]) for p in spec.worker_pool_specs]
+            out = base / str(number)
+            out.mkdir(parents=True, exist_ok=True)
+            with open(out / "trial.log", "w") as log:
+                rc = submit.run_worker_pools(pools, out, job.name.rsplit("/", 1)[-1], trial_id=str(number), log=log)
+            value = submit.read_metric(submit.chief_metric_file(out), metric_id)
+            with self._lock:
+                trial = job.trials[number - 1]
+                if rc == 0 and value is not None:
+                    trial.final_measurement = aiplatform_v1.Measurement(metrics=[{"metric_id": metric_id, "value": value}])
+                    trial.state = aiplatform_v1.Trial.State.SUCCEEDED
+                else:
+                    trial.state = aiplatform_v1.Trial.State.INFEASIBLE
+                trial.end_time = _now()
+        failed = sum(t.state != aiplatform_v1.Trial.State.SUCCEEDED for t in job.trials)
+        state = aiplatform_v1.JobState.JOB_STATE_FAILED if failed > job.max_failed_trial_count else aiplatform_v1.JobState.JOB_STATE_SUCCEEDED
+        self._set(job, state=state, end_time=_now())
+
+    # ------------------------------------------------------------ HTTP
+
+    def _handler(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def _reply(self, code: int, body: dict | str) -> None:
+                data = (body if isinstance(body, str) else json.dumps(body)).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _error(self, code: int, status: str, message: str) -> None:
+                self._reply(code, {"error": {"code": code, "status": status, "message": message}})
+
+            def do_POST(self):
+                match = re.fullmatch(PARENT + r"/(\w+)", self.path.split("?")[0])
+                if not match or match.group(2) not in COLLECTIONS:
+                    return self._error(404, "NOT_FOUND", f"no such method: POST {self.path}")
+                parent, collection = match.groups()
+                raw = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+                message_type = COLLECTIONS[collection]
+                try:
+                    job = message_type.from_json(raw, ignore_unknown_fields=False)
+                except json_format.ParseError as e:
+                    return self._error(400, "INVALID_ARGUMENT", f"bad {message_type.__name__}: {e}")
+                spec = job.job_spec if collection == "customJobs" else job.trial_job_spec
+                if not job.display_name or not spec.worker_pool_specs or not all(p.container_spec.image_uri for p in spec.worker_pool_specs):
+                    return self._error(400, "INVALID_ARGUMENT", "display_name and worker pools with an image are required")
+                if not spec.base_output_directory.output_uri_prefix.startswith("gs://"):
+                    return self._error(400, "INVALID_ARGUMENT", "base_output_directory must be a gs:// URI")
+                with fake._lock:
+                    fake.requests.append((collection, json.loads(raw)))
+                    job.name = f"{parent}/{collection}/{len(fake.jobs) + 1}"
+                    job.state = aiplatform_v1.JobState.JOB_STATE_PENDING
+                    job.create_time = _now()
+                    fake.jobs[job.name] = job
+                run = fake._run_custom_job if collection == "customJobs" else fake._run_tuning_job
+                thread = threading.Thread(target=run, args=(job,), daemon=True)
+                fake._threads.append(thread)
+                thread.start()
+                self._reply(200, self._to_json(job))
+
+            def do_GET(self):
+                name = self.path.split("?")[0][len("/v1/"):]
+                job = fake.jobs.get(name)
+                if job is None:
+                    return self._error(404, "NOT_FOUND", f"{name} not found")
+                self._reply(200, self._to_json(job))
+
+            @staticmethod
+            def _to_json(job) -> str:
+                with fake._lock:
+                    return json_format.MessageToJson(type(job).pb(job))
+
+        return Handler
