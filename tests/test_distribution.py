@@ -51,25 +51,37 @@ def test_auto_strategy_decision(requested, tpu, environ, gpus, expected):
 
 
 @pytest.mark.parametrize(
-    "requested, strategy, capabilities, expected",
+    "requested, strategy, capabilities, cpu_bf16, expected",
     [
-        ("auto", "default", [], "float32"),
-        ("auto", "default", [(8, 0)], "mixed_float16"),
-        ("auto", "mirrored", [(7, 5), (7, 5)], "mixed_float16"),
-        ("auto", "default", [(6, 0)], "float32"),
-        ("auto", "tpu", [], "mixed_bfloat16"),
-        ("float32", "default", [(9, 0)], "float32"),
-        ("mixed_bfloat16", "default", [], "mixed_bfloat16"),
+        ("auto", "default", [], False, "float32"),
+        ("auto", "default", [], True, "mixed_bfloat16"),
+        ("auto", "default", [(8, 0)], True, "mixed_float16"),
+        ("auto", "mirrored", [(7, 5), (7, 5)], False, "mixed_float16"),
+        ("auto", "default", [(6, 0)], True, "float32"),
+        ("auto", "tpu", [], False, "mixed_bfloat16"),
+        ("float32", "default", [(9, 0)], True, "float32"),
+        ("mixed_bfloat16", "default", [], False, "mixed_bfloat16"),
     ],
-    ids=["cpu", "ampere-gpu", "two-t4s", "pascal-gpu", "tpu", "forced-float32", "forced-bfloat16"],
+    ids=["cpu", "cpu-with-native-bf16", "ampere-gpu", "two-t4s", "pascal-gpu", "tpu", "forced-float32", "forced-bfloat16"],
 )
-def test_precision_policy_per_device(requested, strategy, capabilities, expected):
-    assert distribution.choose_precision(requested, strategy=strategy, gpu_compute_capabilities=capabilities) == expected
+def test_precision_policy_per_device(requested, strategy, capabilities, cpu_bf16, expected):
+    assert distribution.choose_precision(requested, strategy=strategy, gpu_compute_capabilities=capabilities,
+                                         cpu_bfloat16=cpu_bf16) == expected
+
+
+def test_native_bfloat16_is_read_from_the_cpu_flags(tmp_path):
+    (tmp_path / "bf16").write_text("flags\t: fpu sse2 avx512f avx512_bf16 fma\n")
+    (tmp_path / "plain").write_text("flags\t: fpu sse2 avx2 fma\n")
+    assert distribution.cpu_supports_bfloat16(str(tmp_path / "bf16"))
+    assert not distribution.cpu_supports_bfloat16(str(tmp_path / "plain"))
+    assert not distribution.cpu_supports_bfloat16(str(tmp_path / "missing"))
 
 
 def test_steps_per_execution_default_per_device():
-    assert distribution.choose_steps_per_execution(None, strategy="default", num_gpus=0) == 1
-    assert distribution.choose_steps_per_execution(None, strategy="mirrored", num_gpus=4) == 10
+    assert distribution.choose_steps_per_execution(None, strategy="default", num_gpus=0) == 8
+    assert distribution.choose_steps_per_execution(None, strategy="default", num_gpus=1) == 8
+    assert distribution.choose_steps_per_execution(None, strategy="mirrored", num_gpus=4) == 1
+    assert distribution.choose_steps_per_execution(None, strategy="multiworker", num_gpus=0) == 1
     assert distribution.choose_steps_per_execution(None, strategy="tpu", num_gpus=0) == 50
     assert distribution.choose_steps_per_execution(7, strategy="tpu", num_gpus=0) == 7
 
@@ -103,7 +115,7 @@ def test_mirrored_strategy_over_two_logical_cpus_trains(tmp_path):
         cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
     )
     assert result.returncode == 0, result.stderr
-    assert "strategy: MirroredStrategy over 2 devices, float32, global batch 256" in result.stdout
+    assert "strategy: MirroredStrategy over 2 devices, " in result.stdout and ", global batch 256, " in result.stdout
     metrics = read_metrics(tmp_path)
     assert metrics["distribution"]["replicas"] == 2
     assert metrics["hyperparameters"]["batch_size"] == 256 and metrics["hyperparameters"]["learning_rate"] == 0.006

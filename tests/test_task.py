@@ -44,6 +44,8 @@ def test_flags_override_the_stage_defaults():
         (["--learning-rate", "fast"], "argument --learning-rate: 'fast' is not a number"),
         (["--dropout", "1.5"], "argument --dropout: must be between 0 and 1, got 1.5"),
         (["--stage", "conv", "--dropout", "0.2"], "argument --dropout: stage conv has no dropout layer"),
+        (["--stage", "fast", "--lr-decay", "0.5"], "argument --lr-decay: stage fast uses a one-cycle schedule"),
+        (["--batch-size", "64.5"], "argument --batch-size: '64.5' is not a whole number"),
     ],
 )
 def test_bad_flags_exit_2_naming_the_flag(argv, message, capsys):
@@ -60,8 +62,9 @@ def test_metrics_json_records_every_epoch_with_the_decaying_learning_rate(tmp_pa
     metrics = read_metrics(tmp_path)
     assert [e["epoch"] for e in metrics["epochs"]] == [1, 2, 3]
     assert [round(e["lr"], 6) for e in metrics["epochs"]] == [0.01, 0.006, 0.0036]
-    assert set(metrics["epochs"][0]) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr"}
-    assert metrics["hyperparameters"] == {"epochs": 3, "batch_size": 128, "optimizer": "adam", "learning_rate": 0.01,
+    assert set(metrics["epochs"][0]) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds"}
+    assert 0 < metrics["epochs"][0]["seconds"] < metrics["epochs"][2]["seconds"] < metrics["wall_seconds"]
+    assert metrics["hyperparameters"] == {"epochs": 3, "batch_size": 128, "batch_size_per_replica": 128, "optimizer": "adam", "learning_rate": 0.01,
                                           "lr_decay": 0.6, "dropout": 0.25, "seed": 1}
     assert metrics["test_accuracy"] == pytest.approx(metrics["epochs"][-1]["val_accuracy"])
     assert metrics["images_per_second"] > 0 and metrics["wall_seconds"] > metrics["train_seconds"] > 0
@@ -70,6 +73,14 @@ def test_metrics_json_records_every_epoch_with_the_decaying_learning_rate(tmp_pa
     assert len(epoch_lines) == 3 and "learning_rate: 0.0060" in epoch_lines[1]
     assert "\r" not in result.stdout and "\b" not in result.stdout
     assert result.stdout.strip().splitlines()[-1].startswith("done: stage dropout, 3 epochs, test accuracy ")
+
+
+def test_one_cycle_stages_step_the_learning_rate_every_batch(tmp_path):
+    """Warm-up over the first fifth of the steps, then a cosine decay to zero by the last step."""
+    assert task.main(["--stage", "fast", "--data-dir", str(MNIST_DIR), "--job-dir", str(tmp_path), "--no-plots",
+                      "--train-size", "1280", "--test-size", "200", "--epochs", "3"]) == 0
+    lrs = [e["lr"] for e in read_metrics(tmp_path)["epochs"]]
+    assert 0.005 < lrs[0] <= 0.01 and lrs[0] > lrs[1] > lrs[2] and lrs[2] < 1e-6
 
 
 def test_a_terminal_gets_the_keras_progress_bar(tmp_path):

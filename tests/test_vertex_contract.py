@@ -40,7 +40,8 @@ def vertex_job(tmp_path_factory):
     """One short job run as Vertex AI runs a tuning trial's chief: outputs only from the environment."""
     root = tmp_path_factory.mktemp("vertex")
     env = vertex_env(root, CLOUD_ML_TRIAL_ID="7", TF_CONFIG=json.dumps({"cluster": CLUSTER, "task": {"type": "chief", "index": 0}}))
-    result = run_trainer("--stage=dense", f"--data-dir={MNIST_DIR}", "--train-size=12000", "--test-size=1000",
+    # --distribute=default: one process plays the chief of a two-task cluster, with no worker to train beside.
+    result = run_trainer("--stage=dense", "--distribute=default", f"--data-dir={MNIST_DIR}", "--train-size=12000", "--test-size=1000",
                          f"--epochs={EPOCHS}", "--hypertune-metric=digit_accuracy", env=env)
     assert result.returncode == 0, result.stderr
     return root, result
@@ -119,7 +120,8 @@ def test_no_plots_flag_writes_none(tmp_path):
 
 def test_a_worker_writes_no_model_and_reports_no_metric(tmp_path):
     env = vertex_env(tmp_path, TF_CONFIG=json.dumps({"cluster": CLUSTER, "task": {"type": "worker", "index": 1}}))
-    result = run_trainer("--stage", "softmax", "--data-dir", str(MNIST_DIR), "--train-size", "512", "--test-size", "200", "--epochs", "1", env=env)
+    result = run_trainer("--stage", "softmax", "--distribute", "default", "--data-dir", str(MNIST_DIR),
+                         "--train-size", "512", "--test-size", "200", "--epochs", "1", env=env)
     assert result.returncode == 0, result.stderr
     assert "worker-1: not the chief" in result.stdout
     assert not (tmp_path / "model").exists() and not (tmp_path / "metrics.json").exists()

@@ -97,16 +97,70 @@ def batchnorm(rate: float | None) -> keras.Model:
     )
 
 
+# ---------------------------------------------------------------- beyond the codelab
+
+
+def _conv_bn_relu(filters: int, size: int, strides: int = 1) -> list:
+    return [layers.Conv2D(filters, size, strides=strides, padding="same", use_bias=False), *_bn_relu()]
+
+
+def fast(rate: float | None) -> keras.Model:
+    """Small and wide enough: 99% of the test digits in about one epoch on a laptop CPU."""
+    return keras.Sequential(
+        [
+            *_input(),
+            layers.Reshape((28, 28, 1)),
+            *_conv_bn_relu(24, 5),
+            layers.MaxPooling2D(),
+            *_conv_bn_relu(48, 5),
+            layers.MaxPooling2D(),
+            layers.Flatten(),
+            layers.Dropout(rate),
+            _classifier(),
+        ],
+        name="fast",
+    )
+
+
+def best(rate: float | None) -> keras.Model:
+    """The most accurate model this trainer trains in under 20 minutes on a 2-core CPU: random shifts,
+    rotations and zooms of the training digits (off at inference), then a deeper batch-norm CNN."""
+    return keras.Sequential(
+        [
+            *_input(),
+            layers.Reshape((28, 28, 1)),
+            layers.RandomTranslation(0.1, 0.1, fill_mode="constant"),
+            layers.RandomRotation(10 / 360, fill_mode="constant"),
+            layers.RandomZoom(0.1, fill_mode="constant"),
+            *_conv_bn_relu(32, 3),
+            *_conv_bn_relu(32, 3),
+            *_conv_bn_relu(32, 5, strides=2),
+            layers.Dropout(rate),
+            *_conv_bn_relu(64, 3),
+            *_conv_bn_relu(64, 3),
+            *_conv_bn_relu(64, 5, strides=2),
+            layers.Dropout(rate),
+            *_conv_bn_relu(128, 4),
+            layers.GlobalAveragePooling2D(),
+            layers.Dropout(rate),
+            _classifier(),
+        ],
+        name="best",
+    )
+
+
 @dataclass(frozen=True)
 class Stage:
-    """A model with the training defaults the codelab gives it. lr at epoch e = learning_rate * lr_decay**e."""
+    """A model with its training defaults. Exponential schedule: lr at epoch e = learning_rate * lr_decay**e.
+    One-cycle schedule: a linear warm-up to learning_rate over the first fifth of the steps, then a cosine
+    decay to zero, stepped every batch."""
 
     number: int
     name: str
     build: Callable[[float | None], keras.Model]
     optimizer: str
     learning_rate: float
-    lr_decay: float
+    lr_decay: float | None  # None: the one-cycle schedule
     batch_size: int
     epochs: int
     dropout: float | None  # None: the model has no dropout layer
@@ -121,19 +175,33 @@ STAGES = {s.name: s for s in [
     Stage(3, "dropout",   dropout,   "adam",   0.01,  0.6,   128,  10,    0.25, "Dense 200, 100, 60 relu, dropout after each"),
     Stage(4, "conv",      conv,      "adam",   0.01,  0.6,   128,  10,    None, "Conv 3x3x12, 6x6x24/2, 6x6x32/2, Dense 200"),
     Stage(5, "batchnorm", batchnorm, "adam",   0.01,  0.666, 64,   10,    0.3,  "conv stage with batch norm, dropout 0.3"),
+    # Beyond the codelab: the fastest way to 99%, and the most accurate model in 20 CPU minutes.
+    Stage(6, "fast",      fast,      "adam",   0.01,  None,  128,  2,     0.1,  "2 conv+BN+pool, one-cycle lr"),
+    Stage(7, "best",      best,      "adam",   0.003, None,  128,  30,    0.3,  "augmented 7-conv BN net, one-cycle lr"),
 ]}
 # fmt: on
+CODELAB_STAGES = [s for s in STAGES.values() if s.number <= 5]
 
 
 def resolve_stage(value: str) -> Stage:
-    """A stage by name or by its number in the codelab."""
+    """A stage by name or by its number."""
     for stage in STAGES.values():
         if value in (stage.name, str(stage.number)):
             return stage
     raise ValueError(f"unknown stage {value!r}; choose one of {', '.join(STAGES)} or 1-{len(STAGES)}")
 
 
-def build_model(stage: Stage, *, learning_rate: float, dropout: float | None,
+def learning_rate_for(stage: Stage, learning_rate: float, total_steps: int):
+    """A constant lr for the exponential schedule (the lr_schedule callback steps it each epoch),
+    or the per-batch one-cycle schedule."""
+    if stage.lr_decay is not None:
+        return learning_rate
+    warmup = max(1, total_steps // 5)
+    return keras.optimizers.schedules.CosineDecay(learning_rate / 10, decay_steps=max(1, total_steps - warmup),
+                                                  warmup_target=learning_rate, warmup_steps=warmup)
+
+
+def build_model(stage: Stage, *, learning_rate, dropout: float | None,
                 steps_per_execution: int = 1, jit_compile: bool | str = "auto") -> keras.Model:
     """The stage's model, compiled with its optimizer for integer labels. Build it inside the
     distribution strategy's scope; under mixed_float16 Keras adds loss scaling itself."""

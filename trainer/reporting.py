@@ -19,6 +19,13 @@ def lr_schedule(learning_rate: float, decay: float) -> keras.callbacks.LearningR
     return keras.callbacks.LearningRateScheduler(lambda epoch: learning_rate * decay**epoch)
 
 
+class LearningRateLog(keras.callbacks.Callback):
+    """Adds the optimizer's current learning rate to each epoch's logs, for schedules stepped every batch."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+
 class TrainingClock(keras.callbacks.Callback):
     """Seconds and images spent on training steps, without validation, so images/s measures training alone."""
 
@@ -50,7 +57,7 @@ class TrainingClock(keras.callbacks.Callback):
 
 
 class EpochLog(keras.callbacks.Callback):
-    """Per-epoch loss, accuracy, val_loss, val_accuracy and lr, kept in a file beside the backup so that a
+    """Per-epoch loss, accuracy, val_loss, val_accuracy, lr and elapsed seconds, kept in a file beside the backup so that a
     job resumed after preemption still reports every epoch, not only those run since the restart."""
 
     KEYS = {"loss": "loss", "accuracy": "accuracy", "val_loss": "val_loss", "val_accuracy": "val_accuracy", "learning_rate": "lr"}
@@ -64,6 +71,7 @@ class EpochLog(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self.records = json.loads(tf.io.gfile.GFile(self.path).read()) if tf.io.gfile.exists(self.path) else []
         self._resumed = False
+        self._start = time.perf_counter()
 
     def on_epoch_begin(self, epoch, logs=None):
         if not self._resumed:  # the first epoch of this process: drop records the backup does not cover
@@ -73,7 +81,8 @@ class EpochLog(keras.callbacks.Callback):
                 print(f"resuming from the backup after epoch {epoch}", flush=True)
 
     def on_epoch_end(self, epoch, logs=None):
-        record = {"epoch": epoch + 1, **{short: float(logs[k]) for k, short in self.KEYS.items() if k in logs}}
+        record = {"epoch": epoch + 1, **{short: float(logs[k]) for k, short in self.KEYS.items() if k in logs},
+                  "seconds": time.perf_counter() - self._start}  # since this process started training
         self.records.append(record)
         export.write_file(self.path, json.dumps(self.records).encode())
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import sys
@@ -64,7 +65,7 @@ def _stage(text: str) -> models.Stage:
 
 def build_parser(env) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m trainer.task", description=__doc__.splitlines()[0])
-    p.add_argument("--stage", type=_stage, default="batchnorm", help="softmax, dense, dropout, conv, batchnorm, or 1-5 (default: batchnorm)")
+    p.add_argument("--stage", type=_stage, default="batchnorm", help="softmax, dense, dropout, conv, batchnorm (the codelab's 1-5), fast or best (default: batchnorm)")
     p.add_argument("--list-stages", action="store_true", help="print the stages with their defaults and parameter counts, then exit")
     p.add_argument("--smoke", action="store_true", help="1 epoch on the small MNIST sample shipped in the package; no network")
     io = p.add_argument_group("data and outputs (local paths, gs:// or /gcs/ URIs)")
@@ -80,8 +81,8 @@ def build_parser(env) -> argparse.ArgumentParser:
     dist.add_argument("--distribute", choices=distribution.STRATEGIES, default="auto",
                       help="auto: TPU if configured, several workers if TF_CONFIG/CLUSTER_SPEC lists them, several GPUs if visible, else one device")
     dist.add_argument("--tpu", help="TPU name or address for TPUStrategy (default: $TPU_NAME, or the local TPU VM)")
-    dist.add_argument("--precision", choices=distribution.PRECISIONS, default="auto", help="auto: bfloat16 on TPU, float16 on GPUs with tensor cores, else float32")
-    dist.add_argument("--steps-per-execution", type=_positive(int), help="training steps per call into TensorFlow (default: 50 on TPU, 10 on GPU, 1 on CPU)")
+    dist.add_argument("--precision", choices=distribution.PRECISIONS, default="auto", help="auto: bfloat16 on TPU and on CPUs with native bfloat16, float16 on GPUs with tensor cores, else float32")
+    dist.add_argument("--steps-per-execution", type=_positive(int), help="training steps per call into TensorFlow (default: 50 on TPU, else 8)")
     dist.add_argument("--xla", choices=("auto", "on", "off"), default="auto", help="XLA compilation of the train step (auto: on GPU and TPU)")
     dist.add_argument("--scale-lr", action="store_true", help="multiply the learning rate by the number of replicas")
     dist.add_argument("--peer-timeout", type=_positive(float), default=300.0, help="seconds a worker waits for its peers before failing (default: %(default)s)")
@@ -110,6 +111,8 @@ def parse_args(argv: list[str] | None = None, environ: dict | None = None) -> ar
     stage = args.stage
     if args.dropout is not None and stage.dropout is None:
         p.error(f"argument --dropout: stage {stage.name} has no dropout layer")
+    if args.lr_decay is not None and stage.lr_decay is None:
+        p.error(f"argument --lr-decay: stage {stage.name} uses a one-cycle schedule, not an exponential decay")
     for name in ("epochs", "batch_size", "learning_rate", "lr_decay", "dropout"):
         if getattr(args, name) is None:
             setattr(args, name, getattr(stage, name))
@@ -128,7 +131,8 @@ def list_stages() -> None:
     for s in models.STAGES.values():
         params = s.build(s.dropout).count_params()
         dropout = "-" if s.dropout is None else s.dropout
-        print(f"{s.number:>2}  {s.name:<10} {params:>8,}  {s.optimizer:<9} {s.learning_rate:>6} {s.lr_decay:>6} {s.batch_size:>5} {s.epochs:>6} {dropout:>7}  {s.description}")
+        decay = "1cycle" if s.lr_decay is None else s.lr_decay
+        print(f"{s.number:>2}  {s.name:<10} {params:>8,}  {s.optimizer:<9} {s.learning_rate:>6} {decay:>6} {s.batch_size:>5} {s.epochs:>6} {dropout:>7}  {s.description}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     strategy = distribution.make_strategy(kind, tpu=args.tpu, collective_timeout=args.peer_timeout)
     replicas = strategy.num_replicas_in_sync
     capabilities = [tf.config.experimental.get_device_details(g).get("compute_capability", (0, 0)) for g in gpus]
-    precision = distribution.choose_precision(args.precision, strategy=kind, gpu_compute_capabilities=capabilities)
+    precision = distribution.choose_precision(args.precision, strategy=kind, gpu_compute_capabilities=capabilities,
+                                              cpu_bfloat16=distribution.cpu_supports_bfloat16())
     keras.mixed_precision.set_global_policy(precision)
     global_batch = args.batch_size * replicas
     learning_rate = args.learning_rate * (replicas if args.scale_lr else 1)
@@ -175,14 +180,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"data: {len(train_x):,} training and {len(test_x):,} test digits from {args.data_dir}", flush=True)
 
     # Model, schedule, and what is reported while it trains.
+    total_steps = math.ceil(len(train_x) / global_batch) * args.epochs
     with strategy.scope():
-        model = models.build_model(stage, learning_rate=learning_rate, dropout=args.dropout,
+        model = models.build_model(stage, learning_rate=models.learning_rate_for(stage, learning_rate, total_steps), dropout=args.dropout,
                                    steps_per_execution=steps_per_execution, jit_compile={"auto": "auto", "on": True, "off": False}[args.xla])
     backup_dir = export.join(args.checkpoint_dir, "backup" if role.is_chief else f"backup-{role.name}")
     clock = reporting.TrainingClock(len(train_x))
     epoch_log = reporting.EpochLog(export.join(backup_dir, "epochs.json"))
     callbacks = [
-        reporting.lr_schedule(learning_rate, args.lr_decay),
+        reporting.lr_schedule(learning_rate, args.lr_decay) if args.lr_decay is not None else reporting.LearningRateLog(),
         reporting.DivergenceGuard(),
         clock,
         epoch_log,  # before the backup: a backed-up epoch always has its record
@@ -193,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         callbacks += [reporting.tensorboard(args.tensorboard_dir), hypertune]
     print(
         f"stage {stage.number} {stage.name}: {model.count_params():,} parameters, {args.epochs} epochs, batch {global_batch}, "
-        f"{stage.optimizer} lr {learning_rate:g} x {args.lr_decay:g}^epoch" + (f", dropout {args.dropout:g}" if args.dropout is not None else ""),
+        f"{stage.optimizer} lr {learning_rate:g} " + (f"x {args.lr_decay:g}^epoch" if args.lr_decay is not None else "one-cycle")
+        + (f", dropout {args.dropout:g}" if args.dropout is not None else ""),
         flush=True,
     )
 

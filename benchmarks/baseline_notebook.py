@@ -1,0 +1,98 @@
+"""The codelab notebooks' way of training, as a yardstick for the trainer. Never product code.
+
+    python benchmarks/baseline_notebook.py --stage conv      # full codelab budget: accuracy and images/s
+
+Reads the raw IDX records with tf.data.FixedLengthRecordDataset, decodes and scales them in map(),
+caches, shuffles 5,000 at a time, repeats, batches and prefetches; one-hot labels with
+categorical_crossentropy; validation on the 10,000 test digits in a single batch. The models and
+their defaults are the trainer's stages, so only the way of feeding and compiling differs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from trainer import models  # noqa: E402
+
+MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+
+
+def read_label(tf_bytestring):
+    label = tf.io.decode_raw(tf_bytestring, tf.uint8)
+    label = tf.reshape(label, [])
+    return tf.one_hot(label, 10)
+
+
+def read_image(tf_bytestring):
+    image = tf.io.decode_raw(tf_bytestring, tf.uint8)
+    image = tf.cast(image, tf.float32) / 255.0
+    return tf.reshape(image, [28, 28])
+
+
+def load_dataset(image_file: Path, label_file: Path):
+    images = tf.data.FixedLengthRecordDataset(str(image_file), 28 * 28, header_bytes=16, compression_type="GZIP")
+    images = images.map(read_image, num_parallel_calls=16)
+    labels = tf.data.FixedLengthRecordDataset(str(label_file), 1, header_bytes=8, compression_type="GZIP")
+    labels = labels.map(read_label, num_parallel_calls=16)
+    return tf.data.Dataset.zip((images, labels))
+
+
+def training_dataset(data_dir: Path, batch_size: int):
+    dataset = load_dataset(data_dir / "train-images-idx3-ubyte.gz", data_dir / "train-labels-idx1-ubyte.gz")
+    dataset = dataset.cache()
+    dataset = dataset.shuffle(5000, reshuffle_each_iteration=True)
+    dataset = dataset.repeat()
+    dataset = dataset.batch(batch_size, drop_remainder=True)
+    return dataset.prefetch(-1)
+
+
+def validation_dataset(data_dir: Path):
+    dataset = load_dataset(data_dir / "t10k-images-idx3-ubyte.gz", data_dir / "t10k-labels-idx1-ubyte.gz")
+    dataset = dataset.cache()
+    dataset = dataset.batch(10000, drop_remainder=True)
+    return dataset.repeat()
+
+
+def build(stage: models.Stage) -> keras.Model:
+    model = stage.build(stage.dropout)
+    optimizer = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam}[stage.optimizer]
+    model.compile(optimizer=optimizer(learning_rate=stage.learning_rate), loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def lr_decay(stage: models.Stage) -> keras.callbacks.LearningRateScheduler:
+    return keras.callbacks.LearningRateScheduler(lambda epoch: stage.learning_rate * math.pow(stage.lr_decay, epoch))
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--stage", default="batchnorm")
+    p.add_argument("--data-dir", type=Path, default=MNIST_DIR)
+    p.add_argument("--seed", type=int, default=1)
+    args = p.parse_args()
+    stage = models.resolve_stage(args.stage)
+    keras.utils.set_random_seed(args.seed)
+    model = build(stage)
+    steps_per_epoch = 60000 // stage.batch_size
+    start = time.perf_counter()
+    history = model.fit(training_dataset(args.data_dir, stage.batch_size), steps_per_epoch=steps_per_epoch, epochs=stage.epochs,
+                        validation_data=validation_dataset(args.data_dir), validation_steps=1, callbacks=[lr_decay(stage)], verbose=2)
+    wall = time.perf_counter() - start
+    accuracy = history.history["val_accuracy"][-1]
+    print(f"baseline: stage {stage.name}, {stage.epochs} epochs, test accuracy {accuracy:.2%}, {wall:.0f} s wall")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

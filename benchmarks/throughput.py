@@ -1,0 +1,82 @@
+"""Training images per second: the trainer against the codelab notebooks' pipeline, same run, same machine.
+
+    python benchmarks/throughput.py                      # all stages
+    python benchmarks/throughput.py --stage conv --stage batchnorm --xla off
+
+For each stage and each way of feeding the same model (the trainer's; the notebook baseline's; and a
+batch already in memory, which costs the pipeline nothing), one warm-up epoch then one timed epoch
+without validation. Prints images/s, the trainer/baseline ratio, and the trainer's pipeline overhead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import baseline_notebook  # noqa: E402
+from trainer import data, distribution, models  # noqa: E402
+
+MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+
+
+class EpochTimer(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds = time.perf_counter() - self.start
+
+
+def images_per_second(model: keras.Model, dataset, steps: int, batch_size: int) -> float:
+    """The second of two epochs: the first traces, compiles and fills caches."""
+    timer = EpochTimer()
+    model.fit(dataset, epochs=2, steps_per_epoch=steps, callbacks=[timer], verbose=0)
+    return steps * batch_size / timer.seconds
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--stage", action="append", help="repeat for several (default: the five codelab stages)")
+    p.add_argument("--xla", choices=("auto", "on", "off"), default="auto", help="the trainer's setting (default: auto)")
+    p.add_argument("--steps-per-execution", type=int, help="the trainer's setting (default: its own choice)")
+    p.add_argument("--data-dir", type=Path, default=MNIST_DIR)
+    args = p.parse_args()
+    mnist = data.load_mnist(args.data_dir)
+    spe = distribution.choose_steps_per_execution(args.steps_per_execution, strategy="default", num_gpus=0)
+    xla = {"auto": "auto", "on": True, "off": False}[args.xla]
+    stages = [models.resolve_stage(s) for s in args.stage] if args.stage else models.CODELAB_STAGES
+    rows = []
+    for stage in stages:
+        batch, steps = stage.batch_size, len(mnist.train_images) // stage.batch_size
+
+        def trainer_model():
+            keras.utils.set_random_seed(1)
+            return models.build_model(stage, learning_rate=stage.learning_rate, dropout=stage.dropout, steps_per_execution=spe, jit_compile=xla)
+
+        trainer_ds = data.make_dataset(mnist.train_images, mnist.train_labels, batch, shuffle=True, seed=1).repeat()
+        trainer = images_per_second(trainer_model(), trainer_ds, steps, batch)
+        keras.utils.set_random_seed(1)
+        baseline = images_per_second(baseline_notebook.build(stage), baseline_notebook.training_dataset(args.data_dir, batch), steps, batch)
+        one_batch = next(iter(data.make_dataset(mnist.train_images[:batch], mnist.train_labels[:batch], batch, shuffle=False)))
+        in_memory = images_per_second(trainer_model(), tf.data.Dataset.from_tensors(one_batch).repeat(), steps, batch)
+        rows.append((stage.name, batch, trainer, baseline, in_memory))
+        print(f"{stage.name}: trainer {trainer:,.0f}, baseline {baseline:,.0f}, in-memory {in_memory:,.0f} images/s", flush=True)
+    print(f"\nxla={args.xla}, steps_per_execution={spe}")
+    print("| stage | batch | trainer images/s | baseline images/s | ratio | in-memory images/s | pipeline overhead |")
+    print("|---|---|---|---|---|---|---|")
+    for name, batch, trainer, baseline, in_memory in rows:
+        print(f"| {name} | {batch} | {trainer:,.0f} | {baseline:,.0f} | {trainer / baseline:.2f}x | {in_memory:,.0f} | {max(0.0, 1 - trainer / in_memory):.1%} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

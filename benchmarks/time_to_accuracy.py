@@ -1,0 +1,110 @@
+"""Wall time from the start of training to a test accuracy, over several seeds: median and spread.
+
+    python benchmarks/time_to_accuracy.py --stage fast --stage batchnorm --seeds 5 --target 0.99
+
+The data is loaded and cached first; the clock starts before the model is built and compiled, so
+tracing and compilation count. Every --eval-every of an epoch the clock pauses while the full
+10,000 test digits are evaluated; a run stops at the target or at the end of its stage's budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from trainer import data, distribution, models, reporting  # noqa: E402
+
+MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+
+
+class TimeToAccuracy(keras.callbacks.Callback):
+    """Evaluates on the whole test set every few batches with the clock paused; stops at the target."""
+
+    def __init__(self, started: float, test_x, test_y, every: int, target: float) -> None:
+        super().__init__()
+        self.started, self.every, self.target = started, every, target
+        self.test_x, self.test_y = tf.constant(test_x.astype(np.float32) / 255.0), test_y
+        self.paused = 0.0
+        self.reached: float | None = None
+        self.accuracy = 0.0
+        self._predict = None
+
+    def _evaluate(self) -> None:
+        pause = time.perf_counter()
+        elapsed = pause - self.started - self.paused  # training time so far, earlier evaluations left out
+        if self._predict is None:
+            self._predict = tf.function(lambda x: tf.argmax(self.model(x, training=False), axis=-1))
+        predictions = np.concatenate([self._predict(self.test_x[i:i + 2000]).numpy() for i in range(0, len(self.test_y), 2000)])
+        self.accuracy = float(np.mean(predictions == self.test_y))
+        self.paused += time.perf_counter() - pause
+        if self.accuracy >= self.target and self.reached is None:
+            self.reached = elapsed
+            self.model.stop_training = True
+
+    def on_train_batch_end(self, batch, logs=None):
+        if (batch + 1) % self.every == 0:
+            self._evaluate()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._evaluate()
+
+
+def run(stage: models.Stage, mnist: data.Mnist, seed: int, target: float, eval_fraction: float, xla: str, spe: int | None):
+    keras.utils.set_random_seed(seed)
+    train_ds = data.make_dataset(mnist.train_images, mnist.train_labels, stage.batch_size, shuffle=True, seed=seed)
+    steps = math.ceil(len(mnist.train_images) / stage.batch_size)
+    started = time.perf_counter()
+    lr = models.learning_rate_for(stage, stage.learning_rate, steps * stage.epochs)
+    spe = distribution.choose_steps_per_execution(spe, strategy="default", num_gpus=0)
+    model = models.build_model(stage, learning_rate=lr, dropout=stage.dropout, steps_per_execution=spe,
+                               jit_compile={"auto": "auto", "on": True, "off": False}[xla])
+    every = max(1, round(steps * eval_fraction / spe)) * spe
+    watch = TimeToAccuracy(started, mnist.test_images, mnist.test_labels, every, target)
+    callbacks = [watch] + ([reporting.lr_schedule(stage.learning_rate, stage.lr_decay)] if stage.lr_decay is not None else [])
+    model.fit(train_ds, epochs=stage.epochs, callbacks=callbacks, verbose=0)
+    return watch.reached, watch.accuracy
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--stage", action="append", help="repeat for several (default: fast and batchnorm)")
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--target", type=float, default=0.99)
+    p.add_argument("--eval-every", type=float, default=0.1, help="fraction of an epoch between evaluations (default: 0.1)")
+    p.add_argument("--xla", choices=("auto", "on", "off"), default="auto")
+    p.add_argument("--steps-per-execution", type=int)
+    p.add_argument("--data-dir", default=str(MNIST_DIR))
+    args = p.parse_args()
+    mnist = data.load_mnist(args.data_dir)
+    rows = []
+    for stage in [models.resolve_stage(s) for s in (args.stage or ["fast", "batchnorm"])]:
+        times = []
+        for seed in range(1, args.seeds + 1):
+            reached, accuracy = run(stage, mnist, seed, args.target, args.eval_every, args.xla, args.steps_per_execution)
+            print(f"{stage.name} seed {seed}: " + (f"{args.target:.1%} after {reached:.1f} s" if reached else f"never reached {args.target:.1%}")
+                  + f" (last test accuracy {accuracy:.2%})", flush=True)
+            times.append(reached)
+        done = sorted(t for t in times if t is not None)
+        rows.append((stage.name, done, len(times)))
+    print(f"\n| stage | time to {args.target:.1%} (median) | min - max | runs reaching it |\n|---|---|---|---|")
+    for name, done, total in rows:
+        median = f"{statistics.median(done):.1f} s" if done else "-"
+        spread = f"{done[0]:.1f} - {done[-1]:.1f} s" if done else "-"
+        print(f"| {name} | {median} | {spread} | {len(done)} of {total} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
