@@ -4,14 +4,17 @@
     python benchmarks/throughput.py --stage conv --stage batchnorm --xla off
 
 For each stage and each way of feeding the same model (the trainer's; the notebook baseline's; and a
-batch already in memory, which costs the pipeline nothing), one warm-up epoch then one timed epoch
-without validation. Prints images/s, the trainer/baseline ratio, and the trainer's pipeline overhead.
+batch already in memory, which costs the pipeline nothing), a warm-up epoch, then --rounds timed epochs
+without validation, taken in turn (trainer, baseline, in memory, trainer, ...) so that the machine's
+slow and fast spells fall on all three alike; the median of each. Prints images/s, the
+trainer/baseline ratio, and the trainer's pipeline overhead.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -36,11 +39,16 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds = time.perf_counter() - self.start
 
 
-def images_per_second(model: keras.Model, dataset, steps: int, batch_size: int) -> float:
-    """The second of two epochs: the first traces, compiles and fills caches."""
+def images_per_second(runs: list[tuple[keras.Model, object]], steps: int, batch_size: int, rounds: int) -> list[float]:
+    """The median images/s of each (model, dataset), over `rounds` epochs taken in turn after one warm-up."""
     timer = EpochTimer()
-    model.fit(dataset, epochs=2, steps_per_epoch=steps, callbacks=[timer], verbose=0)
-    return steps * batch_size / timer.seconds
+    seconds = [[] for _ in runs]
+    for round_ in range(rounds + 1):
+        for i, (model, dataset) in enumerate(runs):
+            model.fit(dataset, epochs=1, steps_per_epoch=steps, callbacks=[timer], verbose=0)
+            if round_:  # the first traces, compiles and fills caches
+                seconds[i].append(timer.seconds)
+    return [steps * batch_size / statistics.median(s) for s in seconds]
 
 
 def main() -> int:
@@ -48,11 +56,15 @@ def main() -> int:
     p.add_argument("--stage", action="append", help="repeat for several (default: the five codelab stages)")
     p.add_argument("--xla", choices=("auto", "on", "off"), default="auto", help="the trainer's setting (default: auto)")
     p.add_argument("--steps-per-execution", type=int, help="the trainer's setting (default: its own choice)")
+    p.add_argument("--precision", choices=distribution.PRECISIONS, default="auto", help="the trainer's setting (default: auto)")
+    p.add_argument("--rounds", type=int, default=3, help="timed epochs of each, taken in turn (default: 3)")
     p.add_argument("--data-dir", type=Path, default=MNIST_DIR)
     args = p.parse_args()
     mnist = data.load_mnist(args.data_dir)
     spe = distribution.choose_steps_per_execution(args.steps_per_execution, strategy="default", num_gpus=0)
     xla = {"auto": "auto", "on": True, "off": False}[args.xla]
+    precision = distribution.choose_precision(args.precision, strategy="default", gpu_compute_capabilities=[],
+                                              cpu_bfloat16=distribution.cpu_supports_bfloat16())
     stages = [models.resolve_stage(s) for s in args.stage] if args.stage else models.CODELAB_STAGES
     rows = []
     for stage in stages:
@@ -60,17 +72,19 @@ def main() -> int:
 
         def trainer_model():
             keras.utils.set_random_seed(1)
+            keras.mixed_precision.set_global_policy(precision)
             return models.build_model(stage, learning_rate=stage.learning_rate, dropout=stage.dropout, steps_per_execution=spe, jit_compile=xla)
 
         trainer_ds = data.make_dataset(mnist.train_images, mnist.train_labels, batch, shuffle=True, seed=1).repeat()
-        trainer = images_per_second(trainer_model(), trainer_ds, steps, batch)
-        keras.utils.set_random_seed(1)
-        baseline = images_per_second(baseline_notebook.build(stage), baseline_notebook.training_dataset(args.data_dir, batch), steps, batch)
         one_batch = next(iter(data.make_dataset(mnist.train_images[:batch], mnist.train_labels[:batch], batch, shuffle=False)))
-        in_memory = images_per_second(trainer_model(), tf.data.Dataset.from_tensors(one_batch).repeat(), steps, batch)
+        runs = [(trainer_model(), trainer_ds), (trainer_model(), tf.data.Dataset.from_tensors(one_batch).repeat())]
+        keras.utils.set_random_seed(1)
+        keras.mixed_precision.set_global_policy("float32")  # the notebooks' precision
+        runs.insert(1, (baseline_notebook.build(stage), baseline_notebook.training_dataset(args.data_dir, batch)))
+        trainer, baseline, in_memory = images_per_second(runs, steps, batch, args.rounds)
         rows.append((stage.name, batch, trainer, baseline, in_memory))
         print(f"{stage.name}: trainer {trainer:,.0f}, baseline {baseline:,.0f}, in-memory {in_memory:,.0f} images/s", flush=True)
-    print(f"\nxla={args.xla}, steps_per_execution={spe}")
+    print(f"\ntrainer: precision={precision}, xla={args.xla}, steps_per_execution={spe}; baseline: float32, one step per execution")
     print("| stage | batch | trainer images/s | baseline images/s | ratio | in-memory images/s | pipeline overhead |")
     print("|---|---|---|---|---|---|---|")
     for name, batch, trainer, baseline, in_memory in rows:
