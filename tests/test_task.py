@@ -80,7 +80,8 @@ def test_one_cycle_stages_step_the_learning_rate_every_batch(tmp_path):
     assert task.main(["--stage", "fast", "--data-dir", str(MNIST_DIR), "--job-dir", str(tmp_path), "--no-plots",
                       "--train-size", "1280", "--test-size", "200", "--epochs", "3"]) == 0
     lrs = [e["lr"] for e in read_metrics(tmp_path)["epochs"]]
-    assert 0.005 < lrs[0] <= 0.01 and lrs[0] > lrs[1] > lrs[2] and lrs[2] < 1e-6
+    peak = models.STAGES["fast"].learning_rate
+    assert peak / 2 < lrs[0] <= peak and lrs[0] > lrs[1] > lrs[2] and lrs[2] < 1e-6
 
 
 def test_a_terminal_gets_the_keras_progress_bar(tmp_path):
