@@ -211,7 +211,7 @@ def test_a_killed_worker_fails_its_peer_in_bounded_time_and_both_resume(cluster,
     last = c.log("chief").strip().splitlines()[-1]
     assert last.startswith("error: chief-0 lost contact with worker-0") and "resume from the last backed-up epoch" in last
     backed_up = json.loads(backup.read_text())["epoch"]
-    assert 1 <= backed_up < 4
+    assert backed_up in (1, 2, 3)
 
     rerun = cluster(*ARGS, "--train-size", "8000", "--epochs", "4")
     rerun.start()
