@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     learning_rate = args.learning_rate * (replicas if args.scale_lr else 1)
     steps_per_execution = distribution.choose_steps_per_execution(args.steps_per_execution, strategy=kind, num_gpus=len(gpus))
     print(f"{distribution.describe(strategy, kind, num_workers=role.num_tasks, num_gpus=len(gpus))}, {precision}, "
-          f"global batch {global_batch}, {steps_per_execution} steps per execution", flush=True)
+          f"global batch {global_batch}, {steps_per_execution} step{'s' if steps_per_execution > 1 else ''} per execution", flush=True)
     trial_id = os.environ.get("CLOUD_ML_TRIAL_ID")
     if trial_id:
         print(f"hyperparameter tuning trial {trial_id}", flush=True)
