@@ -11,7 +11,6 @@ their defaults are the trainer's stages, so only the way of feeding and compilin
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time
@@ -23,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from trainer import models  # noqa: E402
+from trainer import models, reporting  # noqa: E402
 
 MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 
@@ -66,13 +65,8 @@ def validation_dataset(data_dir: Path):
 
 def build(stage: models.Stage) -> keras.Model:
     model = stage.build(stage.dropout)
-    optimizer = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam}[stage.optimizer]
-    model.compile(optimizer=optimizer(learning_rate=stage.learning_rate), loss="categorical_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer=models.optimizer(stage, stage.learning_rate), loss="categorical_crossentropy", metrics=["accuracy"])
     return model
-
-
-def lr_decay(stage: models.Stage) -> keras.callbacks.LearningRateScheduler:
-    return keras.callbacks.LearningRateScheduler(lambda epoch: stage.learning_rate * math.pow(stage.lr_decay, epoch))
 
 
 def main() -> int:
@@ -87,7 +81,7 @@ def main() -> int:
     steps_per_epoch = 60000 // stage.batch_size
     start = time.perf_counter()
     history = model.fit(training_dataset(args.data_dir, stage.batch_size), steps_per_epoch=steps_per_epoch, epochs=stage.epochs,
-                        validation_data=validation_dataset(args.data_dir), validation_steps=1, callbacks=[lr_decay(stage)], verbose=2)
+                        validation_data=validation_dataset(args.data_dir), validation_steps=1, callbacks=[reporting.lr_schedule(stage.learning_rate, stage.lr_decay)], verbose=2)
     wall = time.perf_counter() - start
     accuracy = history.history["val_accuracy"][-1]
     print(f"baseline: stage {stage.name}, {stage.epochs} epochs, test accuracy {accuracy:.2%}, {wall:.0f} s wall")

@@ -62,7 +62,7 @@ def main() -> int:
     args = p.parse_args()
     mnist = data.load_mnist(args.data_dir)
     spe = distribution.choose_steps_per_execution(args.steps_per_execution, strategy="default", num_gpus=0)
-    xla = {"auto": "auto", "on": True, "off": False}[args.xla]
+    xla = distribution.jit_compile(args.xla)
     precision = distribution.choose_precision(args.precision, strategy="default", gpu_compute_capabilities=[],
                                               cpu_bfloat16=distribution.cpu_supports_bfloat16())
     stages = [models.resolve_stage(s) for s in args.stage] if args.stage else models.CODELAB_STAGES

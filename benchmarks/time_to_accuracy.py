@@ -69,7 +69,7 @@ def run(stage: models.Stage, mnist: data.Mnist, seed: int, target: float, eval_f
     lr = models.learning_rate_for(stage, stage.learning_rate, steps * stage.epochs)
     spe = distribution.choose_steps_per_execution(spe, strategy="default", num_gpus=0)
     model = models.build_model(stage, learning_rate=lr, dropout=stage.dropout, steps_per_execution=spe,
-                               jit_compile={"auto": "auto", "on": True, "off": False}[xla])
+                               jit_compile=distribution.jit_compile(xla))
     every = max(1, round(steps * eval_fraction / spe)) * spe
     watch = TimeToAccuracy(started, mnist.test_images, mnist.test_labels, every, target)
     callbacks = [watch] + ([reporting.lr_schedule(stage.learning_rate, stage.lr_decay)] if stage.lr_decay is not None else [])

@@ -165,6 +165,7 @@ def _gcs_files(uri: str, cache_dir: Path) -> dict[str, Path]:
     if not bucket_name:
         raise DataError(f"{uri}: no bucket name; expected gs://BUCKET/PREFIX")
     retry: Retry = DEFAULT_RETRY.with_timeout(GCS_RETRY_SECONDS)
+    no_bucket = f"gs://{bucket_name}: no such bucket; {GCS_HINT}"
     files = {}
     try:
         bucket = _storage_client().bucket(bucket_name)
@@ -173,7 +174,7 @@ def _gcs_files(uri: str, cache_dir: Path) -> dict[str, Path]:
             blob = next((b for b in blobs if b is not None), None)
             if blob is None:
                 if not _bucket_exists(bucket):
-                    raise gexc.NotFound("bucket")
+                    raise DataError(no_bucket)
                 raise DataError(f"gs://{bucket_name}/{prefix}/{base}: no such object (nor .gz); {GCS_HINT}")
             local = cache_dir / bucket_name / str(blob.generation) / blob.name
             if local.exists() and local.stat().st_size == blob.size:
@@ -182,8 +183,8 @@ def _gcs_files(uri: str, cache_dir: Path) -> dict[str, Path]:
                 print(f"data: downloading gs://{bucket_name}/{blob.name} ({blob.size:,} bytes)", flush=True)
                 _download(blob, local, retry)
             files[key] = local
-    except gexc.NotFound:
-        raise DataError(f"gs://{bucket_name}: no such bucket; {GCS_HINT}") from None
+    except gexc.NotFound:  # the bucket went missing between the lookups
+        raise DataError(no_bucket) from None
     except gexc.Forbidden as e:
         raise DataError(f"{uri}: access denied ({e.message}); {GCS_HINT}") from None
     except (gexc.GoogleAPIError, requests.exceptions.RequestException, OSError) as e:

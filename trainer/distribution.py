@@ -96,6 +96,11 @@ def cpu_supports_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:
     return bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
+def jit_compile(xla: str) -> bool | str:
+    """--xla auto|on|off as Keras's jit_compile; auto lets Keras compile on GPUs and TPUs only."""
+    return {"auto": "auto", "on": True, "off": False}[xla]
+
+
 def choose_steps_per_execution(requested: int | None, *, strategy: str, num_gpus: int) -> int:
     """Training steps per call into the TensorFlow runtime: many on a TPU, where each call is costly;
     eight on one device, measured 10-15% faster than one on a 2-core CPU for the small MNIST batches;

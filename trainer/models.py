@@ -200,14 +200,17 @@ def learning_rate_for(stage: Stage, learning_rate: float, total_steps: int):
                                                   warmup_target=learning_rate, warmup_steps=warmup)
 
 
+def optimizer(stage: Stage, learning_rate) -> keras.optimizers.Optimizer:
+    return {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam}[stage.optimizer](learning_rate=learning_rate)
+
+
 def build_model(stage: Stage, *, learning_rate, dropout: float | None,
                 steps_per_execution: int = 1, jit_compile: bool | str = "auto") -> keras.Model:
     """The stage's model, compiled with its optimizer for integer labels. Build it inside the
     distribution strategy's scope; under mixed_float16 Keras adds loss scaling itself."""
     model = stage.build(dropout)
-    optimizer = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam}[stage.optimizer]
     model.compile(
-        optimizer=optimizer(learning_rate=learning_rate),
+        optimizer=optimizer(stage, learning_rate),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
         steps_per_execution=steps_per_execution,

@@ -163,7 +163,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hyperparameter tuning trial {trial_id}", flush=True)
     if not role.is_chief:  # the usual multi-worker pattern: only the chief publishes
         print(f"{role.name}: not the chief; the model goes to a temporary folder, no metrics or plots", flush=True)
-        args.model_dir = tempfile.mkdtemp(prefix=f"model-{role.name}-")
 
     # Data: validated uint8 arrays in memory, scaled on the fly by tf.data.
     try:
@@ -183,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     total_steps = math.ceil(len(train_x) / global_batch) * args.epochs
     with strategy.scope():
         model = models.build_model(stage, learning_rate=models.learning_rate_for(stage, learning_rate, total_steps), dropout=args.dropout,
-                                   steps_per_execution=steps_per_execution, jit_compile={"auto": "auto", "on": True, "off": False}[args.xla])
+                                   steps_per_execution=steps_per_execution, jit_compile=distribution.jit_compile(args.xla))
     backup_dir = export.join(args.checkpoint_dir, "backup" if role.is_chief else f"backup-{role.name}")
     clock = reporting.TrainingClock(len(train_x))
     epoch_log = reporting.EpochLog(export.join(backup_dir, "epochs.json"))
@@ -225,12 +224,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     # Outputs: the model where Vertex AI serves it from; metrics and plots from the chief only.
-    export.export_model(model, args.model_dir)
+    if role.is_chief:
+        export.export_model(model, args.model_dir)
+    else:  # every worker must take part in the export; only the chief's is kept
+        with tempfile.TemporaryDirectory(prefix=f"model-{role.name}-") as scratch:
+            export.export_model(model, scratch)
     wall = time.perf_counter() - started
     summary = (f"done: stage {stage.name}, {args.epochs} epochs, test accuracy {test_accuracy:.2%}, "
                f"{wall:.1f} s, {clock.images_per_second:,.0f} images/s")
     if not role.is_chief:
-        tf.io.gfile.rmtree(args.model_dir)
         print(f"{summary} ({role.name})", flush=True)
         return 0
     hypertune.report(test_accuracy, args.epochs)
