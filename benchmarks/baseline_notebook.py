@@ -11,20 +11,17 @@ their defaults are the trainer's stages, so only the way of feeding and compilin
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
+from common import MNIST_DIR  # first: puts the repository on sys.path
 
-from trainer import models, reporting  # noqa: E402
+import keras
+import tensorflow as tf
 
-MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+from trainer import models, reporting
 
 
 def read_label(tf_bytestring):
@@ -63,8 +60,15 @@ def validation_dataset(data_dir: Path):
     return dataset.repeat()
 
 
+def stock_layer(layer: keras.layers.Layer) -> keras.layers.Layer:
+    """Keras's own batch norm in place of the trainer's fused one, as in the notebooks."""
+    if isinstance(layer, models.BatchNormalization):
+        return keras.layers.BatchNormalization.from_config(layer.get_config())
+    return layer.__class__.from_config(layer.get_config())
+
+
 def build(stage: models.Stage) -> keras.Model:
-    model = stage.build(stage.dropout)
+    model = keras.models.clone_model(stage.build(stage.dropout), clone_function=stock_layer)
     model.compile(optimizer=models.optimizer(stage, stage.learning_rate), loss="categorical_crossentropy", metrics=["accuracy"])
     return model
 

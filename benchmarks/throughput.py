@@ -13,22 +13,19 @@ trainer/baseline ratio, and the trainer's pipeline overhead.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
+from common import MNIST_DIR, cpu_precision  # first: puts the repository on sys.path
 
-import baseline_notebook  # noqa: E402
-from trainer import data, distribution, models  # noqa: E402
+import keras
+import tensorflow as tf
 
-MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+import baseline_notebook
+from trainer import data, distribution, models
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -57,14 +54,13 @@ def main() -> int:
     p.add_argument("--xla", choices=("auto", "on", "off"), default="auto", help="the trainer's setting (default: auto)")
     p.add_argument("--steps-per-execution", type=int, help="the trainer's setting (default: its own choice)")
     p.add_argument("--precision", choices=distribution.PRECISIONS, default="auto", help="the trainer's setting (default: auto)")
-    p.add_argument("--rounds", type=int, default=3, help="timed epochs of each, taken in turn (default: 3)")
+    p.add_argument("--rounds", type=int, default=5, help="timed epochs of each, taken in turn (default: 5)")
     p.add_argument("--data-dir", type=Path, default=MNIST_DIR)
     args = p.parse_args()
     mnist = data.load_mnist(args.data_dir)
     spe = distribution.choose_steps_per_execution(args.steps_per_execution, strategy="default", num_gpus=0)
     xla = distribution.jit_compile(args.xla)
-    precision = distribution.choose_precision(args.precision, strategy="default", gpu_compute_capabilities=[],
-                                              cpu_bfloat16=distribution.cpu_supports_bfloat16())
+    precision = cpu_precision(args.precision)
     stages = [models.resolve_stage(s) for s in args.stage] if args.stage else models.CODELAB_STAGES
     rows = []
     for stage in stages:

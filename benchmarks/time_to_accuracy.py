@@ -11,22 +11,18 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import statistics
 import sys
 import time
-from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+from common import MNIST_DIR, cpu_precision  # first: puts the repository on sys.path
 
-from trainer import data, distribution, models, reporting  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
 
-MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+from trainer import data, distribution, models, reporting
 
 
 class TimeToAccuracy(keras.callbacks.Callback):
@@ -73,7 +69,7 @@ def run(stage: models.Stage, mnist: data.Mnist, seed: int, target: float, eval_f
     every = max(1, round(steps * eval_fraction / spe)) * spe
     watch = TimeToAccuracy(started, mnist.test_images, mnist.test_labels, every, target)
     callbacks = [watch] + ([reporting.lr_schedule(stage.learning_rate, stage.lr_decay)] if stage.lr_decay is not None else [])
-    model.fit(train_ds, epochs=stage.epochs, callbacks=callbacks, verbose=0)
+    model.fit(train_ds, epochs=stage.epochs, callbacks=callbacks, shuffle=False, verbose=0)
     return watch.reached, watch.accuracy
 
 
@@ -85,9 +81,13 @@ def main() -> int:
     p.add_argument("--eval-every", type=float, default=0.1, help="fraction of an epoch between evaluations (default: 0.1)")
     p.add_argument("--xla", choices=("auto", "on", "off"), default="auto")
     p.add_argument("--steps-per-execution", type=int)
+    p.add_argument("--precision", choices=distribution.PRECISIONS, default="auto", help="the trainer's setting (default: auto)")
     p.add_argument("--data-dir", default=str(MNIST_DIR))
     args = p.parse_args()
     mnist = data.load_mnist(args.data_dir)
+    precision = cpu_precision(args.precision)
+    keras.mixed_precision.set_global_policy(precision)
+    print(f"precision={precision}, xla={args.xla}", flush=True)
     rows = []
     for stage in [models.resolve_stage(s) for s in (args.stage or ["fast", "batchnorm"])]:
         times = []

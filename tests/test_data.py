@@ -132,3 +132,34 @@ def test_missing_folder_names_the_flag():
     result = run_trainer("--data-dir", "/nonexistent/mnist")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: /nonexistent/mnist: no such folder; pass --data-dir")
+
+
+def _epochs(ds, count: int) -> list[np.ndarray]:
+    return [np.concatenate([labels.numpy() for _, labels in ds]) for _ in range(count)]
+
+
+def test_training_batches_visit_every_image_once_per_epoch_in_a_new_order():
+    labels = (np.arange(1000) % 256).astype(np.uint8)
+    images = np.repeat(labels, 784).reshape(1000, 28, 28)
+    ds = data.make_dataset(images, np.arange(1000), 64, shuffle=True, seed=3)
+    first, second = _epochs(ds, 2)
+    assert sorted(first) == sorted(second) == list(range(1000))
+    assert ds.cardinality() == 16
+    assert list(first) != list(second) and list(first) != list(range(1000))
+    for batch_images, batch_labels in ds.take(2):
+        np.testing.assert_allclose(batch_images.numpy()[:, 0, 0], (batch_labels.numpy() % 256) / 255.0, rtol=1e-6)
+
+
+def test_workers_with_the_same_seed_see_the_same_order():
+    images, labels = np.zeros((300, 28, 28), np.uint8), np.arange(300)
+    one, other = (data.make_dataset(images, labels, 32, shuffle=True, seed=5) for _ in range(2))
+    assert [list(e) for e in _epochs(one, 2)] == [list(e) for e in _epochs(other, 2)]
+
+
+@pytest.mark.parametrize("drop_remainder, sizes", [(False, [64] * 15 + [40]), (True, [64] * 15)])
+def test_the_last_short_batch_is_kept_unless_static_shapes_are_needed(drop_remainder, sizes):
+    images, labels = np.zeros((1000, 28, 28), np.uint8), np.arange(1000)
+    ds = data.make_dataset(images, labels, 64, shuffle=False, drop_remainder=drop_remainder)
+    assert [len(y) for _, y in ds] == sizes
+    assert ds.cardinality() == len(sizes)
+    assert list(np.concatenate([y for _, y in ds])) == list(range(sum(sizes)))

