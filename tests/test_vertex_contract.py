@@ -155,6 +155,18 @@ def test_a_diverging_run_fails_with_a_clear_message(tmp_path):
     assert "Traceback" not in result.stderr and not (tmp_path / "metrics.json").exists()
 
 
+@pytest.mark.parametrize("learning_rate, collapses", [("3", True), ("0.001", False)])
+def test_a_run_collapsed_to_chance_warns_but_still_reports_its_metric(tmp_path, learning_rate, collapses):
+    result = run_trainer("--stage", "dense", "--data-dir", str(MNIST_DIR), "--job-dir", str(tmp_path), "--no-plots",
+                         "--train-size", "12800", "--test-size", "500", "--epochs", "1", "--learning-rate", learning_rate)
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: training accuracy is")]
+    assert len(warnings) == int(collapses)
+    if collapses:
+        assert "after epoch 1, about chance" in warnings[0] and "--learning-rate" in warnings[0]
+    assert 0 < read_metrics(tmp_path)["test_accuracy"] < (0.2 if collapses else 1)
+
+
 def test_a_killed_job_resumes_after_its_last_backed_up_epoch(tmp_path):
     """Preemption for real: SIGKILL after the first backed-up epoch, then the same command again."""
     args = ["--stage", "conv", "--data-dir", str(MNIST_DIR), "--job-dir", str(tmp_path),

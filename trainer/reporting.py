@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 
 import keras
@@ -109,19 +110,35 @@ class TrainingDiverged(Exception):
 
 
 class DivergenceGuard(keras.callbacks.Callback):
-    """Stops training at the first batch whose loss is not finite."""
+    """Stops training at the first batch whose loss is not finite, and warns once when a full epoch
+    ends at chance level: a ReLU network that has collapsed to one answer (the codelab's conv stage
+    does with some seeds) does not recover. A warning, not a failure: a tuning trial must still
+    report its metric."""
+
+    CHANCE = 0.2  # ten digits: 10% is chance; a working model passes 90% within its first epoch
+    MIN_STEPS = 100  # short epochs (quick runs on a few hundred digits) can end anywhere
 
     def __init__(self) -> None:
         super().__init__()
         self._epoch = 0
+        self._steps = 0
+        self._warned = False
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
+        self._epoch, self._steps = epoch, 0
 
     def on_train_batch_end(self, batch, logs=None):
+        self._steps = batch + 1
         loss = float((logs or {}).get("loss", 0.0))
         if not math.isfinite(loss):
             raise TrainingDiverged(f"training diverged: loss is {loss} at epoch {self._epoch + 1}, batch {batch + 1}; try a lower --learning-rate")
+
+    def on_epoch_end(self, epoch, logs=None):
+        accuracy = (logs or {}).get("accuracy")
+        if accuracy is not None and accuracy < self.CHANCE and self._steps >= self.MIN_STEPS and not self._warned:
+            self._warned = True
+            print(f"warning: training accuracy is {accuracy:.1%} after epoch {epoch + 1}, about chance: the network has "
+                  f"collapsed and will not recover; try a lower --learning-rate or another --seed", file=sys.stderr, flush=True)
 
 
 def tensorboard(log_dir: str) -> keras.callbacks.TensorBoard:
