@@ -9,7 +9,7 @@ import pytest
 from trainer import models
 
 
-@pytest.mark.parametrize("shape", [(64, 7, 7, 8), (64, 8)], ids=["after a conv", "after a dense"])
+@pytest.mark.parametrize("shape", [(64, 7, 7, 8), (64, 8), (16, 5, 3)], ids=["after a conv", "after a dense", "on a sequence (Keras path)"])
 def test_fused_batch_norm_trains_and_infers_like_keras_batch_norm(shape):
     x = np.random.default_rng(0).normal(3.0, 2.0, shape).astype("float32")
     ours, keras_bn = (bn(scale=False, dtype="float32") for bn in (models.BatchNormalization, keras.layers.BatchNormalization))

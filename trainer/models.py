@@ -79,11 +79,12 @@ class BatchNormalization(layers.BatchNormalization):
     Same maths: statistics in float32, moving variance from the biased batch variance."""
 
     def call(self, inputs, training=None, mask=None):
-        fused = self.axis in (-1, len(inputs.shape) - 1) and not (mask is not None or self.renorm or self.synchronized)
+        rank = len(inputs.shape)  # the kernel takes [batch, height, width, channels]; [batch, features] is reshaped
+        fused = rank in (2, 4) and self.axis in (-1, rank - 1) and not (mask is not None or self.renorm or self.synchronized)
         if not (training and self.trainable and fused):
             return super().call(inputs, training=training, mask=mask)
         x = tf.cast(inputs, "float32")  # the kernel has no fast bfloat16 path on CPU
-        if x.shape.rank == 2:  # after a Dense layer: the kernel wants [batch, height, width, channels]
+        if rank == 2:  # after a Dense layer
             x = x[:, None, None, :]
         ones, zeros = tf.ones_like(self.moving_mean), tf.zeros_like(self.moving_mean)
         y, mean, unbiased_variance = tf.compat.v1.nn.fused_batch_norm(
