@@ -7,7 +7,8 @@ For each stage and each way of feeding the same model (the trainer's; the notebo
 batch already in memory, which costs the pipeline nothing), a warm-up epoch, then --rounds timed epochs
 without validation, taken in turn (trainer, baseline, in memory, trainer, ...) so that the machine's
 slow and fast spells fall on all three alike; the median of each. Prints images/s, the
-trainer/baseline ratio, and the trainer's pipeline overhead.
+trainer/baseline ratio, and the trainer's pipeline overhead; exits 1 when conv or batchnorm misses
+its target (at least 1.3x the baseline, at most 5% overhead).
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ import tensorflow as tf
 
 import baseline_notebook
 from trainer import data, distribution, models
+
+
+# Issue 6's targets on a 2-core CPU, for the stages they are set for.
+TARGET_RATIO = {"conv": 1.3, "batchnorm": 1.3}
+TARGET_OVERHEAD = {"conv": 0.05, "batchnorm": 0.05}
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -83,9 +89,16 @@ def main() -> int:
     print(f"\ntrainer: precision={precision}, xla={args.xla}, steps_per_execution={spe}; baseline: float32, one step per execution")
     print("| stage | batch | trainer images/s | baseline images/s | ratio | in-memory images/s | pipeline overhead |")
     print("|---|---|---|---|---|---|---|")
+    missed = []
     for name, batch, trainer, baseline, in_memory in rows:
-        print(f"| {name} | {batch} | {trainer:,.0f} | {baseline:,.0f} | {trainer / baseline:.2f}x | {in_memory:,.0f} | {max(0.0, 1 - trainer / in_memory):.1%} |")
-    return 0
+        ratio, overhead = trainer / baseline, max(0.0, 1 - trainer / in_memory)
+        ratio_note = " **below target**" if ratio < TARGET_RATIO.get(name, 0) else ""
+        overhead_note = " **above target**" if overhead > TARGET_OVERHEAD.get(name, 1) else ""
+        missed += [name] if ratio_note or overhead_note else []
+        print(f"| {name} | {batch} | {trainer:,.0f} | {baseline:,.0f} | {ratio:.2f}x{ratio_note} | {in_memory:,.0f} | {overhead:.1%}{overhead_note} |")
+    if missed:
+        print(f"\ntargets missed by: {', '.join(missed)} (ratio >= 1.3x, pipeline overhead <= 5%)")
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":
