@@ -15,7 +15,6 @@ import sys
 import time
 from pathlib import Path
 
-
 from common import MNIST_DIR  # first: puts the repository on sys.path
 
 import keras

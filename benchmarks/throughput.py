@@ -19,7 +19,6 @@ import sys
 import time
 from pathlib import Path
 
-
 from common import MNIST_DIR, cpu_precision  # first: puts the repository on sys.path
 
 import keras
@@ -29,9 +28,8 @@ import baseline_notebook
 from trainer import data, distribution, models
 
 
-# Issue 6's targets on a 2-core CPU, for the stages they are set for.
-TARGET_RATIO = {"conv": 1.3, "batchnorm": 1.3}
-TARGET_OVERHEAD = {"conv": 0.05, "batchnorm": 0.05}
+# Issue 6's targets on a 2-core CPU, for the stages they are set for: at least 1.3x the baseline, at most 5% overhead.
+TARGETS = {"conv": (1.3, 0.05), "batchnorm": (1.3, 0.05)}
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -92,8 +90,9 @@ def main() -> int:
     missed = []
     for name, batch, trainer, baseline, in_memory in rows:
         ratio, overhead = trainer / baseline, max(0.0, 1 - trainer / in_memory)
-        ratio_note = " **below target**" if ratio < TARGET_RATIO.get(name, 0) else ""
-        overhead_note = " **above target**" if overhead > TARGET_OVERHEAD.get(name, 1) else ""
+        least_ratio, most_overhead = TARGETS.get(name, (0, 1))
+        ratio_note = " **below target**" if ratio < least_ratio else ""
+        overhead_note = " **above target**" if overhead > most_overhead else ""
         missed += [name] if ratio_note or overhead_note else []
         print(f"| {name} | {batch} | {trainer:,.0f} | {baseline:,.0f} | {ratio:.2f}x{ratio_note} | {in_memory:,.0f} | {overhead:.1%}{overhead_note} |")
     if missed:

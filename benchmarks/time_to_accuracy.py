@@ -16,7 +16,6 @@ import statistics
 import sys
 import time
 
-
 from common import MNIST_DIR, cpu_precision  # first: puts the repository on sys.path
 
 import keras

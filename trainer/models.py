@@ -86,10 +86,9 @@ class BatchNormalization(layers.BatchNormalization):
         x = tf.cast(inputs, "float32")  # the kernel has no fast bfloat16 path on CPU
         if rank == 2:  # after a Dense layer
             x = x[:, None, None, :]
-        ones, zeros = tf.ones_like(self.moving_mean), tf.zeros_like(self.moving_mean)
-        y, mean, unbiased_variance = tf.compat.v1.nn.fused_batch_norm(
-            x, self.gamma if self.scale else ones, self.beta if self.center else zeros,
-            epsilon=self.epsilon, is_training=True)
+        scale = self.gamma if self.scale else tf.ones_like(self.moving_mean)
+        offset = self.beta if self.center else tf.zeros_like(self.moving_mean)
+        y, mean, unbiased_variance = tf.compat.v1.nn.fused_batch_norm(x, scale, offset, epsilon=self.epsilon, is_training=True)
         n = tf.cast(tf.size(x) // tf.shape(x)[-1], "float32")
         variance = unbiased_variance * (n - 1) / n
         self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1 - self.momentum))
