@@ -3,15 +3,12 @@ TensorBoard, Vertex AI hyperparameter-tuning metrics, and a loud stop when train
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
 
 import keras
-import tensorflow as tf
 
-from trainer import export
 
 
 def lr_schedule(learning_rate: float, decay: float) -> keras.callbacks.LearningRateScheduler:
@@ -58,34 +55,22 @@ class TrainingClock(keras.callbacks.Callback):
 
 
 class EpochLog(keras.callbacks.Callback):
-    """Per-epoch loss, accuracy, val_loss, val_accuracy, lr and elapsed seconds, kept in a file beside the backup so that a
-    job resumed after preemption still reports every epoch, not only those run since the restart."""
+    """Per-epoch loss, accuracy, val_loss, val_accuracy, lr and elapsed seconds. preemption.Backup saves
+    the records with each backup and puts them back on resume, so metrics.json lists every epoch."""
 
     KEYS = {"loss": "loss", "accuracy": "accuracy", "val_loss": "val_loss", "val_accuracy": "val_accuracy", "learning_rate": "lr"}
 
-    def __init__(self, path: str) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.path = path
         self.records: list[dict] = []
-        self._resumed = False
 
     def on_train_begin(self, logs=None):
-        self.records = json.loads(tf.io.gfile.GFile(self.path).read()) if tf.io.gfile.exists(self.path) else []
-        self._resumed = False
         self._start = time.perf_counter()
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if not self._resumed:  # the first epoch of this process: drop records the backup does not cover
-            self._resumed = True
-            self.records = [r for r in self.records if r["epoch"] <= epoch]
-            if epoch:
-                print(f"resuming from the backup after epoch {epoch}", flush=True)
 
     def on_epoch_end(self, epoch, logs=None):
         record = {"epoch": epoch + 1, **{short: float(logs[k]) for k, short in self.KEYS.items() if k in logs},
                   "seconds": time.perf_counter() - self._start}  # since this process started training
         self.records.append(record)
-        export.write_file(self.path, json.dumps(self.records).encode())
 
 
 class HypertuneReporter(keras.callbacks.Callback):

@@ -23,7 +23,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from trainer import data, distribution, export, models, plots, reporting  # noqa: E402
+from trainer import data, distribution, export, models, plots, preemption, preflight, reporting, storage  # noqa: E402
 
 
 def _positive(kind):
@@ -73,9 +73,9 @@ def build_parser(env) -> argparse.ArgumentParser:
     io.add_argument("--data-dir", default=data.DEFAULT_DATA_DIR, help="the four MNIST files (default: %(default)s)")
     io.add_argument("--cache-dir", type=Path, default=data.DEFAULT_CACHE_DIR, help="where files downloaded from Cloud Storage are kept (default: %(default)s)")
     io.add_argument("--job-dir", help="metrics.json and plots (default: the parent of $AIP_MODEL_DIR, else runs/STAGE)")
-    io.add_argument("--model-dir", default=env.get("AIP_MODEL_DIR"), help="the exported SavedModel and model.keras (default: $AIP_MODEL_DIR, else JOB_DIR/model)")
-    io.add_argument("--checkpoint-dir", default=env.get("AIP_CHECKPOINT_DIR"), help="backups to resume from after preemption (default: $AIP_CHECKPOINT_DIR, else JOB_DIR/checkpoints)")
-    io.add_argument("--tensorboard-dir", default=env.get("AIP_TENSORBOARD_LOG_DIR"), help="TensorBoard events (default: $AIP_TENSORBOARD_LOG_DIR, else JOB_DIR/logs)")
+    io.add_argument("--model-dir", help="the exported SavedModel and model.keras (default: $AIP_MODEL_DIR, else JOB_DIR/model)")
+    io.add_argument("--checkpoint-dir", help="backups to resume from after preemption (default: $AIP_CHECKPOINT_DIR, else JOB_DIR/checkpoints)")
+    io.add_argument("--tensorboard-dir", help="TensorBoard events (default: $AIP_TENSORBOARD_LOG_DIR, else JOB_DIR/logs)")
     io.add_argument("--hypertune-metric", default="accuracy", help="the tag validation accuracy is reported under; must match the study's metricId (default: %(default)s)")
     io.add_argument("--no-plots", dest="plots", action="store_false", help="do not write the PNG plots")
     dist = p.add_argument_group("distribution and speed")
@@ -119,11 +119,23 @@ def parse_args(argv: list[str] | None = None, environ: dict | None = None) -> ar
             setattr(args, name, getattr(stage, name))
     if args.smoke:
         args.data_dir, args.epochs = str(data.SAMPLE_DIR), 1
+    # Each output folder comes from its flag, else Vertex AI's variable, else the job dir; where it came
+    # from is kept for error messages.
+    args.sources = {"job_dir": "--job-dir"}
     if args.job_dir is None:
         args.job_dir = os.path.dirname(env["AIP_MODEL_DIR"].rstrip("/")) if env.get("AIP_MODEL_DIR") else os.path.join("runs", stage.name)
-    args.model_dir = args.model_dir or export.join(args.job_dir, "model")
-    args.checkpoint_dir = args.checkpoint_dir or export.join(args.job_dir, "checkpoints")
-    args.tensorboard_dir = args.tensorboard_dir or export.join(args.job_dir, "logs")
+        args.sources["job_dir"] = "the job dir (from $AIP_MODEL_DIR)" if env.get("AIP_MODEL_DIR") else "the job dir"
+    for name, variable, default in (("model_dir", "AIP_MODEL_DIR", "model"), ("checkpoint_dir", "AIP_CHECKPOINT_DIR", "checkpoints"),
+                                    ("tensorboard_dir", "AIP_TENSORBOARD_LOG_DIR", "logs")):
+        flag = "--" + name.replace("_", "-")
+        if getattr(args, name):
+            args.sources[name] = flag
+        elif env.get(variable):
+            setattr(args, name, env[variable])
+            args.sources[name] = f"${variable}"
+        else:
+            setattr(args, name, storage.join(args.job_dir, default))
+            args.sources[name] = f"{flag} (default: JOB_DIR/{default})"
     return args
 
 
@@ -206,6 +218,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     stage = args.stage
     role = distribution.task_role(os.environ)
+    try:  # before anything slow: a run that cannot save its outputs must not train
+        check_outputs(args, role)
+    except preflight.PreflightError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     placement = place(args, role)
     trial_id = os.environ.get("CLOUD_ML_TRIAL_ID")
     if trial_id:
@@ -233,15 +250,16 @@ def main(argv: list[str] | None = None) -> int:
         model = models.build_model(stage, learning_rate=models.learning_rate_for(stage, placement.learning_rate, total_steps),
                                    dropout=args.dropout, steps_per_execution=placement.steps_per_execution,
                                    jit_compile=distribution.jit_compile(args.xla))
-    backup_dir = export.join(args.checkpoint_dir, "backup" if role.is_chief else f"backup-{role.name}")
+    backup_dir = storage.join(args.checkpoint_dir, "backup" if role.is_chief else f"backup-{role.name}")
     clock = reporting.TrainingClock(len(train_x))
-    epoch_log = reporting.EpochLog(export.join(backup_dir, "epochs.json"))
+    epoch_log = reporting.EpochLog()
+    backup = preemption.Backup(backup_dir, epoch_log, {"stage": stage.name})
     callbacks = [  # in this order: the lr and the guard see an epoch before it is logged, logged before it is backed up
         reporting.lr_schedule(placement.learning_rate, args.lr_decay) if args.lr_decay is not None else reporting.LearningRateLog(),
         reporting.DivergenceGuard(),
         clock,
         epoch_log,
-        keras.callbacks.BackupAndRestore(backup_dir),
+        backup,
     ]
     hypertune = reporting.HypertuneReporter(args.hypertune_metric) if role.is_chief else None
     if role.is_chief:
@@ -255,16 +273,24 @@ def main(argv: list[str] | None = None) -> int:
 
     # Train: the progress bar on a terminal, one line per epoch in a log.
     try:
-        model.fit(
-            train_ds,
-            epochs=args.epochs,
-            validation_data=test_ds,
-            callbacks=callbacks,
-            shuffle=False,  # tf.data already reshuffles every epoch; this only silences Keras' reminder
-            verbose=1 if sys.stdout.isatty() else 2,
-        )
+        with preemption.stop_on_sigterm() as stop:
+            model.fit(
+                train_ds,
+                epochs=args.epochs,
+                validation_data=test_ds,
+                callbacks=[*callbacks, stop],
+                shuffle=False,  # tf.data already reshuffles every epoch; this only silences Keras' reminder
+                verbose=1 if sys.stdout.isatty() else 2,
+            )
         test_loss, test_accuracy = model.evaluate(test_ds, verbose=0)
-    except reporting.TrainingDiverged as e:
+    except preemption.Terminated as e:
+        kept = f"the backup after epoch {backup.last_epoch} is kept" if backup.last_epoch else "no epoch was backed up yet"
+        print(f"stopped: {e}; {kept} in {backup_dir}: rerun the same command to resume", file=sys.stderr, flush=True)
+        return 143  # 128 + SIGTERM, as if the signal had ended the process
+    except preemption.IncompatibleBackup as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except (reporting.TrainingDiverged, storage.StorageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError) as e:
@@ -272,30 +298,59 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {role.name} lost contact with {', '.join(lost) or 'another worker'} ({type(e).__name__}); "
               f"rerun the job to resume from the last backed-up epoch", file=sys.stderr)
         return 1
+    except (tf.errors.OpError, OSError) as e:  # e.g. TensorBoard's writer on a disk that filled up
+        print(f"error: while training: {storage.cause(e)}", file=sys.stderr)
+        return 1
 
-    # Outputs: the model where Vertex AI serves it from; metrics and plots from the chief only.
+    try:
+        return publish(args, role, model, placement, started=started, trial_id=trial_id, test_x=test_x, test_y=test_y,
+                       epoch_log=epoch_log, test_loss=test_loss, test_accuracy=test_accuracy, clock=clock, hypertune=hypertune)
+    except storage.StorageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+def check_outputs(args: argparse.Namespace, role: distribution.Role) -> None:
+    """Preflight every folder this process writes; only the chief probes what only the chief writes."""
+    checkpoints = preflight.Output(args.checkpoint_dir, args.sources["checkpoint_dir"])
+    if not role.is_chief:
+        return preflight.check(None, [checkpoints])
+    metric_file = os.environ.get("CLOUD_ML_HP_METRIC_FILE")
+    metric_folder = preflight.Output(os.path.dirname(metric_file) if metric_file else "/tmp/hypertune",
+                                     "$CLOUD_ML_HP_METRIC_FILE" if metric_file else "the tuning metric folder (cloudml-hypertune's default)")
+    preflight.check(preflight.Output(args.model_dir, args.sources["model_dir"]),
+                    [preflight.Output(args.job_dir, args.sources["job_dir"]), checkpoints,
+                     preflight.Output(args.tensorboard_dir, args.sources["tensorboard_dir"]), metric_folder])
+
+
+def publish(args, role, model, placement, *, started, trial_id, test_x, test_y, epoch_log, test_loss, test_accuracy, clock, hypertune) -> int:
+    """Outputs: the model where Vertex AI serves it from; metrics and plots from the chief only."""
+    stage = args.stage
     if role.is_chief:
-        export.export_model(model, args.model_dir)
+        export.export_model(model, args.model_dir, {"stage": stage.name})
     else:  # every worker must take part in the export; only the chief's is kept
         with tempfile.TemporaryDirectory(prefix=f"model-{role.name}-") as scratch:
-            export.export_model(model, scratch)
+            export.export_model(model, os.path.join(scratch, "model"))
     wall = time.perf_counter() - started
     summary = (f"done: stage {stage.name}, {args.epochs} epochs, test accuracy {test_accuracy:.2%}, "
                f"{wall:.1f} s, {clock.images_per_second:,.0f} images/s")
     if not role.is_chief:
         print(f"{summary} ({role.name})", flush=True)
         return 0
-    hypertune.report(test_accuracy, args.epochs)
-    metrics = metrics_record(args, role, placement, trial_id=trial_id, train_images=len(train_x), test_images=len(test_x),
+    try:
+        hypertune.report(test_accuracy, args.epochs)
+    except OSError as e:
+        raise storage.StorageError(f"cannot write the tuning metric file: {storage.cause(e)}") from None
+    metrics = metrics_record(args, role, placement, trial_id=trial_id, train_images=clock.images_per_epoch, test_images=len(test_x),
                              epochs=epoch_log.records, test_loss=test_loss, test_accuracy=test_accuracy, clock=clock, wall=wall)
-    export.write_file(export.join(args.job_dir, "metrics.json"), json.dumps(metrics, indent=2).encode())
+    storage.write_file(storage.join(args.job_dir, "metrics.json"), json.dumps(metrics, indent=2).encode())
     if args.plots:
         title = f"stage {stage.number} {stage.name}: test accuracy {test_accuracy:.2%}"
-        export.write_file(export.join(args.job_dir, "curves.png"), plots.training_curves(epoch_log.records, title))
+        storage.write_file(storage.join(args.job_dir, "curves.png"), plots.training_curves(epoch_log.records, title))
         sample_x, sample_y = test_x[:100], test_y[:100]
         # A direct call, not predict(): under multi-worker training predict() would wait for the other workers.
         predictions = np.argmax(model(sample_x.astype("float32") / 255.0, training=False), axis=-1)
-        export.write_file(export.join(args.job_dir, "digits.png"), plots.digit_grid(sample_x, sample_y, predictions))
+        storage.write_file(storage.join(args.job_dir, "digits.png"), plots.digit_grid(sample_x, sample_y, predictions))
     print(f"{summary}, outputs in {args.job_dir}", flush=True)
     return 0
 
