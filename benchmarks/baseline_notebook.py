@@ -15,10 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-from common import MNIST_DIR  # first: puts the repository on sys.path
-
 import keras
 import tensorflow as tf
+from common import MNIST_DIR  # first: puts the repository on sys.path
 
 from trainer import models, reporting
 
@@ -68,7 +67,9 @@ def stock_layer(layer: keras.layers.Layer) -> keras.layers.Layer:
 
 def build(stage: models.Stage) -> keras.Model:
     model = keras.models.clone_model(stage.build(stage.dropout), clone_function=stock_layer)
-    model.compile(optimizer=models.optimizer(stage, stage.learning_rate), loss="categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=models.optimizer(stage, stage.learning_rate), loss="categorical_crossentropy", metrics=["accuracy"]
+    )
     return model
 
 
@@ -83,8 +84,15 @@ def main() -> int:
     model = build(stage)
     steps_per_epoch = 60000 // stage.batch_size
     start = time.perf_counter()
-    history = model.fit(training_dataset(args.data_dir, stage.batch_size), steps_per_epoch=steps_per_epoch, epochs=stage.epochs,
-                        validation_data=validation_dataset(args.data_dir), validation_steps=1, callbacks=[reporting.lr_schedule(stage.learning_rate, stage.lr_decay)], verbose=2)
+    history = model.fit(
+        training_dataset(args.data_dir, stage.batch_size),
+        steps_per_epoch=steps_per_epoch,
+        epochs=stage.epochs,
+        validation_data=validation_dataset(args.data_dir),
+        validation_steps=1,
+        callbacks=[reporting.lr_schedule(stage.learning_rate, stage.lr_decay)],
+        verbose=2,
+    )
     wall = time.perf_counter() - start
     accuracy = history.history["val_accuracy"][-1]
     print(f"baseline: stage {stage.name}, {stage.epochs} epochs, test accuracy {accuracy:.2%}, {wall:.0f} s wall")

@@ -16,5 +16,6 @@ def cpu_precision(requested: str) -> str:
     """The precision the trainer would pick for `--precision requested` on this machine's CPU."""
     from trainer import distribution
 
-    return distribution.choose_precision(requested, strategy="default", gpu_compute_capabilities=[],
-                                         cpu_bfloat16=distribution.cpu_supports_bfloat16())
+    return distribution.choose_precision(
+        requested, strategy="default", gpu_compute_capabilities=[], cpu_bfloat16=distribution.cpu_supports_bfloat16()
+    )

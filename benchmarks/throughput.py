@@ -19,14 +19,12 @@ import sys
 import time
 from pathlib import Path
 
-from common import MNIST_DIR, cpu_precision  # first: puts the repository on sys.path
-
+import baseline_notebook
 import keras
 import tensorflow as tf
+from common import MNIST_DIR, cpu_precision  # first: puts the repository on sys.path
 
-import baseline_notebook
-from trainer import data, distribution, models
-
+from trainer import data, distribution, models, pipeline
 
 # Issue 6's targets on a 2-core CPU, for the stages they are set for: at least 1.3x the baseline, at most 5% overhead.
 TARGETS = {"conv": (1.3, 0.05), "batchnorm": (1.3, 0.05)}
@@ -57,7 +55,9 @@ def main() -> int:
     p.add_argument("--stage", action="append", help="repeat for several (default: the five codelab stages)")
     p.add_argument("--xla", choices=("auto", "on", "off"), default="auto", help="the trainer's setting (default: auto)")
     p.add_argument("--steps-per-execution", type=int, help="the trainer's setting (default: its own choice)")
-    p.add_argument("--precision", choices=distribution.PRECISIONS, default="auto", help="the trainer's setting (default: auto)")
+    p.add_argument(
+        "--precision", choices=distribution.PRECISIONS, default="auto", help="the trainer's setting (default: auto)"
+    )
     p.add_argument("--rounds", type=int, default=5, help="timed epochs of each, taken in turn (default: 5)")
     p.add_argument("--data-dir", type=Path, default=MNIST_DIR)
     args = p.parse_args()
@@ -70,21 +70,34 @@ def main() -> int:
     for stage in stages:
         batch, steps = stage.batch_size, len(mnist.train_images) // stage.batch_size
 
-        def trainer_model():
+        def trainer_model(stage=stage):  # called within this iteration only
             keras.utils.set_random_seed(1)
             keras.mixed_precision.set_global_policy(precision)
-            return models.build_model(stage, learning_rate=stage.learning_rate, dropout=stage.dropout, steps_per_execution=spe, jit_compile=xla)
+            return models.build_model(
+                stage,
+                learning_rate=stage.learning_rate,
+                dropout=stage.dropout,
+                steps_per_execution=spe,
+                jit_compile=xla,
+            )
 
-        trainer_ds = data.make_dataset(mnist.train_images, mnist.train_labels, batch, shuffle=True, seed=1).repeat()
-        one_batch = next(iter(data.make_dataset(mnist.train_images[:batch], mnist.train_labels[:batch], batch, shuffle=False)))
+        trainer_ds = pipeline.make_dataset(mnist.train_images, mnist.train_labels, batch, shuffle=True, seed=1).repeat()
+        one_batch = next(
+            iter(pipeline.make_dataset(mnist.train_images[:batch], mnist.train_labels[:batch], batch, shuffle=False))
+        )
         runs = [(trainer_model(), trainer_ds), (trainer_model(), tf.data.Dataset.from_tensors(one_batch).repeat())]
         keras.utils.set_random_seed(1)
         keras.mixed_precision.set_global_policy("float32")  # the notebooks' precision
         runs.insert(1, (baseline_notebook.build(stage), baseline_notebook.training_dataset(args.data_dir, batch)))
         trainer, baseline, in_memory = images_per_second(runs, steps, batch, args.rounds)
         rows.append((stage.name, batch, trainer, baseline, in_memory))
-        print(f"{stage.name}: trainer {trainer:,.0f}, baseline {baseline:,.0f}, in-memory {in_memory:,.0f} images/s", flush=True)
-    print(f"\ntrainer: precision={precision}, xla={args.xla}, steps_per_execution={spe}; baseline: float32, one step per execution")
+        print(
+            f"{stage.name}: trainer {trainer:,.0f}, baseline {baseline:,.0f}, in-memory {in_memory:,.0f} images/s",
+            flush=True,
+        )
+    print(
+        f"\ntrainer: precision={precision}, xla={args.xla}, steps_per_execution={spe}; baseline: float32, one step per execution"
+    )
     print("| stage | batch | trainer images/s | baseline images/s | ratio | in-memory images/s | pipeline overhead |")
     print("|---|---|---|---|---|---|---|")
     missed = []
@@ -94,7 +107,9 @@ def main() -> int:
         ratio_note = " **below target**" if ratio < least_ratio else ""
         overhead_note = " **above target**" if overhead > most_overhead else ""
         missed += [name] if ratio_note or overhead_note else []
-        print(f"| {name} | {batch} | {trainer:,.0f} | {baseline:,.0f} | {ratio:.2f}x{ratio_note} | {in_memory:,.0f} | {overhead:.1%}{overhead_note} |")
+        print(
+            f"| {name} | {batch} | {trainer:,.0f} | {baseline:,.0f} | {ratio:.2f}x{ratio_note} | {in_memory:,.0f} | {overhead:.1%}{overhead_note} |"
+        )
     if missed:
         print(f"\ntargets missed by: {', '.join(missed)} (ratio >= 1.3x, pipeline overhead <= 5%)")
     return 1 if missed else 0

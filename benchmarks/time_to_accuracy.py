@@ -16,14 +16,12 @@ import statistics
 import sys
 import time
 
-from common import MNIST_DIR, cpu_precision  # first: puts the repository on sys.path
-
 import keras
 import numpy as np
 import tensorflow as tf
+from common import MNIST_DIR, cpu_precision  # first: puts the repository on sys.path
 
-from trainer import data, distribution, models, reporting
-
+from trainer import data, distribution, models, pipeline, reporting
 
 FAST_SECONDS, FAST_SHARE = 15, 0.8  # the fast stage's target: 99% within 15 s in 4 runs of 5
 
@@ -45,7 +43,9 @@ class TimeToAccuracy(keras.callbacks.Callback):
         elapsed = pause - self.started - self.paused  # training time so far, earlier evaluations left out
         if self._predict is None:
             self._predict = tf.function(lambda x: tf.argmax(self.model(x, training=False), axis=-1))
-        predictions = np.concatenate([self._predict(self.test_x[i:i + 2000]).numpy() for i in range(0, len(self.test_y), 2000)])
+        predictions = np.concatenate(
+            [self._predict(self.test_x[i : i + 2000]).numpy() for i in range(0, len(self.test_y), 2000)]
+        )
         self.accuracy = float(np.mean(predictions == self.test_y))
         self.paused += time.perf_counter() - pause
         if self.accuracy >= self.target and self.reached is None:
@@ -60,18 +60,27 @@ class TimeToAccuracy(keras.callbacks.Callback):
         self._evaluate()
 
 
-def run(stage: models.Stage, mnist: data.Mnist, seed: int, target: float, eval_fraction: float, xla: str, spe: int | None):
+def run(
+    stage: models.Stage, mnist: data.Mnist, seed: int, target: float, eval_fraction: float, xla: str, spe: int | None
+):
     keras.utils.set_random_seed(seed)
-    train_ds = data.make_dataset(mnist.train_images, mnist.train_labels, stage.batch_size, shuffle=True, seed=seed)
+    train_ds = pipeline.make_dataset(mnist.train_images, mnist.train_labels, stage.batch_size, shuffle=True, seed=seed)
     steps = math.ceil(len(mnist.train_images) / stage.batch_size)
     started = time.perf_counter()
     lr = models.learning_rate_for(stage, stage.learning_rate, steps * stage.epochs)
     spe = distribution.choose_steps_per_execution(spe, strategy="default", num_gpus=0)
-    model = models.build_model(stage, learning_rate=lr, dropout=stage.dropout, steps_per_execution=spe,
-                               jit_compile=distribution.jit_compile(xla))
+    model = models.build_model(
+        stage,
+        learning_rate=lr,
+        dropout=stage.dropout,
+        steps_per_execution=spe,
+        jit_compile=distribution.jit_compile(xla),
+    )
     every = max(1, round(steps * eval_fraction / spe)) * spe
     watch = TimeToAccuracy(started, mnist.test_images, mnist.test_labels, every, target)
-    callbacks = [watch] + ([reporting.lr_schedule(stage.learning_rate, stage.lr_decay)] if stage.lr_decay is not None else [])
+    callbacks = [watch] + (
+        [reporting.lr_schedule(stage.learning_rate, stage.lr_decay)] if stage.lr_decay is not None else []
+    )
     model.fit(train_ds, epochs=stage.epochs, callbacks=callbacks, shuffle=False, verbose=0)
     return watch.reached, watch.accuracy
 
@@ -81,10 +90,14 @@ def main() -> int:
     p.add_argument("--stage", action="append", help="repeat for several (default: fast and batchnorm)")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--target", type=float, default=0.99)
-    p.add_argument("--eval-every", type=float, default=0.1, help="fraction of an epoch between evaluations (default: 0.1)")
+    p.add_argument(
+        "--eval-every", type=float, default=0.1, help="fraction of an epoch between evaluations (default: 0.1)"
+    )
     p.add_argument("--xla", choices=("auto", "on", "off"), default="auto")
     p.add_argument("--steps-per-execution", type=int)
-    p.add_argument("--precision", choices=distribution.PRECISIONS, default="auto", help="the trainer's setting (default: auto)")
+    p.add_argument(
+        "--precision", choices=distribution.PRECISIONS, default="auto", help="the trainer's setting (default: auto)"
+    )
     p.add_argument("--data-dir", default=str(MNIST_DIR))
     args = p.parse_args()
     mnist = data.load_mnist(args.data_dir)
@@ -95,9 +108,15 @@ def main() -> int:
     for stage in [models.resolve_stage(s) for s in (args.stage or ["fast", "batchnorm"])]:
         times = []
         for seed in range(1, args.seeds + 1):
-            reached, accuracy = run(stage, mnist, seed, args.target, args.eval_every, args.xla, args.steps_per_execution)
-            print(f"{stage.name} seed {seed}: " + (f"{args.target:.1%} after {reached:.1f} s" if reached else f"never reached {args.target:.1%}")
-                  + f" (last test accuracy {accuracy:.2%})", flush=True)
+            reached, accuracy = run(
+                stage, mnist, seed, args.target, args.eval_every, args.xla, args.steps_per_execution
+            )
+            print(
+                f"{stage.name} seed {seed}: "
+                + (f"{args.target:.1%} after {reached:.1f} s" if reached else f"never reached {args.target:.1%}")
+                + f" (last test accuracy {accuracy:.2%})",
+                flush=True,
+            )
             times.append(reached)
         done = sorted(t for t in times if t is not None)
         rows.append((stage.name, done, len(times)))
@@ -110,7 +129,9 @@ def main() -> int:
     if fast and args.target == 0.99:  # issue 6's target: 99% within 15 s in at least 4 runs of 5
         done, total = fast[0]
         in_time = sum(t <= FAST_SECONDS for t in done)
-        print(f"\nfast: {in_time} of {total} runs reached 99% within {FAST_SECONDS} s (target: {FAST_SHARE:.0%} of them)")
+        print(
+            f"\nfast: {in_time} of {total} runs reached 99% within {FAST_SECONDS} s (target: {FAST_SHARE:.0%} of them)"
+        )
         return 0 if in_time >= FAST_SHARE * total else 1
     return 0
 

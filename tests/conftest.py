@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -18,7 +20,9 @@ SAMPLE_DIR = REPO / "trainer" / "sample"
 TINY = ["--train-size", "512", "--test-size", "500", "--epochs", "1"]
 
 
-def run_trainer(*args: str, env: dict | None = None, timeout: float = 300, module: str = "trainer.task") -> subprocess.CompletedProcess:
+def run_trainer(
+    *args: str, env: dict | None = None, timeout: float = 300, module: str = "trainer.task"
+) -> subprocess.CompletedProcess:
     """`python -m trainer.task ARGS` in a subprocess, as a user or Vertex AI would run it."""
     return subprocess.run(
         [sys.executable, "-m", module, *args],
@@ -28,6 +32,19 @@ def run_trainer(*args: str, env: dict | None = None, timeout: float = 300, modul
         text=True,
         timeout=timeout,
     )
+
+
+def run_in_process(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`trainer.task.main(ARGS)` in this process, with `env` set for the call: run_trainer's result without
+    the seconds a new process spends importing TensorFlow. Keep run_trainer where a real process matters."""
+    from trainer import task
+
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        for name, value in (env or {}).items():
+            patch.setenv(name, value)
+        code = task.main(list(args))
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
 def read_metrics(job_dir: Path) -> dict:

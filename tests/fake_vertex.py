@@ -2,7 +2,7 @@
 
 Every request body is parsed into the SDK's own aiplatform_v1 message types, unknown fields being
 errors, and jobs really run: each replica of each worker pool is a local trainer process with the
-Vertex AI environment (trainer.submit.run_worker_pools), and a tuning job runs its trials that way,
+Vertex AI environment (trainer.submit.local.run_worker_pools), and a tuning job runs its trials that way,
 reading each trial's cloudml-hypertune file for its final measurement. gs://BUCKET/PATH output
 directories live under a local folder, as Vertex's /gcs/ mount shows them to a job.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 from google.cloud import aiplatform_v1
 from google.protobuf import json_format, timestamp_pb2
 
-from trainer import submit
+from trainer.submit import local, study
 
 PARENT = r"/v1/(projects/[^/]+/locations/[^/]+)"
 COLLECTIONS = {"customJobs": aiplatform_v1.CustomJob, "hyperparameterTuningJobs": aiplatform_v1.HyperparameterTuningJob}
@@ -45,7 +45,7 @@ class FakeVertex:
 
     def local_path(self, uri: str) -> Path:
         assert uri.startswith("gs://"), uri
-        return self.storage_root / uri[len("gs://"):]
+        return self.storage_root / uri[len("gs://") :]
 
     def __enter__(self) -> FakeVertex:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
@@ -70,7 +70,7 @@ class FakeVertex:
         out = self.local_path(spec.base_output_directory.output_uri_prefix)
         out.mkdir(parents=True, exist_ok=True)
         with open(out / "job.log", "w") as log:
-            rc = submit.run_worker_pools(pools, out, job.name.rsplit("/", 1)[-1], log=log)
+            rc = local.run_worker_pools(pools, out, job.name.rsplit("/", 1)[-1], log=log)
         state = aiplatform_v1.JobState.JOB_STATE_SUCCEEDED if rc == 0 else aiplatform_v1.JobState.JOB_STATE_FAILED
         self._set(job, state=state, end_time=_now())
 
@@ -79,9 +79,13 @@ class FakeVertex:
         spec = job.trial_job_spec
         metric_id = job.study_spec.metrics[0].metric_id
         base = self.local_path(spec.base_output_directory.output_uri_prefix)
-        for number, values in enumerate(submit.sample_trials(job.study_spec, job.max_trial_count, seed=7), 1):
-            trial = aiplatform_v1.Trial(id=str(number), state=aiplatform_v1.Trial.State.ACTIVE, start_time=_now(),
-                                        parameters=[{"parameter_id": k, "value": float(v)} for k, v in values.items()])
+        for number, values in enumerate(study.sample_trials(job.study_spec, job.max_trial_count, seed=7), 1):
+            trial = aiplatform_v1.Trial(
+                id=str(number),
+                state=aiplatform_v1.Trial.State.ACTIVE,
+                start_time=_now(),
+                parameters=[{"parameter_id": k, "value": float(v)} for k, v in values.items()],
+            )
             with self._lock:
                 job.trials.append(trial)
             flags = [f"--{k}={v}" for k, v in values.items()]
@@ -89,18 +93,24 @@ class FakeVertex:
             out = base / str(number)
             out.mkdir(parents=True, exist_ok=True)
             with open(out / "trial.log", "w") as log:
-                rc = submit.run_worker_pools(pools, out, job.name.rsplit("/", 1)[-1], trial_id=str(number), log=log)
-            value = submit.read_metric(submit.chief_metric_file(out), metric_id)
+                rc = local.run_worker_pools(pools, out, job.name.rsplit("/", 1)[-1], trial_id=str(number), log=log)
+            value = study.read_metric(study.chief_metric_file(out), metric_id)
             with self._lock:
                 trial = job.trials[number - 1]
                 if rc == 0 and value is not None:
-                    trial.final_measurement = aiplatform_v1.Measurement(metrics=[{"metric_id": metric_id, "value": value}])
+                    trial.final_measurement = aiplatform_v1.Measurement(
+                        metrics=[{"metric_id": metric_id, "value": value}]
+                    )
                     trial.state = aiplatform_v1.Trial.State.SUCCEEDED
                 else:
                     trial.state = aiplatform_v1.Trial.State.INFEASIBLE
                 trial.end_time = _now()
         failed = sum(t.state != aiplatform_v1.Trial.State.SUCCEEDED for t in job.trials)
-        state = aiplatform_v1.JobState.JOB_STATE_FAILED if failed > job.max_failed_trial_count else aiplatform_v1.JobState.JOB_STATE_SUCCEEDED
+        state = (
+            aiplatform_v1.JobState.JOB_STATE_FAILED
+            if failed > job.max_failed_trial_count
+            else aiplatform_v1.JobState.JOB_STATE_SUCCEEDED
+        )
         self._set(job, state=state, end_time=_now())
 
     # ------------------------------------------------------------ HTTP
@@ -135,8 +145,14 @@ class FakeVertex:
                 except json_format.ParseError as e:
                     return self._error(400, "INVALID_ARGUMENT", f"bad {message_type.__name__}: {e}")
                 spec = job.job_spec if collection == "customJobs" else job.trial_job_spec
-                if not job.display_name or not spec.worker_pool_specs or not all(p.container_spec.image_uri for p in spec.worker_pool_specs):
-                    return self._error(400, "INVALID_ARGUMENT", "display_name and worker pools with an image are required")
+                if (
+                    not job.display_name
+                    or not spec.worker_pool_specs
+                    or not all(p.container_spec.image_uri for p in spec.worker_pool_specs)
+                ):
+                    return self._error(
+                        400, "INVALID_ARGUMENT", "display_name and worker pools with an image are required"
+                    )
                 if not spec.base_output_directory.output_uri_prefix.startswith("gs://"):
                     return self._error(400, "INVALID_ARGUMENT", "base_output_directory must be a gs:// URI")
                 with fake._lock:
@@ -152,7 +168,7 @@ class FakeVertex:
                 self._reply(200, self._to_json(job))
 
             def do_GET(self):
-                name = self.path.split("?")[0][len("/v1/"):]
+                name = self.path.split("?")[0][len("/v1/") :]
                 job = fake.jobs.get(name)
                 if job is None:
                     return self._error(404, "NOT_FOUND", f"{name} not found")

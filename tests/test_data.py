@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import MNIST_DIR, run_in_process, run_trainer
 
-from conftest import MNIST_DIR, run_trainer
-from trainer import data
+from trainer import data, pipeline
 
 
 def _gunzip(src: Path, dst: Path) -> None:
@@ -88,7 +88,7 @@ def _count_mismatch(folder: Path) -> str:
 
 
 def _label_eleven(folder: Path) -> str:
-    _rewrite(folder / "train-labels-idx1-ubyte.gz", lambda c: c[:8 + 123] + bytes([11]) + c[8 + 124:])
+    _rewrite(folder / "train-labels-idx1-ubyte.gz", lambda c: c[: 8 + 123] + bytes([11]) + c[8 + 124 :])
     return "train-labels-idx1-ubyte.gz: label 11 at index 123 is not a digit 0..9"
 
 
@@ -112,15 +112,24 @@ def _missing_file(folder: Path) -> str:
     return "t10k-labels-idx1-ubyte: missing (neither t10k-labels-idx1-ubyte nor t10k-labels-idx1-ubyte.gz exists)"
 
 
-CORRUPTIONS = [_wrong_magic, _truncated, _truncated_gzip_stream, _count_mismatch, _label_eleven,
-               _billion_images, _gzip_larger_than_header, _not_28x28, _missing_file]
+CORRUPTIONS = [
+    _wrong_magic,
+    _truncated,
+    _truncated_gzip_stream,
+    _count_mismatch,
+    _label_eleven,
+    _billion_images,
+    _gzip_larger_than_header,
+    _not_28x28,
+    _missing_file,
+]
 
 
 @pytest.mark.parametrize("corrupt", CORRUPTIONS, ids=[c.__name__.strip("_") for c in CORRUPTIONS])
 def test_corrupted_file_gives_one_line_error_and_exit_2_through_the_cli(mnist_copy, tmp_path, corrupt):
     expected = corrupt(mnist_copy)
     job_dir = tmp_path / "job"
-    result = run_trainer("--data-dir", str(mnist_copy), "--job-dir", str(job_dir))
+    result = run_in_process("--data-dir", str(mnist_copy), "--job-dir", str(job_dir))
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     last = result.stderr.strip().splitlines()[-1]
@@ -131,7 +140,9 @@ def test_corrupted_file_gives_one_line_error_and_exit_2_through_the_cli(mnist_co
 def test_missing_folder_names_the_flag():
     result = run_trainer("--data-dir", "/nonexistent/mnist")
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith("error: /nonexistent/mnist: no such folder; pass --data-dir")
+    assert (
+        result.stderr.strip().splitlines()[-1].startswith("error: /nonexistent/mnist: no such folder; pass --data-dir")
+    )
 
 
 def _epochs(ds, count: int) -> list[np.ndarray]:
@@ -141,7 +152,7 @@ def _epochs(ds, count: int) -> list[np.ndarray]:
 def test_training_batches_visit_every_image_once_per_epoch_in_a_new_order():
     labels = (np.arange(1000) % 256).astype(np.uint8)
     images = np.repeat(labels, 784).reshape(1000, 28, 28)
-    ds = data.make_dataset(images, np.arange(1000), 64, shuffle=True, seed=3)
+    ds = pipeline.make_dataset(images, np.arange(1000), 64, shuffle=True, seed=3)
     first, second = _epochs(ds, 2)
     assert sorted(first) == sorted(second) == list(range(1000))
     assert ds.cardinality() == 16
@@ -152,14 +163,14 @@ def test_training_batches_visit_every_image_once_per_epoch_in_a_new_order():
 
 def test_workers_with_the_same_seed_see_the_same_order():
     images, labels = np.zeros((300, 28, 28), np.uint8), np.arange(300)
-    one, other = (data.make_dataset(images, labels, 32, shuffle=True, seed=5) for _ in range(2))
+    one, other = (pipeline.make_dataset(images, labels, 32, shuffle=True, seed=5) for _ in range(2))
     assert [list(e) for e in _epochs(one, 2)] == [list(e) for e in _epochs(other, 2)]
 
 
 @pytest.mark.parametrize("drop_remainder, sizes", [(False, [64] * 15 + [40]), (True, [64] * 15)])
 def test_the_last_short_batch_is_kept_unless_static_shapes_are_needed(drop_remainder, sizes):
     images, labels = np.zeros((1000, 28, 28), np.uint8), np.arange(1000)
-    ds = data.make_dataset(images, labels, 64, shuffle=False, drop_remainder=drop_remainder)
+    ds = pipeline.make_dataset(images, labels, 64, shuffle=False, drop_remainder=drop_remainder)
     assert [len(y) for _, y in ds] == sizes
     assert ds.cardinality() == len(sizes)
     assert list(np.concatenate([y for _, y in ds])) == list(range(sum(sizes)))

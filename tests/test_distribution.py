@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import MNIST_DIR, REPO, read_metrics, run_trainer
+
 from trainer import distribution
 
 
@@ -35,16 +35,41 @@ CHIEF_AND_WORKER = {"chief": ["h0:1"], "worker": ["h1:1"]}
         ("auto", None, tf_config({"chief": ["h0:1"], "worker": ["h1:1", "h2:1"]}, "worker", 1), 4, "multiworker"),
         ("auto", None, tf_config(CHIEF_AND_WORKER, "chief"), 0, "multiworker"),
         ("auto", None, tf_config({"master": ["h0:1"], "worker": ["h1:1"]}, "master"), 0, "multiworker"),
-        ("auto", None, {"CLUSTER_SPEC": json.dumps({"cluster": {"workerpool0": ["h0:1"], "workerpool1": ["h1:1"]},
-                                                    "task": {"type": "workerpool0", "index": 0}})}, 1, "multiworker"),
+        (
+            "auto",
+            None,
+            {
+                "CLUSTER_SPEC": json.dumps(
+                    {
+                        "cluster": {"workerpool0": ["h0:1"], "workerpool1": ["h1:1"]},
+                        "task": {"type": "workerpool0", "index": 0},
+                    }
+                )
+            },
+            1,
+            "multiworker",
+        ),
         ("auto", "my-tpu", {}, 0, "tpu"),
         ("auto", None, {"TPU_NAME": "local"}, 0, "tpu"),
         ("auto", None, {"TPU_NAME": "local", **tf_config(CHIEF_AND_WORKER, "chief")}, 0, "tpu"),
         ("default", None, {}, 4, "default"),
         ("mirrored", None, {}, 0, "mirrored"),
     ],
-    ids=["no-gpu", "one-gpu", "four-gpus", "tf-config-one-task", "tf-config-three-tasks", "chief-key", "master-key",
-         "vertex-cluster-spec", "tpu-flag", "tpu-vm-env", "tpu-wins-over-cluster", "forced-default", "forced-mirrored"],
+    ids=[
+        "no-gpu",
+        "one-gpu",
+        "four-gpus",
+        "tf-config-one-task",
+        "tf-config-three-tasks",
+        "chief-key",
+        "master-key",
+        "vertex-cluster-spec",
+        "tpu-flag",
+        "tpu-vm-env",
+        "tpu-wins-over-cluster",
+        "forced-default",
+        "forced-mirrored",
+    ],
 )
 def test_auto_strategy_decision(requested, tpu, environ, gpus, expected):
     assert distribution.choose_strategy(requested, tpu=tpu, environ=environ, num_gpus=gpus) == expected
@@ -62,11 +87,24 @@ def test_auto_strategy_decision(requested, tpu, environ, gpus, expected):
         ("float32", "default", [(9, 0)], True, "float32"),
         ("mixed_bfloat16", "default", [], False, "mixed_bfloat16"),
     ],
-    ids=["cpu", "cpu-with-native-bf16", "ampere-gpu", "two-t4s", "pascal-gpu", "tpu", "forced-float32", "forced-bfloat16"],
+    ids=[
+        "cpu",
+        "cpu-with-native-bf16",
+        "ampere-gpu",
+        "two-t4s",
+        "pascal-gpu",
+        "tpu",
+        "forced-float32",
+        "forced-bfloat16",
+    ],
 )
 def test_precision_policy_per_device(requested, strategy, capabilities, cpu_bf16, expected):
-    assert distribution.choose_precision(requested, strategy=strategy, gpu_compute_capabilities=capabilities,
-                                         cpu_bfloat16=cpu_bf16) == expected
+    assert (
+        distribution.choose_precision(
+            requested, strategy=strategy, gpu_compute_capabilities=capabilities, cpu_bfloat16=cpu_bf16
+        )
+        == expected
+    )
 
 
 def test_native_bfloat16_is_read_from_the_cpu_flags(tmp_path):
@@ -87,8 +125,23 @@ def test_steps_per_execution_default_per_device():
 
 
 def test_mixed_precision_keeps_the_softmax_in_float32(tmp_path):
-    result = run_trainer("--stage", "conv", "--precision", "mixed_bfloat16", "--data-dir", str(MNIST_DIR),
-                         "--job-dir", str(tmp_path), "--train-size", "2048", "--test-size", "500", "--epochs", "1", "--no-plots")
+    result = run_trainer(
+        "--stage",
+        "conv",
+        "--precision",
+        "mixed_bfloat16",
+        "--data-dir",
+        str(MNIST_DIR),
+        "--job-dir",
+        str(tmp_path),
+        "--train-size",
+        "2048",
+        "--test-size",
+        "500",
+        "--epochs",
+        "1",
+        "--no-plots",
+    )
     assert result.returncode == 0, result.stderr
     assert read_metrics(tmp_path)["distribution"]["precision"] == "mixed_bfloat16"
     import keras
@@ -109,10 +162,34 @@ sys.exit(task.main(sys.argv[1:]))
 
 def test_mirrored_strategy_over_two_logical_cpus_trains(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-c", MIRRORED_ON_TWO_CPUS, "--stage", "conv", "--distribute", "mirrored", "--scale-lr",
-         "--data-dir", str(MNIST_DIR), "--job-dir", str(tmp_path), "--train-size", "8000", "--test-size", "2000",
-         "--epochs", "2", "--learning-rate", "0.003", "--no-plots"],
-        cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        [
+            sys.executable,
+            "-c",
+            MIRRORED_ON_TWO_CPUS,
+            "--stage",
+            "conv",
+            "--distribute",
+            "mirrored",
+            "--scale-lr",
+            "--data-dir",
+            str(MNIST_DIR),
+            "--job-dir",
+            str(tmp_path),
+            "--train-size",
+            "8000",
+            "--test-size",
+            "2000",
+            "--epochs",
+            "2",
+            "--learning-rate",
+            "0.003",
+            "--no-plots",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
     )
     assert result.returncode == 0, result.stderr
     assert "strategy: MirroredStrategy over 2 devices, " in result.stdout and ", global batch 256, " in result.stdout
@@ -142,13 +219,23 @@ class Cluster:
     def start(self) -> None:
         for task_type in ("chief", "worker"):
             home = self.root / task_type  # the worker gets its own AIP dirs, to show it writes nothing there
-            env = {**os.environ, "PYTHONUNBUFFERED": "1", **tf_config(self.spec, task_type),
-                   "AIP_MODEL_DIR": str(home / "model"), "AIP_TENSORBOARD_LOG_DIR": str(home / "logs"),
-                   "AIP_CHECKPOINT_DIR": str(self.root / "checkpoints"),
-                   "CLOUD_ML_HP_METRIC_FILE": str(home / "hypertune" / "output.metrics")}
+            env = {
+                **os.environ,
+                "PYTHONUNBUFFERED": "1",
+                **tf_config(self.spec, task_type),
+                "AIP_MODEL_DIR": str(home / "model"),
+                "AIP_TENSORBOARD_LOG_DIR": str(home / "logs"),
+                "AIP_CHECKPOINT_DIR": str(self.root / "checkpoints"),
+                "CLOUD_ML_HP_METRIC_FILE": str(home / "hypertune" / "output.metrics"),
+            }
             log = open(self.root / f"{task_type}.log", "w")
-            self.procs[task_type] = subprocess.Popen([sys.executable, "-m", "trainer.task", *self.args], cwd=REPO, env=env,
-                                                     stdout=log, stderr=subprocess.STDOUT)
+            self.procs[task_type] = subprocess.Popen(
+                [sys.executable, "-m", "trainer.task", *self.args],
+                cwd=REPO,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
 
     def wait(self, timeout: float) -> dict[str, int]:
         deadline = time.monotonic() + timeout
@@ -181,7 +268,17 @@ def _final_accuracy(log: str) -> str:
     return re.search(r"^done: .* test accuracy ([\d.]+%)", log, re.M).group(1)
 
 
-ARGS = ["--stage", "batchnorm", "--data-dir", str(MNIST_DIR), "--test-size", "1000", "--peer-timeout", "30", "--no-plots"]
+ARGS = [
+    "--stage",
+    "batchnorm",
+    "--data-dir",
+    str(MNIST_DIR),
+    "--test-size",
+    "1000",
+    "--peer-timeout",
+    "30",
+    "--no-plots",
+]
 
 
 def test_two_workers_train_together_and_only_the_chief_publishes(cluster, tmp_path):
@@ -193,7 +290,11 @@ def test_two_workers_train_together_and_only_the_chief_publishes(cluster, tmp_pa
     chief, worker = tmp_path / "chief", tmp_path / "worker"
     assert (chief / "model" / "saved_model.pb").is_file() and (chief / "hypertune" / "output.metrics").is_file()
     assert read_metrics(chief)["distribution"]["replicas"] == 2
-    assert not (worker / "model").exists() and not (worker / "hypertune").exists() and not (worker / "metrics.json").exists()
+    assert (
+        not (worker / "model").exists()
+        and not (worker / "hypertune").exists()
+        and not (worker / "metrics.json").exists()
+    )
 
 
 def test_a_killed_worker_fails_its_peer_in_bounded_time_and_both_resume(cluster, tmp_path):
@@ -209,7 +310,9 @@ def test_a_killed_worker_fails_its_peer_in_bounded_time_and_both_resume(cluster,
     assert c.procs["chief"].wait(timeout=120) == 1
     assert time.monotonic() - killed_at < 90
     last = c.log("chief").strip().splitlines()[-1]
-    assert last.startswith("error: chief-0 lost contact with worker-0") and "resume from the last backed-up epoch" in last
+    assert (
+        last.startswith("error: chief-0 lost contact with worker-0") and "resume from the last backed-up epoch" in last
+    )
     backed_up = json.loads(backup.read_text())["epoch"]
     assert backed_up in (1, 2, 3)
 

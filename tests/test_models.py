@@ -9,10 +9,14 @@ import pytest
 from trainer import models
 
 
-@pytest.mark.parametrize("shape", [(64, 7, 7, 8), (64, 8), (16, 5, 3)], ids=["after a conv", "after a dense", "on a sequence (Keras path)"])
+@pytest.mark.parametrize(
+    "shape", [(64, 7, 7, 8), (64, 8), (16, 5, 3)], ids=["after a conv", "after a dense", "on a sequence (Keras path)"]
+)
 def test_fused_batch_norm_trains_and_infers_like_keras_batch_norm(shape):
     x = np.random.default_rng(0).normal(3.0, 2.0, shape).astype("float32")
-    ours, keras_bn = (bn(scale=False, dtype="float32") for bn in (models.BatchNormalization, keras.layers.BatchNormalization))
+    ours, keras_bn = (
+        bn(scale=False, dtype="float32") for bn in (models.BatchNormalization, keras.layers.BatchNormalization)
+    )
     for layer in (ours, keras_bn):
         layer.build(shape)
         layer.beta.assign(np.linspace(-1, 1, shape[-1]))
@@ -34,7 +38,7 @@ def test_fused_batch_norm_gradients_match_keras_batch_norm():
             tape.watch(x)
             loss = tf.reduce_sum(layer(x, training=True) * weights)
         gradients.append(tape.gradient(loss, [x, layer.gamma, layer.beta]))
-    for ours, theirs in zip(*gradients):
+    for ours, theirs in zip(*gradients, strict=True):
         np.testing.assert_allclose(ours, theirs, rtol=1e-3, atol=1e-4)
 
 

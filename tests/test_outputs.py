@@ -12,8 +12,8 @@ import threading
 import time
 
 import pytest
-
 from conftest import MNIST_DIR, REPO, TINY, run_trainer
+
 from trainer import export, storage, task
 
 SOFTMAX = ["--stage", "softmax", "--data-dir", str(MNIST_DIR), "--no-plots", *TINY]
@@ -31,9 +31,13 @@ def test_a_model_folder_holding_a_users_file_is_refused_and_the_file_is_kept(tmp
     started = time.monotonic()
     result = run_trainer("--smoke", "--model-dir", str(models), "--job-dir", str(tmp_path / "job"))
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert last_error(result) == (f"error: --model-dir {models}: holds files this trainer did not write (thesis.txt); it replaces "
-                                  "only an empty folder or its own previous export: pass a new or empty folder")
-    assert (models / "thesis.txt").read_text() == "four years of work" and sorted(p.name for p in models.iterdir()) == ["thesis.txt"]
+    assert last_error(result) == (
+        f"error: --model-dir {models}: holds files this trainer did not write (thesis.txt); it replaces "
+        "only an empty folder or its own previous export: pass a new or empty folder"
+    )
+    assert (models / "thesis.txt").read_text() == "four years of work" and sorted(p.name for p in models.iterdir()) == [
+        "thesis.txt"
+    ]
     assert "Epoch" not in result.stdout and not (tmp_path / "job").exists()
     assert time.monotonic() - started < 20
 
@@ -41,8 +45,10 @@ def test_a_model_folder_holding_a_users_file_is_refused_and_the_file_is_kept(tmp
 def test_a_file_in_place_of_the_model_folder_is_refused(tmp_path, capsys):
     (tmp_path / "model").write_text("not a folder")
     assert task.main(["--smoke", "--job-dir", str(tmp_path)]) == 2
-    assert last_error(capsys.readouterr().err) == (f"error: --model-dir (default: JOB_DIR/model) {tmp_path}/model: is a file, "
-                                                   "not a folder; pass a folder for the model")
+    assert last_error(capsys.readouterr().err) == (
+        f"error: --model-dir (default: JOB_DIR/model) {tmp_path}/model: is a file, "
+        "not a folder; pass a folder for the model"
+    )
     assert (tmp_path / "model").read_text() == "not a folder"
 
 
@@ -58,8 +64,10 @@ def test_a_bucket_root_is_refused_from_the_flag_or_the_vertex_variable(model_dir
 
 def test_the_model_folder_may_not_also_hold_the_other_outputs(tmp_path, capsys):
     assert task.main(["--smoke", "--job-dir", str(tmp_path), "--model-dir", str(tmp_path)]) == 2
-    assert last_error(capsys.readouterr().err) == (f"error: --model-dir {tmp_path}: also holds --job-dir {tmp_path}; every export "
-                                                   "replaces the model folder, so give the model a folder of its own")
+    assert last_error(capsys.readouterr().err) == (
+        f"error: --model-dir {tmp_path}: also holds --job-dir {tmp_path}; every export "
+        "replaces the model folder, so give the model a folder of its own"
+    )
 
 
 UNWRITABLE = "/proc/nope"  # root may write almost anywhere; not under /proc, nor below a file
@@ -72,7 +80,11 @@ UNWRITABLE = "/proc/nope"  # root may write almost anywhere; not under /proc, no
         (["--checkpoint-dir", "<FILE>/checkpoints"], {}, "--checkpoint-dir <FILE>/checkpoints"),
         (["--tensorboard-dir", f"{UNWRITABLE}/logs"], {}, f"--tensorboard-dir {UNWRITABLE}/logs"),
         ([], {"AIP_CHECKPOINT_DIR": f"{UNWRITABLE}/ckpt"}, f"$AIP_CHECKPOINT_DIR {UNWRITABLE}/ckpt"),
-        ([], {"CLOUD_ML_HP_METRIC_FILE": f"{UNWRITABLE}/hp/output.metrics"}, f"$CLOUD_ML_HP_METRIC_FILE {UNWRITABLE}/hp"),
+        (
+            [],
+            {"CLOUD_ML_HP_METRIC_FILE": f"{UNWRITABLE}/hp/output.metrics"},
+            f"$CLOUD_ML_HP_METRIC_FILE {UNWRITABLE}/hp",
+        ),
     ],
     ids=["model-dir", "checkpoint-dir-below-a-file", "tensorboard-dir", "aip-checkpoint-dir", "hypertune-metric-file"],
 )
@@ -93,7 +105,9 @@ def test_an_unwritable_job_dir_fails_in_seconds_through_the_cli():
     started = time.monotonic()
     result = run_trainer("--smoke", "--job-dir", UNWRITABLE)
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert last_error(result).startswith(f"error: --model-dir (default: JOB_DIR/model) {UNWRITABLE}/model: cannot write there (")
+    assert last_error(result).startswith(
+        f"error: --model-dir (default: JOB_DIR/model) {UNWRITABLE}/model: cannot write there ("
+    )
     assert time.monotonic() - started < 20
 
 
@@ -163,7 +177,9 @@ def test_a_reader_polling_during_the_swap_always_finds_a_whole_export(atomic, tm
 
 
 @pytest.mark.parametrize("copies_before_the_kill", [0, 1, 5, 60])
-def test_an_export_killed_during_the_copy_over_leaves_a_folder_the_next_export_replaces(copies_before_the_kill, tmp_path, monkeypatch):
+def test_an_export_killed_during_the_copy_over_leaves_a_folder_the_next_export_replaces(
+    copies_before_the_kill, tmp_path, monkeypatch
+):
     monkeypatch.setattr(storage, "is_plain_local", lambda uri: False)
     names = [f"variables/part-{i:03}" for i in range(80)]
     model_dir = tmp_path / "model"
@@ -194,15 +210,28 @@ def _file_size_limit(limit: int):
     return apply
 
 
-@pytest.mark.parametrize("limit, message", [(20_000, "error: cannot write JOB/checkpoints/backup/epoch-1.weights.npz"),
-                                            (50_000, "error: cannot export the model to JOB/model")],
-                         ids=["backup", "export"])
+@pytest.mark.parametrize(
+    "limit, message",
+    [
+        (20_000, "error: cannot write JOB/checkpoints/backup/epoch-1.weights.npz"),
+        (50_000, "error: cannot export the model to JOB/model"),
+    ],
+    ids=["backup", "export"],
+)
 def test_a_disk_that_fills_mid_run_ends_in_one_line_and_keeps_the_previous_export(limit, message, tmp_path):
     assert task.main([*SOFTMAX, "--job-dir", str(tmp_path)]) == 0
     before = {name: (tmp_path / "model" / name).read_bytes() for name in storage.list_files(str(tmp_path / "model"))}
-    result = subprocess.run([sys.executable, "-m", "trainer.task", *SOFTMAX, "--job-dir", str(tmp_path), "--epochs", "2"],
-                            cwd=REPO, capture_output=True, text=True, timeout=120, preexec_fn=_file_size_limit(limit))
+    result = subprocess.run(
+        [sys.executable, "-m", "trainer.task", *SOFTMAX, "--job-dir", str(tmp_path), "--epochs", "2"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=_file_size_limit(limit),
+    )
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert last_error(result).startswith(message.replace("JOB", str(tmp_path))) and "File too large" in last_error(result)
+    assert last_error(result).startswith(message.replace("JOB", str(tmp_path))) and "File too large" in last_error(
+        result
+    )
     after = {name: (tmp_path / "model" / name).read_bytes() for name in storage.list_files(str(tmp_path / "model"))}
     assert after == before

@@ -14,8 +14,8 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-
 from conftest import MNIST_DIR, REPO, read_metrics, run_trainer
+
 from trainer import preemption, reporting
 
 EPOCHS = 3
@@ -39,11 +39,17 @@ def fit(backup_dir: Path, epochs: int = EPOCHS, kill_after: int | None = None, i
     rng = np.random.default_rng(0)
     x, y = rng.random((64, 8), dtype=np.float32), rng.integers(0, 10, 64)
     keras.utils.set_random_seed(1)
-    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(10, activation="softmax")])
+    model = keras.Sequential(
+        [keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(10, activation="softmax")]
+    )
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
     log = reporting.EpochLog()
     first = []
-    callbacks = [log, preemption.Backup(str(backup_dir), log, identity), keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, _: first.append(e))]
+    callbacks = [
+        log,
+        preemption.Backup(str(backup_dir), log, identity),
+        keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, _: first.append(e)),
+    ]
     if kill_after is not None:
         callbacks.append(KillAfterBackup(kill_after))
     try:
@@ -67,7 +73,11 @@ def backups(tmp_path_factory) -> dict[int, Path]:
 
 
 def test_a_backup_holds_one_epochs_files_and_a_commit_naming_it(backups):
-    assert sorted(p.name for p in backups[2].iterdir()) == ["epoch-2.weights.npz", "epochs-2.json", "training_metadata.json"]
+    assert sorted(p.name for p in backups[2].iterdir()) == [
+        "epoch-2.weights.npz",
+        "epochs-2.json",
+        "training_metadata.json",
+    ]
     assert json.loads((backups[2] / "training_metadata.json").read_text()) == {"epoch": 2, **IDENTITY}
 
 
@@ -84,7 +94,7 @@ def test_resuming_restores_the_optimizer_state_too(backups, tmp_path):
     shutil.copytree(backups[2], tmp_path / "backup")
     _, _, resumed = fit(tmp_path / "backup")
     assert int(resumed.optimizer.iterations.numpy()) == int(uninterrupted.optimizer.iterations.numpy()) == 12
-    for a, b in zip(resumed.get_weights(), uninterrupted.get_weights()):
+    for a, b in zip(resumed.get_weights(), uninterrupted.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
@@ -106,7 +116,9 @@ def _remove(path: Path) -> None:
     path.unlink()
 
 
-@pytest.mark.parametrize("damage", [_truncate, _empty, _garbage, _remove], ids=["truncated", "empty", "garbage", "removed"])
+@pytest.mark.parametrize(
+    "damage", [_truncate, _empty, _garbage, _remove], ids=["truncated", "empty", "garbage", "removed"]
+)
 @pytest.mark.parametrize("name", ["epoch-1.weights.npz", "epochs-1.json", "training_metadata.json"])
 def test_a_damaged_backup_file_never_stops_the_rerun(name, damage, backups, tmp_path, capsys):
     shutil.copytree(backups[1], tmp_path / "backup")
@@ -114,7 +126,9 @@ def test_a_damaged_backup_file_never_stops_the_rerun(name, damage, backups, tmp_
     records, first, _ = fit(tmp_path / "backup")
     assert [r["epoch"] for r in records] == [1, 2, 3]
     out, err = capsys.readouterr()
-    if first == 1:  # the damage spared what resuming needs (garbage inside a float array, or a lost commit rebuilt from the files)
+    if (
+        first == 1
+    ):  # the damage spared what resuming needs (garbage inside a float array, or a lost commit rebuilt from the files)
         assert "resuming from the backup after epoch 1" in out
     else:
         assert first == 0 and "warning: the backup after epoch 1 in " in err and "does not load" in err
@@ -148,17 +162,37 @@ def test_a_kill_at_any_point_of_a_backup_leaves_one_that_resumes(written, resume
 
 def test_a_backup_of_another_model_is_an_error_not_a_resume(backups, tmp_path):
     shutil.copytree(backups[1], tmp_path / "backup")
-    with pytest.raises(preemption.IncompatibleBackup, match=r"holds a backup of another model \(stage tiny\); pass another --checkpoint-dir"):
+    with pytest.raises(
+        preemption.IncompatibleBackup,
+        match=r"holds a backup of another model \(stage tiny\); pass another --checkpoint-dir",
+    ):
         fit(tmp_path / "backup", identity={"stage": "conv"})
     assert (tmp_path / "backup" / "training_metadata.json").exists(), "nothing of it was deleted"
 
 
-ARGS = ["--stage", "dense", "--data-dir", str(MNIST_DIR), "--train-size", "12000", "--test-size", "1000", "--epochs", "3", "--no-plots"]
+ARGS = [
+    "--stage",
+    "dense",
+    "--data-dir",
+    str(MNIST_DIR),
+    "--train-size",
+    "12000",
+    "--test-size",
+    "1000",
+    "--epochs",
+    "3",
+    "--no-plots",
+]
 
 
 def _start_and_wait_for_the_first_backup(job_dir: Path) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "trainer.task", *ARGS, "--job-dir", str(job_dir)], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trainer.task", *ARGS, "--job-dir", str(job_dir)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     metadata = job_dir / "checkpoints" / "backup" / "training_metadata.json"
     deadline = time.monotonic() + 120
     while not metadata.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -186,8 +220,10 @@ def test_sigterm_stops_between_steps_in_one_line_and_the_rerun_resumes(tmp_path)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 143 and "Traceback" not in stderr
     backed_up = json.loads((tmp_path / "checkpoints" / "backup" / "training_metadata.json").read_text())["epoch"]
-    assert stderr.strip().splitlines()[-1] == (f"stopped: SIGTERM received during epoch {backed_up + 1}; the backup after epoch "
-                                               f"{backed_up} is kept in {tmp_path}/checkpoints/backup: rerun the same command to resume")
+    assert stderr.strip().splitlines()[-1] == (
+        f"stopped: SIGTERM received during epoch {backed_up + 1}; the backup after epoch "
+        f"{backed_up} is kept in {tmp_path}/checkpoints/backup: rerun the same command to resume"
+    )
     result = run_trainer(*ARGS, "--job-dir", str(tmp_path))
     assert result.returncode == 0 and f"resuming from the backup after epoch {backed_up}" in result.stdout
     assert [e["epoch"] for e in read_metrics(tmp_path)["epochs"]] == [1, 2, 3]

@@ -12,12 +12,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import REPO, read_metrics
+from fake_vertex import FakeVertex
 from google.cloud import aiplatform_v1
 from google.cloud.aiplatform import jobs as sdk_jobs
 
-from conftest import REPO, read_metrics
-from fake_vertex import FakeVertex
-from trainer import submit, task
+from trainer import config
+from trainer.submit import cli
+from trainer.submit import study as studies
 
 CLOUD = ["--project", "demo-project", "--region", "us-central1", "--bucket", "gs://demo-bucket"]
 
@@ -25,7 +27,17 @@ CLOUD = ["--project", "demo-project", "--region", "us-central1", "--bucket", "gs
 @pytest.fixture(autouse=True)
 def clean_settings(monkeypatch):
     """Settings come only from each test's flags, never from the machine's environment."""
-    for var in ("PROJECT_ID", "REGION", "BUCKET", "REPOSITORY", "IMAGE", "TAG", "IMAGE_URI", "SERVICE_ACCOUNT", "VERTEX_API_ENDPOINT"):
+    for var in (
+        "PROJECT_ID",
+        "REGION",
+        "BUCKET",
+        "REPOSITORY",
+        "IMAGE",
+        "TAG",
+        "IMAGE_URI",
+        "SERVICE_ACCOUNT",
+        "VERTEX_API_ENDPOINT",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.chdir(REPO)
 
@@ -40,14 +52,27 @@ def vertex(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(vertex):
     """One CustomJob submitted through the SDK and run to the end by the fake."""
-    argv = ["train", *CLOUD, "--api-endpoint", vertex.endpoint, "--display-name", "smoke-job",
-            "--machine-type", "n1-standard-4", "--accelerator-count", "0", "--stage", "dense", "--smoke"]
-    code = submit.main(argv)
+    argv = [
+        "train",
+        *CLOUD,
+        "--api-endpoint",
+        vertex.endpoint,
+        "--display-name",
+        "smoke-job",
+        "--machine-type",
+        "n1-standard-4",
+        "--accelerator-count",
+        "0",
+        "--stage",
+        "dense",
+        "--smoke",
+    ]
+    code = cli.main(argv)
     return code, argv
 
 
 def _dry_run(capsys, *argv: str) -> dict:
-    assert submit.main([*argv, "--dry-run"]) == 0
+    assert cli.main([*argv, "--dry-run"]) == 0
     return json.loads(capsys.readouterr().out)
 
 
@@ -69,10 +94,26 @@ def test_dry_run_prints_exactly_the_request_that_train_sends(vertex, trained, ca
 
 
 def test_dry_run_train_has_the_machine_accelerator_replicas_and_args(capsys):
-    printed = _dry_run(capsys, "train", *CLOUD, "--replicas", "3", "--machine-type", "g2-standard-8",
-                       "--accelerator-type", "NVIDIA_L4", "--accelerator-count", "2", "--spot",
-                       "--service-account", "sa@demo-project.iam.gserviceaccount.com",
-                       "--tensorboard", "projects/demo-project/locations/us-central1/tensorboards/1", "--stage=conv", "--epochs=3")
+    printed = _dry_run(
+        capsys,
+        "train",
+        *CLOUD,
+        "--replicas",
+        "3",
+        "--machine-type",
+        "g2-standard-8",
+        "--accelerator-type",
+        "NVIDIA_L4",
+        "--accelerator-count",
+        "2",
+        "--spot",
+        "--service-account",
+        "sa@demo-project.iam.gserviceaccount.com",
+        "--tensorboard",
+        "projects/demo-project/locations/us-central1/tensorboards/1",
+        "--stage=conv",
+        "--epochs=3",
+    )
     job = aiplatform_v1.CustomJob.from_json(json.dumps(printed), ignore_unknown_fields=False)
     chief, workers = job.job_spec.worker_pool_specs
     assert (chief.replica_count, workers.replica_count) == (1, 2)
@@ -90,7 +131,9 @@ def test_dry_run_train_has_the_machine_accelerator_replicas_and_args(capsys):
 
 
 def test_dry_run_tune_carries_the_study_from_hptuning_yaml(capsys):
-    printed = _dry_run(capsys, "tune", *CLOUD, "--max-trials", "12", "--parallel-trials", "3", "--image-uri", "example/img:1")
+    printed = _dry_run(
+        capsys, "tune", *CLOUD, "--max-trials", "12", "--parallel-trials", "3", "--image-uri", "example/img:1"
+    )
     job = aiplatform_v1.HyperparameterTuningJob.from_json(json.dumps(printed), ignore_unknown_fields=False)
     study = yaml.safe_load((REPO / "hptuning.yaml").read_text())["studySpec"]
     assert [p.parameter_id for p in job.study_spec.parameters] == [p["parameterId"] for p in study["parameters"]]
@@ -104,8 +147,23 @@ def test_dry_run_tune_carries_the_study_from_hptuning_yaml(capsys):
 
 
 def test_tune_runs_trials_and_reports_the_best_one(vertex, capsys):
-    code = submit.main(["tune", *CLOUD, "--api-endpoint", vertex.endpoint, "--display-name", "smoke-tune",
-                        "--max-trials", "3", "--parallel-trials", "1", "--smoke", "--train-size", "2000"])
+    code = cli.main(
+        [
+            "tune",
+            *CLOUD,
+            "--api-endpoint",
+            vertex.endpoint,
+            "--display-name",
+            "smoke-tune",
+            "--max-trials",
+            "3",
+            "--parallel-trials",
+            "1",
+            "--smoke",
+            "--train-size",
+            "2000",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     (job,) = [j for j in vertex.jobs.values() if j.display_name == "smoke-tune"]
@@ -113,7 +171,7 @@ def test_tune_runs_trials_and_reports_the_best_one(vertex, capsys):
     base = vertex.local_path("gs://demo-bucket/smoke-tune")
     values = {}
     for trial in job.trials:
-        reported = submit.read_metric(submit.chief_metric_file(base / trial.id), "accuracy")
+        reported = studies.read_metric(studies.chief_metric_file(base / trial.id), "accuracy")
         assert trial.final_measurement.metrics[0].value == pytest.approx(reported)
         assert (base / trial.id / "model" / "saved_model.pb").is_file()
         values[trial.id] = reported
@@ -122,26 +180,37 @@ def test_tune_runs_trials_and_reports_the_best_one(vertex, capsys):
 
 
 def test_hptuning_yaml_parses_and_each_parameter_is_a_trainer_flag():
-    study, trial_spec = submit.load_study(REPO / "hptuning.yaml")
-    assert {f"--{p.parameter_id}" for p in study.parameters} <= task.trainer_flags()
+    study, trial_spec = studies.load_study(REPO / "hptuning.yaml")
+    assert {f"--{p.parameter_id}" for p in study.parameters} <= config.trainer_flags()
     assert {p.parameter_id for p in study.parameters} >= {"learning-rate", "lr-decay", "dropout", "batch-size"}
-    for trial in submit.sample_trials(study, 5):
-        task.parse_args([*trial_spec.worker_pool_specs[0].container_spec.args, *(f"--{k}={v}" for k, v in trial.items())])
+    for trial in studies.sample_trials(study, 5):
+        config.from_flags(
+            [*trial_spec.worker_pool_specs[0].container_spec.args, *(f"--{k}={v}" for k, v in trial.items())]
+        )
 
 
 def test_tune_local_runs_two_trials_and_prints_the_table(tmp_path, capsys):
-    assert submit.main(["tune", "--local", "--max-trials", "2", "--output-dir", str(tmp_path), "--smoke", "--train-size", "2000"]) == 0
+    assert (
+        cli.main(
+            ["tune", "--local", "--max-trials", "2", "--output-dir", str(tmp_path), "--smoke", "--train-size", "2000"]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit() and "=" in line]
     assert [r[0] for r in rows] == ["1", "2"]
     for number, value, *_ in rows:
-        assert float(value) == pytest.approx(submit.read_metric(submit.chief_metric_file(tmp_path / number), "accuracy"), abs=1e-4)
+        assert float(value) == pytest.approx(
+            studies.read_metric(studies.chief_metric_file(tmp_path / number), "accuracy"), abs=1e-4
+        )
     assert "best: trial " in out.splitlines()[-1]
 
 
 def test_local_runs_the_job_the_way_vertex_would(tmp_path, capsys):
-    assert submit.main(["local", "--output-dir", str(tmp_path), "--stage", "softmax", "--smoke"]) == 0
-    assert (tmp_path / "model" / "saved_model.pb").is_file() and list((tmp_path / "logs").rglob("events.out.tfevents.*"))
+    assert cli.main(["local", "--output-dir", str(tmp_path), "--stage", "softmax", "--smoke"]) == 0
+    assert (tmp_path / "model" / "saved_model.pb").is_file() and list(
+        (tmp_path / "logs").rglob("events.out.tfevents.*")
+    )
     metrics = read_metrics(tmp_path)
     entries = (tmp_path / "hypertune" / "workerpool0-0.metrics").read_text().splitlines()
     assert float(json.loads(entries[-1])["accuracy"]) == pytest.approx(metrics["test_accuracy"])
@@ -160,35 +229,79 @@ GOOD_STUDY = (REPO / "hptuning.yaml").read_text()
     "argv, message",
     [
         (["train", "--region", "us-central1", "--bucket", "gs://b"], "no project: pass --project or set PROJECT_ID"),
-        (["train", "--project", "p", "--region", "mars-north1", "--bucket", "gs://b"], "--region mars-north1: not a Vertex AI region"),
+        (
+            ["train", "--project", "p", "--region", "mars-north1", "--bucket", "gs://b"],
+            "--region mars-north1: not a Vertex AI region",
+        ),
         (["train", "--project", "p", "--bucket", "my-bucket"], "--bucket my-bucket: must be a Cloud Storage URI"),
         (["train", "--project", "p"], "no bucket: pass --bucket gs://BUCKET or set BUCKET"),
         (["train", *CLOUD, "--accelerator-type", "NVIDIA_TESLA_X1"], "--accelerator-type NVIDIA_TESLA_X1: unknown"),
-        (["train", *CLOUD, "--machine-type", "huge-machine"], "--machine-type huge-machine: not a Compute Engine machine type"),
-        (["train", *CLOUD, "--tensorboard", "projects/p/locations/us-central1/tensorboards/1"], "--tensorboard needs --service-account"),
+        (
+            ["train", *CLOUD, "--machine-type", "huge-machine"],
+            "--machine-type huge-machine: not a Compute Engine machine type",
+        ),
+        (
+            ["train", *CLOUD, "--tensorboard", "projects/p/locations/us-central1/tensorboards/1"],
+            "--tensorboard needs --service-account",
+        ),
         (["train", *CLOUD, "--epochs", "0"], "trainer flags '--epochs 0' are not valid"),
         (["tune", *CLOUD, "yaml:studySpec: [unclosed"], "not valid YAML"),
-        (["tune", *CLOUD, "yaml:" + GOOD_STUDY.replace("goal: MAXIMIZE", "goal: MAXIMIZE\n    colour: blue")], "no field named \"colour\""),
-        (["tune", *CLOUD, "yaml:" + GOOD_STUDY.replace("parameterId: dropout", "parameterId: momentum")], "parameter 'momentum' is not a trainer flag (--momentum)"),
+        (
+            ["tune", *CLOUD, "yaml:" + GOOD_STUDY.replace("goal: MAXIMIZE", "goal: MAXIMIZE\n    colour: blue")],
+            'no field named "colour"',
+        ),
+        (
+            ["tune", *CLOUD, "yaml:" + GOOD_STUDY.replace("parameterId: dropout", "parameterId: momentum")],
+            "parameter 'momentum' is not a trainer flag (--momentum)",
+        ),
     ],
-    ids=["no-project", "unknown-region", "bucket-not-gs", "no-bucket", "unknown-accelerator", "unknown-machine",
-         "tensorboard-without-service-account", "bad-trainer-flag", "yaml-does-not-parse", "yaml-unknown-field", "yaml-names-no-flag"],
+    ids=[
+        "no-project",
+        "unknown-region",
+        "bucket-not-gs",
+        "no-bucket",
+        "unknown-accelerator",
+        "unknown-machine",
+        "tensorboard-without-service-account",
+        "bad-trainer-flag",
+        "yaml-does-not-parse",
+        "yaml-unknown-field",
+        "yaml-names-no-flag",
+    ],
 )
 def test_bad_settings_give_one_line_and_send_nothing(vertex, tmp_path, capsys, argv, message):
-    argv = [a for a in argv if not a.startswith("yaml:")] + sum((_bad_yaml(tmp_path, a[5:]) for a in argv if a.startswith("yaml:")), [])
+    argv = [a for a in argv if not a.startswith("yaml:")] + sum(
+        (_bad_yaml(tmp_path, a[5:]) for a in argv if a.startswith("yaml:")), []
+    )
     before = len(vertex.requests)
-    assert submit.main([*argv, "--api-endpoint", vertex.endpoint]) == 2
+    assert cli.main([*argv, "--api-endpoint", vertex.endpoint]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: ") and message in err[-1]
     assert len(vertex.requests) == before
 
 
 def test_build_derives_the_cloud_build_substitutions_from_the_job_settings(capsys):
-    assert submit.main(["build", "--project", "demo-project", "--region", "europe-west4", "--repository", "ml",
-                        "--tag", "v3", "--dry-run"]) == 0
+    assert (
+        cli.main(
+            [
+                "build",
+                "--project",
+                "demo-project",
+                "--region",
+                "europe-west4",
+                "--repository",
+                "ml",
+                "--tag",
+                "v3",
+                "--dry-run",
+            ]
+        )
+        == 0
+    )
     assert capsys.readouterr().out.strip() == (
         "gcloud builds submit --project demo-project --region europe-west4 --config cloudbuild.yaml "
-        "--substitutions=_REGION=europe-west4,_REPOSITORY=ml,_IMAGE=mnist-trainer,_TAG=v3 .")
+        "--substitutions=_REGION=europe-west4,_REPOSITORY=ml,_IMAGE=mnist-trainer,_TAG=v3 ."
+    )
 
 
 def test_cloudbuild_pushes_the_tag_and_latest_with_a_default_for_every_substitution():
@@ -200,7 +313,9 @@ def test_cloudbuild_pushes_the_tag_and_latest_with_a_default_for_every_substitut
 
 
 def test_dockerfile_is_clean_under_hadolint_and_runs_the_trainer():
-    result = subprocess.run([Path(sys.executable).parent / "hadolint", "Dockerfile"], cwd=REPO, capture_output=True, text=True)
+    result = subprocess.run(
+        [Path(sys.executable).parent / "hadolint", "Dockerfile"], cwd=REPO, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     dockerfile = (REPO / "Dockerfile").read_text()
     assert 'ENTRYPOINT ["python", "-m", "trainer.task"]' in dockerfile
@@ -209,27 +324,44 @@ def test_dockerfile_is_clean_under_hadolint_and_runs_the_trainer():
 
 
 def test_shell_scripts_are_clean_under_shellcheck():
-    result = subprocess.run([Path(sys.executable).parent / "shellcheck", "submit.sh", ".ci/run"], cwd=REPO, capture_output=True, text=True)
+    result = subprocess.run(
+        [Path(sys.executable).parent / "shellcheck", "submit.sh", ".ci/run"], cwd=REPO, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout
     assert "set -euo pipefail" in (REPO / "submit.sh").read_text() and "eval" not in (REPO / "submit.sh").read_text()
 
 
 def test_submit_sh_passes_its_arguments_to_the_submitter(tmp_path):
-    result = subprocess.run(["./submit.sh", "train", "--project", "p", "--bucket", "not-a-bucket"], cwd=REPO,
-                            capture_output=True, text=True, env={**os.environ, "PYTHON": sys.executable})
+    result = subprocess.run(
+        ["./submit.sh", "train", "--project", "p", "--bucket", "not-a-bucket"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHON": sys.executable},
+    )
     assert result.returncode == 2 and result.stderr.strip().splitlines()[-1] == (
-        "error: --bucket not-a-bucket: must be a Cloud Storage URI, gs://BUCKET")
+        "error: --bucket not-a-bucket: must be a Cloud Storage URI, gs://BUCKET"
+    )
 
 
 def test_the_sdist_installs_into_a_fresh_environment_and_trains(tmp_path):
     """As Vertex AI's Python-package training and the container install it: from the sdist alone."""
-    subprocess.run([sys.executable, "setup.py", "-q", "sdist", "-d", str(tmp_path)], cwd=REPO, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "setup.py", "-q", "sdist", "-d", str(tmp_path)], cwd=REPO, check=True, capture_output=True
+    )
     (sdist,) = tmp_path.glob("mnist?vertex?trainer-*.tar.gz")
     venv.create(tmp_path / "venv", with_pip=True)
     python = tmp_path / "venv" / "bin" / "python"
-    install = subprocess.run([python, "-m", "pip", "install", "-q", str(sdist)], capture_output=True, text=True, timeout=900)
+    install = subprocess.run(
+        [python, "-m", "pip", "install", "-q", str(sdist)], capture_output=True, text=True, timeout=900
+    )
     assert install.returncode == 0, install.stderr[-3000:]
-    run = subprocess.run([python, "-m", "trainer.task", "--smoke", "--job-dir", str(tmp_path / "job")], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [python, "-m", "trainer.task", "--smoke", "--job-dir", str(tmp_path / "job")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     assert (tmp_path / "job" / "model" / "saved_model.pb").is_file()

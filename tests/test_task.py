@@ -9,9 +9,10 @@ import sys
 
 import keras
 import pytest
+import tensorflow as tf
+from conftest import MNIST_DIR, REPO, TINY, read_metrics, run_in_process, run_trainer
 
-from conftest import MNIST_DIR, REPO, TINY, read_metrics, run_trainer
-from trainer import models, task
+from trainer import config, data, models, task, train
 
 
 @pytest.mark.parametrize("stage", list(models.STAGES))
@@ -26,14 +27,22 @@ def test_every_stage_builds_trains_and_evaluates(stage, tmp_path):
 
 
 def test_stage_can_be_chosen_by_its_codelab_number(tmp_path):
-    assert task.parse_args(["--stage", "3"]).stage.name == "dropout"
+    assert config.from_flags(["--stage", "3"]).stage.name == "dropout"
 
 
 def test_flags_override_the_stage_defaults():
-    args = task.parse_args(["--stage", "conv", "--epochs=3", "--batch-size", "32", "--learning-rate=0.002", "--lr-decay", "0.5"])
+    args = config.from_flags(
+        ["--stage", "conv", "--epochs=3", "--batch-size", "32", "--learning-rate=0.002", "--lr-decay", "0.5"]
+    )
     assert (args.epochs, args.batch_size, args.learning_rate, args.lr_decay) == (3, 32, 0.002, 0.5)
-    defaults = task.parse_args(["--stage", "batchnorm"])
-    assert (defaults.epochs, defaults.batch_size, defaults.learning_rate, defaults.lr_decay, defaults.dropout) == (10, 64, 0.01, 0.666, 0.3)
+    defaults = config.from_flags(["--stage", "batchnorm"])
+    assert (defaults.epochs, defaults.batch_size, defaults.learning_rate, defaults.lr_decay, defaults.dropout) == (
+        10,
+        64,
+        0.01,
+        0.666,
+        0.3,
+    )
 
 
 @pytest.mark.parametrize(
@@ -50,22 +59,42 @@ def test_flags_override_the_stage_defaults():
 )
 def test_bad_flags_exit_2_naming_the_flag(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_:
-        task.parse_args(argv)
+        config.from_flags(argv)
     assert exit_.value.code == 2
     assert message in capsys.readouterr().err.strip().splitlines()[-1]
 
 
 def test_metrics_json_records_every_epoch_with_the_decaying_learning_rate(tmp_path):
-    result = run_trainer("--stage", "dropout", "--data-dir", str(MNIST_DIR), "--job-dir", str(tmp_path),
-                         "--train-size", "256", "--test-size", "256", "--epochs", "3")
+    result = run_in_process(
+        "--stage",
+        "dropout",
+        "--data-dir",
+        str(MNIST_DIR),
+        "--job-dir",
+        str(tmp_path),
+        "--train-size",
+        "256",
+        "--test-size",
+        "256",
+        "--epochs",
+        "3",
+    )
     assert result.returncode == 0, result.stderr
     metrics = read_metrics(tmp_path)
     assert [e["epoch"] for e in metrics["epochs"]] == [1, 2, 3]
     assert [round(e["lr"], 6) for e in metrics["epochs"]] == [0.01, 0.006, 0.0036]
     assert set(metrics["epochs"][0]) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds"}
     assert 0 < metrics["epochs"][0]["seconds"] < metrics["epochs"][2]["seconds"] < metrics["wall_seconds"]
-    assert metrics["hyperparameters"] == {"epochs": 3, "batch_size": 128, "batch_size_per_replica": 128, "optimizer": "adam", "learning_rate": 0.01,
-                                          "lr_decay": 0.6, "dropout": 0.25, "seed": 1}
+    assert metrics["hyperparameters"] == {
+        "epochs": 3,
+        "batch_size": 128,
+        "batch_size_per_replica": 128,
+        "optimizer": "adam",
+        "learning_rate": 0.01,
+        "lr_decay": 0.6,
+        "dropout": 0.25,
+        "seed": 1,
+    }
     assert metrics["test_accuracy"] == pytest.approx(metrics["epochs"][-1]["val_accuracy"])
     assert metrics["images_per_second"] > 0 and metrics["wall_seconds"] > metrics["train_seconds"] > 0
     # Not a terminal: one line per epoch, each showing the learning rate, and no progress bar.
@@ -77,8 +106,26 @@ def test_metrics_json_records_every_epoch_with_the_decaying_learning_rate(tmp_pa
 
 def test_one_cycle_stages_step_the_learning_rate_every_batch(tmp_path):
     """Warm-up over the first fifth of the steps, then a cosine decay to zero by the last step."""
-    assert task.main(["--stage", "fast", "--data-dir", str(MNIST_DIR), "--job-dir", str(tmp_path), "--no-plots",
-                      "--train-size", "1280", "--test-size", "200", "--epochs", "3"]) == 0
+    assert (
+        task.main(
+            [
+                "--stage",
+                "fast",
+                "--data-dir",
+                str(MNIST_DIR),
+                "--job-dir",
+                str(tmp_path),
+                "--no-plots",
+                "--train-size",
+                "1280",
+                "--test-size",
+                "200",
+                "--epochs",
+                "3",
+            ]
+        )
+        == 0
+    )
     lrs = [e["lr"] for e in read_metrics(tmp_path)["epochs"]]
     peak = models.STAGES["fast"].learning_rate
     assert peak / 2 < lrs[0] <= peak and lrs[0] > lrs[1] > lrs[2] and lrs[2] < 1e-6
@@ -86,8 +133,12 @@ def test_one_cycle_stages_step_the_learning_rate_every_batch(tmp_path):
 
 def test_a_terminal_gets_the_keras_progress_bar(tmp_path):
     leader, follower = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "trainer.task", "--smoke", "--job-dir", str(tmp_path)],
-                            cwd=REPO, stdout=follower, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trainer.task", "--smoke", "--job-dir", str(tmp_path)],
+        cwd=REPO,
+        stdout=follower,
+        stderr=subprocess.DEVNULL,
+    )
     os.close(follower)
     output = b""
     while True:
@@ -114,7 +165,7 @@ def test_smoke_runs_offline_from_the_packaged_sample(tmp_path):
 
 
 def test_list_stages_prints_each_stage_with_its_defaults_and_parameter_count():
-    result = run_trainer("--list-stages")
+    result = run_in_process("--list-stages")
     assert result.returncode == 0
     lines = result.stdout.splitlines()
     for stage in models.STAGES.values():
@@ -125,9 +176,36 @@ def test_list_stages_prints_each_stage_with_its_defaults_and_parameter_count():
 
 def test_batchnorm_stage_learns_mnist_to_97_percent(tmp_path):
     """The one real learning check: a third of the training set, three epochs, all 10,000 test digits."""
-    code = task.main(["--stage", "batchnorm", "--data-dir", str(MNIST_DIR), "--job-dir", str(tmp_path),
-                      "--train-size", "20000", "--epochs", "3"])
+    code = task.main(
+        [
+            "--stage",
+            "batchnorm",
+            "--data-dir",
+            str(MNIST_DIR),
+            "--job-dir",
+            str(tmp_path),
+            "--train-size",
+            "20000",
+            "--epochs",
+            "3",
+        ]
+    )
     assert code == 0
     metrics = read_metrics(tmp_path)
     assert metrics["data"]["test_images"] == 10000
     assert metrics["test_accuracy"] >= 0.97
+
+
+def test_train_and_evaluate_runs_in_process_on_arrays_and_a_strategy_the_caller_gives(tmp_path):
+    """The library seam: data already in memory and a strategy of the caller's, no flags and no files read."""
+    images = data.read_images(MNIST_DIR / "train-images-idx3-ubyte.gz")[:2048]
+    labels = data.read_labels(MNIST_DIR / "train-labels-idx1-ubyte.gz")[:2048]
+    mnist = data.Mnist(images[:1536], labels[:1536], images[1536:], labels[1536:])
+    run = config.from_flags(["--stage", "dense", "--epochs", "2", "--job-dir", str(tmp_path), "--no-plots"], environ={})
+    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    result = train.train_and_evaluate(run, mnist=mnist, strategy=strategy)
+    assert result.placement.strategy is strategy and (result.train_images, result.test_images) == (1536, 512)
+    assert [e["epoch"] for e in result.epochs] == [1, 2] and result.test_accuracy > 0.8
+    metrics = read_metrics(tmp_path)
+    assert metrics["data"] == {"data_dir": "arrays in memory", "train_images": 1536, "test_images": 512}
+    assert metrics["test_accuracy"] == result.test_accuracy and (tmp_path / "model" / "saved_model.pb").is_file()

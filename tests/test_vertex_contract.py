@@ -15,10 +15,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import MNIST_DIR, REPO, read_metrics, run_in_process, run_trainer
 from PIL import Image
 
-from conftest import MNIST_DIR, REPO, read_metrics, run_trainer
-from trainer import data, distribution, task
+from trainer import config, data, distribution
 
 EPOCHS = 2
 CLUSTER = {"chief": ["127.0.0.1:2222"], "worker": ["127.0.0.1:2223"]}
@@ -39,10 +39,20 @@ def vertex_env(root: Path, **extra: str) -> dict:
 def vertex_job(tmp_path_factory):
     """One short job run as Vertex AI runs a tuning trial's chief: outputs only from the environment."""
     root = tmp_path_factory.mktemp("vertex")
-    env = vertex_env(root, CLOUD_ML_TRIAL_ID="7", TF_CONFIG=json.dumps({"cluster": CLUSTER, "task": {"type": "chief", "index": 0}}))
+    env = vertex_env(
+        root, CLOUD_ML_TRIAL_ID="7", TF_CONFIG=json.dumps({"cluster": CLUSTER, "task": {"type": "chief", "index": 0}})
+    )
     # --distribute=default: one process plays the chief of a two-task cluster, with no worker to train beside.
-    result = run_trainer("--stage=dense", "--distribute=default", f"--data-dir={MNIST_DIR}", "--train-size=12000", "--test-size=1000",
-                         f"--epochs={EPOCHS}", "--hypertune-metric=digit_accuracy", env=env)
+    result = run_in_process(
+        "--stage=dense",
+        "--distribute=default",
+        f"--data-dir={MNIST_DIR}",
+        "--train-size=12000",
+        "--test-size=1000",
+        f"--epochs={EPOCHS}",
+        "--hypertune-metric=digit_accuracy",
+        env=env,
+    )
     assert result.returncode == 0, result.stderr
     return root, result
 
@@ -58,11 +68,14 @@ def test_outputs_go_where_the_aip_variables_say(vertex_job):
 
 def test_flags_override_the_aip_variables(tmp_path):
     env = vertex_env(tmp_path)
-    args = task.parse_args(["--model-dir", "/elsewhere/model"], environ=env)
+    args = config.from_flags(["--model-dir", "/elsewhere/model"], environ=env)
     assert args.model_dir == "/elsewhere/model" and args.checkpoint_dir == env["AIP_CHECKPOINT_DIR"]
-    plain = task.parse_args(["--job-dir", "gs://bucket/run"], environ={})
+    plain = config.from_flags(["--job-dir", "gs://bucket/run"], environ={})
     assert (plain.model_dir, plain.checkpoint_dir, plain.tensorboard_dir) == (
-        "gs://bucket/run/model", "gs://bucket/run/checkpoints", "gs://bucket/run/logs")
+        "gs://bucket/run/model",
+        "gs://bucket/run/checkpoints",
+        "gs://bucket/run/logs",
+    )
 
 
 def test_saved_model_serves_the_keras_models_predictions_on_real_digits(vertex_job):
@@ -113,15 +126,28 @@ def test_plots_are_pngs_of_sensible_size(vertex_job):
 
 
 def test_no_plots_flag_writes_none(tmp_path):
-    result = run_trainer("--smoke", "--job-dir", str(tmp_path), "--no-plots")
+    result = run_in_process("--smoke", "--job-dir", str(tmp_path), "--no-plots")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "metrics.json").is_file() and not list(tmp_path.glob("*.png"))
 
 
 def test_a_worker_writes_no_model_and_reports_no_metric(tmp_path):
     env = vertex_env(tmp_path, TF_CONFIG=json.dumps({"cluster": CLUSTER, "task": {"type": "worker", "index": 1}}))
-    result = run_trainer("--stage", "softmax", "--distribute", "default", "--data-dir", str(MNIST_DIR),
-                         "--train-size", "512", "--test-size", "200", "--epochs", "1", env=env)
+    result = run_in_process(
+        "--stage",
+        "softmax",
+        "--distribute",
+        "default",
+        "--data-dir",
+        str(MNIST_DIR),
+        "--train-size",
+        "512",
+        "--test-size",
+        "200",
+        "--epochs",
+        "1",
+        env=env,
+    )
     assert result.returncode == 0, result.stderr
     assert "worker-1: not the chief" in result.stdout
     assert not (tmp_path / "model").exists() and not (tmp_path / "metrics.json").exists()
@@ -133,13 +159,51 @@ def test_a_worker_writes_no_model_and_reports_no_metric(tmp_path):
     [
         ({}, ("chief", 0, 1, True)),
         ({"TF_CONFIG": json.dumps({"cluster": CLUSTER, "task": {"type": "chief", "index": 0}})}, ("chief", 0, 2, True)),
-        ({"TF_CONFIG": json.dumps({"cluster": CLUSTER, "task": {"type": "worker", "index": 0}})}, ("worker", 0, 2, False)),
-        ({"TF_CONFIG": json.dumps({"cluster": {"master": ["a:1"], "worker": ["b:1", "c:1"]}, "task": {"type": "master", "index": 0}})}, ("master", 0, 3, True)),
-        ({"TF_CONFIG": json.dumps({"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 0}})}, ("worker", 0, 2, True)),
-        ({"CLUSTER_SPEC": json.dumps({"cluster": {"workerpool0": ["a:1"], "workerpool1": ["b:1"]}, "task": {"type": "workerpool1", "index": 0}})}, ("worker", 0, 2, False)),
-        ({"CLUSTER_SPEC": json.dumps({"cluster": {"workerpool0": ["a:1"]}, "task": {"type": "workerpool0", "index": 0}})}, ("chief", 0, 1, True)),
+        (
+            {"TF_CONFIG": json.dumps({"cluster": CLUSTER, "task": {"type": "worker", "index": 0}})},
+            ("worker", 0, 2, False),
+        ),
+        (
+            {
+                "TF_CONFIG": json.dumps(
+                    {"cluster": {"master": ["a:1"], "worker": ["b:1", "c:1"]}, "task": {"type": "master", "index": 0}}
+                )
+            },
+            ("master", 0, 3, True),
+        ),
+        (
+            {"TF_CONFIG": json.dumps({"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 0}})},
+            ("worker", 0, 2, True),
+        ),
+        (
+            {
+                "CLUSTER_SPEC": json.dumps(
+                    {
+                        "cluster": {"workerpool0": ["a:1"], "workerpool1": ["b:1"]},
+                        "task": {"type": "workerpool1", "index": 0},
+                    }
+                )
+            },
+            ("worker", 0, 2, False),
+        ),
+        (
+            {
+                "CLUSTER_SPEC": json.dumps(
+                    {"cluster": {"workerpool0": ["a:1"]}, "task": {"type": "workerpool0", "index": 0}}
+                )
+            },
+            ("chief", 0, 1, True),
+        ),
     ],
-    ids=["no-cluster", "chief", "worker-0-beside-chief", "master-key", "worker-0-no-chief", "vertex-worker", "vertex-single"],
+    ids=[
+        "no-cluster",
+        "chief",
+        "worker-0-beside-chief",
+        "master-key",
+        "worker-0-no-chief",
+        "vertex-worker",
+        "vertex-single",
+    ],
 )
 def test_task_role_from_tf_config_or_cluster_spec(environ, role):
     r = distribution.task_role(environ)
@@ -147,8 +211,20 @@ def test_task_role_from_tf_config_or_cluster_spec(environ, role):
 
 
 def test_a_diverging_run_fails_with_a_clear_message(tmp_path):
-    result = run_trainer("--stage", "dense", "--data-dir", str(MNIST_DIR), "--job-dir", str(tmp_path),
-                         "--train-size", "2048", "--epochs", "2", "--learning-rate", "1e12")
+    result = run_in_process(
+        "--stage",
+        "dense",
+        "--data-dir",
+        str(MNIST_DIR),
+        "--job-dir",
+        str(tmp_path),
+        "--train-size",
+        "2048",
+        "--epochs",
+        "2",
+        "--learning-rate",
+        "1e12",
+    )
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: training diverged: loss is nan at epoch 1, batch ") and "--learning-rate" in last
@@ -157,8 +233,23 @@ def test_a_diverging_run_fails_with_a_clear_message(tmp_path):
 
 @pytest.mark.parametrize("learning_rate, collapses", [("3", True), ("0.001", False)])
 def test_a_run_collapsed_to_chance_warns_but_still_reports_its_metric(tmp_path, learning_rate, collapses):
-    result = run_trainer("--stage", "dense", "--data-dir", str(MNIST_DIR), "--job-dir", str(tmp_path), "--no-plots",
-                         "--train-size", "12800", "--test-size", "500", "--epochs", "1", "--learning-rate", learning_rate)
+    result = run_in_process(
+        "--stage",
+        "dense",
+        "--data-dir",
+        str(MNIST_DIR),
+        "--job-dir",
+        str(tmp_path),
+        "--no-plots",
+        "--train-size",
+        "12800",
+        "--test-size",
+        "500",
+        "--epochs",
+        "1",
+        "--learning-rate",
+        learning_rate,
+    )
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: training accuracy is")]
     assert len(warnings) == int(collapses)
@@ -169,11 +260,25 @@ def test_a_run_collapsed_to_chance_warns_but_still_reports_its_metric(tmp_path, 
 
 def test_a_killed_job_resumes_after_its_last_backed_up_epoch(tmp_path):
     """Preemption for real: SIGKILL after the first backed-up epoch, then the same command again."""
-    args = ["--stage", "conv", "--data-dir", str(MNIST_DIR), "--job-dir", str(tmp_path),
-            "--train-size", "8000", "--test-size", "2000", "--epochs", "3", "--no-plots"]
+    args = [
+        "--stage",
+        "conv",
+        "--data-dir",
+        str(MNIST_DIR),
+        "--job-dir",
+        str(tmp_path),
+        "--train-size",
+        "8000",
+        "--test-size",
+        "2000",
+        "--epochs",
+        "3",
+        "--no-plots",
+    ]
     metadata = tmp_path / "checkpoints" / "backup" / "training_metadata.json"
-    proc = subprocess.Popen([sys.executable, "-m", "trainer.task", *args], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trainer.task", *args], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + 120
         while not metadata.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -208,7 +313,9 @@ def test_predict_gives_the_same_digits_for_png_idx_and_jsonl(vertex_job, tmp_pat
     jsonl = tmp_path / "instances.jsonl"
     jsonl.write_text("".join(json.dumps({"image": (img / 255.0).tolist()}) + "\n" for img in images))
 
-    result = run_trainer("--model-dir", str(root / "model"), *map(str, pngs), str(idx), str(jsonl), module="trainer.predict")
+    result = run_trainer(
+        "--model-dir", str(root / "model"), *map(str, pngs), str(idx), str(jsonl), module="trainer.predict"
+    )
     assert result.returncode == 0, result.stderr
     digits = {}
     for line in result.stdout.splitlines():
@@ -216,7 +323,7 @@ def test_predict_gives_the_same_digits_for_png_idx_and_jsonl(vertex_job, tmp_pat
         digits[where] = int(prediction.split()[0])
     by_png = [digits[str(p)] for p in pngs]
     assert by_png == [digits[f"{idx}[{i}]"] for i in range(6)] == [digits[f"{jsonl}[{i}]"] for i in range(6)]
-    assert sum(d == t for d, t in zip(by_png, [7, 2, 1, 0, 4, 1])) >= 5
+    assert sum(d == t for d, t in zip(by_png, [7, 2, 1, 0, 4, 1], strict=True)) >= 5
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""MNIST from Cloud Storage, a FUSE mount or a local folder, validated, as a tf.data pipeline.
+"""MNIST from Cloud Storage, a FUSE mount or a local folder, validated, as uint8 arrays in memory.
 
 The four standard IDX files are read raw or gzipped. Every file is checked before its
 pixels are trusted: a corrupted or hostile header must give a one-line error, never a
@@ -86,7 +86,7 @@ def _read_payload(path: Path, header_size: int, payload_size: int) -> bytes:
 
 def _read_header(path: Path, size: int) -> bytes:
     try:
-        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
+        with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as f:
             header = f.read(size)
     except (OSError, EOFError, gzip.BadGzipFile) as e:
         raise DataError(f"{path}: cannot read ({e})") from None
@@ -131,7 +131,9 @@ def _pick(names: set[str] | list[str], base: str) -> str | None:
 
 def _local_files(folder: Path) -> dict[str, Path]:
     if not folder.is_dir():
-        raise DataError(f"{folder}: no such folder; pass --data-dir a folder holding the four MNIST files, or gs://BUCKET/PREFIX")
+        raise DataError(
+            f"{folder}: no such folder; pass --data-dir a folder holding the four MNIST files, or gs://BUCKET/PREFIX"
+        )
     present = {p.name for p in folder.iterdir()}
     files = {}
     for key, base in FILES.items():
@@ -155,12 +157,12 @@ def _storage_client():
 
 def _gcs_files(uri: str, cache_dir: Path) -> dict[str, Path]:
     """Download the four files from gs://bucket/prefix into the cache, once per object generation."""
+    import requests
     from google.api_core import exceptions as gexc
     from google.api_core.retry import Retry
     from google.cloud.storage.retry import DEFAULT_RETRY
-    import requests
 
-    bucket_name, _, prefix = uri[len("gs://"):].partition("/")
+    bucket_name, _, prefix = uri[len("gs://") :].partition("/")
     prefix = prefix.strip("/")
     if not bucket_name:
         raise DataError(f"{uri}: no bucket name; expected gs://BUCKET/PREFIX")
@@ -216,7 +218,12 @@ def _download(blob, local: Path, retry) -> None:
 
 
 def load_mnist(data_dir: str | os.PathLike, cache_dir: Path = DEFAULT_CACHE_DIR) -> Mnist:
-    """Read and validate MNIST from gs://bucket/prefix, /gcs/bucket/prefix or a local folder."""
+    """Read and validate MNIST from gs://bucket/prefix, /gcs/bucket/prefix or a local folder.
+
+    Takes the folder holding the four IDX files (each raw or .gz) and, for gs://, the folder that
+    caches downloads. Returns the Mnist arrays (uint8 images [n, 28, 28], uint8 labels [n]); raises
+    DataError, one line naming the file and what is wrong, for a missing, corrupted or unreadable file.
+    """
     data_dir = str(data_dir)
     files = _gcs_files(data_dir, cache_dir) if data_dir.startswith("gs://") else _local_files(Path(data_dir))
     arrays = {}
@@ -230,43 +237,3 @@ def load_mnist(data_dir: str | os.PathLike, cache_dir: Path = DEFAULT_CACHE_DIR)
                 f"{files[f'{split}_labels']} has {len(labels)} labels"
             )
     return Mnist(**arrays)
-
-
-# ---------------------------------------------------------------- tf.data pipeline
-
-
-def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, *, shuffle: bool,
-                 seed: int | None = None, drop_remainder: bool = False):
-    """Batches of (float32 images in [0, 1], int labels) from uint8 arrays held in memory.
-
-    Every tf.data step works on whole batches: each epoch draws one permutation of the indices and
-    cuts it into batches, and a batch of pixels is gathered and scaled in one op. Per-image steps
-    (a shuffle buffer, batch()) cost a few percent of training speed on a 2-core CPU. Autotuning is off:
-    one thread outruns the model, and an autotuned iterator's deletion waits for the tuner's next
-    wake-up, up to seconds. Every worker holds the whole set and the same seed, so sharding by
-    DATA (each worker takes every n-th batch) gives disjoint shards. TPUs need drop_remainder.
-    """
-    import tensorflow as tf
-
-    images_t, labels_t = tf.constant(images), tf.constant(labels)
-    n = len(images)
-    whole = n // batch_size * batch_size
-
-    def batches(order):
-        ds = tf.data.Dataset.from_tensor_slices(tf.reshape(order[:whole], [-1, batch_size]))
-        if whole < n and not drop_remainder:
-            ds = ds.concatenate(tf.data.Dataset.from_tensors(order[whole:]))
-        return ds
-
-    if shuffle:  # a new seed each epoch (each iteration), the same sequence of them on every worker
-        epoch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
-        ds = epoch_seeds.flat_map(lambda s: batches(tf.random.experimental.stateless_shuffle(tf.range(n), seed=[s, 0])))
-    else:
-        ds = batches(tf.range(n))
-    batches_per_epoch = n // batch_size if drop_remainder else -(-n // batch_size)
-    ds = ds.apply(tf.data.experimental.assert_cardinality(batches_per_epoch))  # flat_map hides it from Keras
-    ds = ds.map(lambda idx: (tf.cast(tf.gather(images_t, idx), tf.float32) / 255.0, tf.cast(tf.gather(labels_t, idx), tf.int32)))
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return ds.prefetch(2).with_options(options)

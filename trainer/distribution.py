@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # TensorFlow is imported where a strategy is made, not to read the cluster
+    import tensorflow as tf
 
 # Vertex AI names worker pools in CLUSTER_SPEC; TensorFlow names the same roles in TF_CONFIG.
 VERTEX_POOLS = {"workerpool0": "chief", "workerpool1": "worker", "workerpool2": "ps", "workerpool3": "evaluator"}
@@ -51,6 +55,19 @@ def task_role(environ: Mapping[str, str]) -> Role:
 
 # ---------------------------------------------------------------- strategy and precision
 
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the model trains and what that implies for the batch, precision and learning rate."""
+
+    strategy: tf.distribute.Strategy
+    kind: str
+    precision: str
+    global_batch: int
+    learning_rate: float
+    steps_per_execution: int
+
+
 STRATEGIES = ("auto", "default", "mirrored", "multiworker", "tpu")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 TPU_VARIABLES = ("TPU_NAME", "TPU_CONFIG", "TPU_ACCELERATOR_TYPE")
@@ -73,8 +90,9 @@ def choose_strategy(requested: str, *, tpu: str | None, environ: Mapping[str, st
     return "default"
 
 
-def choose_precision(requested: str, *, strategy: str, gpu_compute_capabilities: list[tuple[int, int]],
-                     cpu_bfloat16: bool = False) -> str:
+def choose_precision(
+    requested: str, *, strategy: str, gpu_compute_capabilities: list[tuple[int, int]], cpu_bfloat16: bool = False
+) -> str:
     """The Keras dtype policy. auto: bfloat16 on TPU; float16 on GPUs with tensor cores (compute
     capability 7.0 or newer); bfloat16 on CPUs with native bfloat16 instructions (AVX512-BF16, AMX),
     measured faster at the same accuracy (see the README); float32 on other CPUs and older GPUs."""
@@ -124,7 +142,9 @@ def _keras_compatible_multiworker_strategy():
         def reduce(self, reduce_op, value, axis):
             def one(v):
                 rank = self.experimental_local_results(v)[0].shape.rank
-                return super(KerasCompatibleMultiWorkerMirroredStrategy, self).reduce(reduce_op, v, axis if rank else None)
+                return super(KerasCompatibleMultiWorkerMirroredStrategy, self).reduce(
+                    reduce_op, v, axis if rank else None
+                )
 
             return tf.nest.map_structure(one, value)
 

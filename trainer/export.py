@@ -43,8 +43,10 @@ def _foreign(folder: str) -> list[str]:
 def check_model_dir(model_dir: str) -> None:
     """Raise StorageError (a reason, without the location) unless model_dir may be replaced by an export."""
     if storage.is_bucket_root(model_dir):
-        raise storage.StorageError("is a bucket root; every export replaces the model folder, so give it one of its own, "
-                                   f"e.g. {storage.join(model_dir, 'mnist/model')}")
+        raise storage.StorageError(
+            "is a bucket root; every export replaces the model folder, so give it one of its own, "
+            f"e.g. {storage.join(model_dir, 'mnist/model')}"
+        )
     for folder in (model_dir, model_dir.rstrip("/") + SIBLING_SUFFIX):
         which = "" if folder == model_dir else f"{folder}, where the new export is staged, "
         if tf.io.gfile.exists(folder) and not tf.io.gfile.isdir(folder):
@@ -52,8 +54,10 @@ def check_model_dir(model_dir: str) -> None:
         foreign = _foreign(folder)
         if foreign:
             shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-            raise storage.StorageError(f"{which}holds files this trainer did not write ({shown}); it replaces only an "
-                                       "empty folder or its own previous export: pass a new or empty folder")
+            raise storage.StorageError(
+                f"{which}holds files this trainer did not write ({shown}); it replaces only an "
+                "empty folder or its own previous export: pass a new or empty folder"
+            )
 
 
 def _swap_in(staging: str, model_dir: str) -> None:
@@ -104,14 +108,21 @@ def export_model(model: keras.Model, model_dir: str, info: dict | None = None) -
 
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint("serving_default", serve, input_signature=[tf.TensorSpec([None, 28, 28], tf.float32, name="image")])
+    archive.add_endpoint(
+        "serving_default", serve, input_signature=[tf.TensorSpec([None, 28, 28], tf.float32, name="image")]
+    )
     try:
         with tempfile.TemporaryDirectory() as scratch:
             staging = os.path.join(scratch, "saved_model")
             archive.write_out(staging, verbose=False)
             model.save(os.path.join(staging, "model.keras"))
-            marker = {"trainer": "mnist-vertex-trainer", "version": _version(), **(info or {}),
-                      "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "files": storage.list_files(staging)}
+            marker = {
+                "trainer": "mnist-vertex-trainer",
+                "version": _version(),
+                **(info or {}),
+                "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "files": storage.list_files(staging),
+            }
             with open(os.path.join(staging, MARKER), "w") as f:
                 json.dump(marker, f, indent=2)
             _swap_in(staging, model_dir)

@@ -6,8 +6,8 @@ float32 softmax over the ten digits (float32 even under a mixed-precision policy
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import keras
 import tensorflow as tf
@@ -80,7 +80,11 @@ class BatchNormalization(layers.BatchNormalization):
 
     def call(self, inputs, training=None, mask=None):
         rank = len(inputs.shape)  # the kernel takes [batch, height, width, channels]; [batch, features] is reshaped
-        fused = rank in (2, 4) and self.axis in (-1, rank - 1) and not (mask is not None or self.renorm or self.synchronized)
+        fused = (
+            rank in (2, 4)
+            and self.axis in (-1, rank - 1)
+            and not (mask is not None or self.renorm or self.synchronized)
+        )
         if not (training and self.trainable and fused):
             return super().call(inputs, training=training, mask=mask)
         x = tf.cast(inputs, "float32")  # the kernel has no fast bfloat16 path on CPU
@@ -88,7 +92,9 @@ class BatchNormalization(layers.BatchNormalization):
             x = x[:, None, None, :]
         scale = self.gamma if self.scale else tf.ones_like(self.moving_mean)
         offset = self.beta if self.center else tf.zeros_like(self.moving_mean)
-        y, mean, unbiased_variance = tf.compat.v1.nn.fused_batch_norm(x, scale, offset, epsilon=self.epsilon, is_training=True)
+        y, mean, unbiased_variance = tf.compat.v1.nn.fused_batch_norm(
+            x, scale, offset, epsilon=self.epsilon, is_training=True
+        )
         n = tf.cast(tf.size(x) // tf.shape(x)[-1], "float32")
         variance = unbiased_variance * (n - 1) / n
         self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1 - self.momentum))
@@ -221,17 +227,27 @@ def learning_rate_for(stage: Stage, learning_rate: float, total_steps: int):
     if stage.lr_decay is not None:
         return learning_rate
     warmup = max(1, total_steps // 5)
-    return keras.optimizers.schedules.CosineDecay(learning_rate / 10, decay_steps=max(1, total_steps - warmup),
-                                                  warmup_target=learning_rate, warmup_steps=warmup)
+    return keras.optimizers.schedules.CosineDecay(
+        learning_rate / 10, decay_steps=max(1, total_steps - warmup), warmup_target=learning_rate, warmup_steps=warmup
+    )
 
 
 def optimizer(stage: Stage, learning_rate) -> keras.optimizers.Optimizer:
     return {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam}[stage.optimizer](learning_rate=learning_rate)
 
 
-def build_model(stage: Stage, *, learning_rate, dropout: float | None,
-                steps_per_execution: int = 1, jit_compile: bool | str = "auto") -> keras.Model:
-    """The stage's model, compiled with its optimizer for integer labels. Build it inside the
+def build_model(
+    stage: Stage,
+    *,
+    learning_rate,
+    dropout: float | None,
+    steps_per_execution: int = 1,
+    jit_compile: bool | str = "auto",
+) -> keras.Model:
+    """The stage's model, compiled with its optimizer for integer labels, ready for fit().
+
+    Takes the stage, its learning rate (a float or a schedule), the dropout rate (None for stages
+    without dropout), and Keras's steps_per_execution and jit_compile. Build it inside the
     distribution strategy's scope; under mixed_float16 Keras adds loss scaling itself."""
     model = stage.build(dropout)
     model.compile(

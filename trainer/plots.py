@@ -23,7 +23,7 @@ def training_curves(records: list[dict], title: str) -> bytes:
     """Loss and accuracy per epoch, training and validation, and the learning rate beside them."""
     epochs = [r["epoch"] for r in records]
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-    for ax, key in zip(axes, ("loss", "accuracy")):
+    for ax, key in zip(axes, ("loss", "accuracy"), strict=False):
         ax.plot(epochs, [r[key] for r in records], "o-", label=f"training {key}")
         ax.plot(epochs, [r[f"val_{key}"] for r in records], "o-", label=f"validation {key}")
         ax.set_ylabel(key)
@@ -45,11 +45,16 @@ def digit_grid(images: np.ndarray, labels: np.ndarray, predictions: np.ndarray, 
     order = np.argsort(predictions == labels, kind="stable")
     rows = max(1, -(-len(images) // columns))
     fig, axes = plt.subplots(rows, columns, figsize=(columns * 0.9, rows * 1.1))
-    for ax, i in zip(np.ravel(axes), list(order) + [None] * (rows * columns - len(order))):
+    for ax, i in zip(np.ravel(axes), list(order) + [None] * (rows * columns - len(order)), strict=True):
         ax.axis("off")
         if i is None:
             continue
         ax.imshow(images[i], cmap="gray_r")
         wrong = predictions[i] != labels[i]
-        ax.set_title(f"{predictions[i]}" + (f" ({labels[i]})" if wrong else ""), color="red" if wrong else "black", fontsize=9, y=-0.35)
+        ax.set_title(
+            f"{predictions[i]}" + (f" ({labels[i]})" if wrong else ""),
+            color="red" if wrong else "black",
+            fontsize=9,
+            y=-0.35,
+        )
     return _png(fig)

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from trainer import data  # noqa: E402
+from trainer import data
 
 
 def read_png(path: Path) -> np.ndarray:
@@ -41,7 +38,9 @@ def read_jsonl(path: Path) -> np.ndarray:
         try:
             image = np.asarray(json.loads(line)["image"], np.float32)
         except (ValueError, KeyError, TypeError) as e:
-            raise data.DataError(f"{path}:{number}: not a JSON object with an 'image' ({type(e).__name__}: {e})") from None
+            raise data.DataError(
+                f"{path}:{number}: not a JSON object with an 'image' ({type(e).__name__}: {e})"
+            ) from None
         if image.shape != (28, 28):
             raise data.DataError(f"{path}:{number}: image has shape {list(image.shape)}, expected [28, 28]")
         images.append(image)
@@ -60,7 +59,9 @@ def read_inputs(path: Path) -> np.ndarray:
         return read_jsonl(path)
     if "idx3-ubyte" in path.name:
         return data.read_images(path).astype(np.float32) / 255.0
-    raise data.DataError(f"{path}: unknown kind of input; expected .png, .jsonl or an IDX image file (*idx3-ubyte[.gz])")
+    raise data.DataError(
+        f"{path}: unknown kind of input; expected .png, .jsonl or an IDX image file (*idx3-ubyte[.gz])"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

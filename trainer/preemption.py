@@ -79,8 +79,10 @@ class Backup(keras.callbacks.Callback):
             raise storage.StorageError(f"cannot read the backup in {self.backup_dir}: {storage.cause(e)}") from None
         if any(metadata.get(key) != value for key, value in self.identity.items()):
             theirs = ", ".join(f"{k} {metadata.get(k)}" for k in self.identity)
-            raise IncompatibleBackup(f"{self.backup_dir} holds a backup of another model ({theirs}); pass another "
-                                     "--checkpoint-dir, or remove that folder to start over")
+            raise IncompatibleBackup(
+                f"{self.backup_dir} holds a backup of another model ({theirs}); pass another "
+                "--checkpoint-dir, or remove that folder to start over"
+            )
         return epoch
 
     def _load(self, epoch: int) -> list[dict]:
@@ -93,7 +95,9 @@ class Backup(keras.callbacks.Callback):
         variables = self._variables()
         if [tuple(v.shape) for v in variables] != [a.shape for a in values]:
             raise ValueError("its variables do not match this model's")
-        for variable, value in zip(variables, values):  # nothing is assigned until everything has been read
+        for variable, value in zip(
+            variables, values, strict=True
+        ):  # nothing is assigned until everything has been read
             variable.assign(value)
         return records
 
@@ -114,8 +118,12 @@ class Backup(keras.callbacks.Callback):
             try:
                 records = self._load(epoch)
             except (ValueError, KeyError, TypeError, OSError, EOFError, zipfile.BadZipFile, tf.errors.OpError) as e:
-                print(f"warning: the backup after epoch {epoch} in {self.backup_dir} does not load ({storage.cause(e)}); "
-                      "ignoring it", file=sys.stderr, flush=True)
+                print(
+                    f"warning: the backup after epoch {epoch} in {self.backup_dir} does not load ({storage.cause(e)}); "
+                    "ignoring it",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 continue
             self.model._initial_epoch = epoch  # how Keras's own BackupAndRestore tells fit() where to start
             self.epoch_log.records, self.last_epoch = records, epoch
@@ -131,7 +139,9 @@ class Backup(keras.callbacks.Callback):
             np.savez(state, **{f"v{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(self._variables())})
             storage.write_file(self._path(_weights(done)), state.getvalue())
             storage.write_file(self._path(_records(done)), json.dumps(self.epoch_log.records).encode())
-            storage.write_file(self._path(METADATA), json.dumps({"epoch": done, **self.identity}).encode())  # the commit
+            storage.write_file(
+                self._path(METADATA), json.dumps({"epoch": done, **self.identity}).encode()
+            )  # the commit
             storage.remove_files(self.backup_dir, [n for e, names in self._ours().items() if e != done for n in names])
         except (tf.errors.OpError, OSError) as e:  # write_file's own StorageError names the file already
             raise storage.StorageError(f"cannot write the backup to {self.backup_dir}: {storage.cause(e)}") from None

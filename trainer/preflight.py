@@ -53,8 +53,10 @@ def check(model: Output | None, folders: list[Output]) -> None:
             raise PreflightError(f"{model.source} {model.uri}: {e}") from None
         for other in folders:
             if _inside(other.uri, model.uri):
-                raise PreflightError(f"{model.source} {model.uri}: also holds {other.source} {other.uri}; every export replaces "
-                                     "the model folder, so give the model a folder of its own")
+                raise PreflightError(
+                    f"{model.source} {model.uri}: also holds {other.source} {other.uri}; every export replaces "
+                    "the model folder, so give the model a folder of its own"
+                )
     probes = [(output.uri, output) for output in folders]
     if model is not None:  # the export writes a sibling first, then swaps it in
         probes.insert(0, (model.uri.rstrip("/") + export.SIBLING_SUFFIX, model))
@@ -62,4 +64,6 @@ def check(model: Output | None, folders: list[Output]) -> None:
         try:
             storage.probe(uri)
         except storage.StorageError as e:
-            raise PreflightError(f"{output.source} {output.uri}: cannot write there ({e}){_hint(output.uri, str(e))}") from None
+            raise PreflightError(
+                f"{output.source} {output.uri}: cannot write there ({e}){_hint(output.uri, str(e))}"
+            ) from None

@@ -10,7 +10,6 @@ import time
 import keras
 
 
-
 def lr_schedule(learning_rate: float, decay: float) -> keras.callbacks.LearningRateScheduler:
     """The codelab's exponential decay, lr * decay**epoch; it adds `learning_rate` to each epoch's logs.
     Keyed by the epoch number, so a run resumed from a backup continues the schedule where it stopped."""
@@ -58,7 +57,13 @@ class EpochLog(keras.callbacks.Callback):
     """Per-epoch loss, accuracy, val_loss, val_accuracy, lr and elapsed seconds. preemption.Backup saves
     the records with each backup and puts them back on resume, so metrics.json lists every epoch."""
 
-    KEYS = {"loss": "loss", "accuracy": "accuracy", "val_loss": "val_loss", "val_accuracy": "val_accuracy", "learning_rate": "lr"}
+    KEYS = {
+        "loss": "loss",
+        "accuracy": "accuracy",
+        "val_loss": "val_loss",
+        "val_accuracy": "val_accuracy",
+        "learning_rate": "lr",
+    }
 
     def __init__(self) -> None:
         super().__init__()
@@ -68,8 +73,11 @@ class EpochLog(keras.callbacks.Callback):
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        record = {"epoch": epoch + 1, **{short: float(logs[k]) for k, short in self.KEYS.items() if k in logs},
-                  "seconds": time.perf_counter() - self._start}  # since this process started training
+        record = {
+            "epoch": epoch + 1,
+            **{short: float(logs[k]) for k, short in self.KEYS.items() if k in logs},
+            "seconds": time.perf_counter() - self._start,
+        }  # since this process started training
         self.records.append(record)
 
 
@@ -84,7 +92,9 @@ class HypertuneReporter(keras.callbacks.Callback):
         self._hpt = hypertune.HyperTune()  # one instance: it rewrites the metric file with all it has reported
 
     def report(self, value: float, step: int) -> None:
-        self._hpt.report_hyperparameter_tuning_metric(hyperparameter_metric_tag=self.metric_tag, metric_value=value, global_step=step)
+        self._hpt.report_hyperparameter_tuning_metric(
+            hyperparameter_metric_tag=self.metric_tag, metric_value=value, global_step=step
+        )
 
     def on_epoch_end(self, epoch, logs=None):
         self.report(logs["val_accuracy"], epoch + 1)
@@ -116,14 +126,20 @@ class DivergenceGuard(keras.callbacks.Callback):
         self._steps = batch + 1
         loss = float((logs or {}).get("loss", 0.0))
         if not math.isfinite(loss):
-            raise TrainingDiverged(f"training diverged: loss is {loss} at epoch {self._epoch + 1}, batch {batch + 1}; try a lower --learning-rate")
+            raise TrainingDiverged(
+                f"training diverged: loss is {loss} at epoch {self._epoch + 1}, batch {batch + 1}; try a lower --learning-rate"
+            )
 
     def on_epoch_end(self, epoch, logs=None):
         accuracy = (logs or {}).get("accuracy")
         if accuracy is not None and accuracy < self.CHANCE and self._steps >= self.MIN_STEPS and not self._warned:
             self._warned = True
-            print(f"warning: training accuracy is {accuracy:.1%} after epoch {epoch + 1}, about chance: the network has "
-                  f"collapsed and will not recover; try a lower --learning-rate or another --seed", file=sys.stderr, flush=True)
+            print(
+                f"warning: training accuracy is {accuracy:.1%} after epoch {epoch + 1}, about chance: the network has "
+                f"collapsed and will not recover; try a lower --learning-rate or another --seed",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 def tensorboard(log_dir: str) -> keras.callbacks.TensorBoard:

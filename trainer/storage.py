@@ -36,7 +36,9 @@ def cause(error: BaseException) -> str:
     """What went wrong, in a few words, from a TensorFlow or OS error."""
     if isinstance(error, tf.errors.PermissionDeniedError) or getattr(error, "errno", None) == 13:
         return "permission denied"
-    if isinstance(error, tf.errors.OpError):  # "{{function_node ...}} PATH; File too large [Op:SaveV2]" -> "PATH; File too large"
+    if isinstance(
+        error, tf.errors.OpError
+    ):  # "{{function_node ...}} PATH; File too large [Op:SaveV2]" -> "PATH; File too large"
         message = re.sub(r"\{\{[^}]*\}\}|\[Op:\w+\]", "", error.message)
         return " ".join(message.split())[-200:]
     if isinstance(error, OSError):

@@ -1,0 +1,38 @@
+"""Building the image with Cloud Build, named from the same settings the job commands use."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+from trainer.submit.settings import Settings, SubmitError
+
+
+def build(args, s: Settings) -> int:
+    """`./submit.sh build`: gcloud builds submit with cloudbuild.yaml; prints the command first (and only, with --dry-run)."""
+    match = re.fullmatch(r"([a-z0-9-]+)-docker\.pkg\.dev/([^/]+)/([^/]+)/([^:]+):(.+)", s.image_uri)
+    if not match:
+        raise SubmitError(
+            f"image {s.image_uri}: not an Artifact Registry image, REGION-docker.pkg.dev/PROJECT/REPOSITORY/IMAGE:TAG"
+        )
+    region, project, repository, image, tag = match.groups()
+    command = [
+        "gcloud",
+        "builds",
+        "submit",
+        "--project",
+        project,
+        "--region",
+        region,
+        "--config",
+        "cloudbuild.yaml",
+        f"--substitutions=_REGION={region},_REPOSITORY={repository},_IMAGE={image},_TAG={tag}",
+        ".",
+    ]
+    print(" ".join(command), flush=True)
+    if args.dry_run:
+        return 0
+    if not shutil.which("gcloud"):
+        raise SubmitError("gcloud not found: install the Google Cloud CLI (https://cloud.google.com/sdk/docs/install)")
+    return subprocess.call(command)

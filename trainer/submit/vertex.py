@@ -1,0 +1,159 @@
+"""Jobs on Vertex AI through the aiplatform SDK: custom jobs and tuning jobs, and dry runs that print
+the exact request the SDK built and send nothing."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+
+from trainer.submit import machines
+from trainer.submit import study as studies
+from trainer.submit.settings import Settings
+
+
+class DryRun(Exception):
+    """Raised instead of sending a request when --dry-run is given."""
+
+
+class _PrintingClient:
+    """Stands in for the SDK's API client: prints the exact request the SDK built and sends nothing."""
+
+    def __getattr__(self, method):
+        def send(parent, timeout=None, **request):
+            ((_, message),) = request.items()
+            from google.protobuf import json_format
+
+            print(json_format.MessageToJson(type(message).pb(message), indent=2))
+            raise DryRun(method)
+
+        return send
+
+
+def console_url(resource_name: str) -> str:
+    """The Cloud console page of a training or tuning job, from its resource name (as the SDK's own log shows it)."""
+    match = re.fullmatch(r"projects/([^/]+)/locations/([^/]+)/\w+/([^/]+)", resource_name)
+    if not match:
+        return ""
+    project, location, job = match.groups()
+    return f"https://console.cloud.google.com/agent-platform/locations/{location}/training/{job}?project={project}"
+
+
+def _init_sdk(s: Settings, dry_run: bool) -> None:
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import aiplatform
+
+    local_endpoint = bool(s.api_endpoint and s.api_endpoint.startswith("http://"))
+    aiplatform.init(
+        project=s.project,
+        location=s.region,
+        staging_bucket=s.bucket,
+        api_endpoint=s.api_endpoint,
+        api_transport="rest" if local_endpoint else None,
+        # A local emulator cannot check credentials, and a dry run needs none.
+        credentials=AnonymousCredentials() if (local_endpoint or dry_run) else None,
+    )
+
+
+def _run_options(args, s: Settings) -> dict:
+    from google.cloud import aiplatform_v1
+
+    return {
+        "service_account": s.service_account,
+        "tensorboard": s.tensorboard,
+        "restart_job_on_worker_restart": args.restart_on_worker_restart,
+        "scheduling_strategy": aiplatform_v1.Scheduling.Strategy.SPOT if args.spot else None,
+    }
+
+
+def _submit(job, dry_run: bool, send) -> bool:
+    """Send the job's create request through the SDK, or on a dry run print it and send nothing. True if sent."""
+    if dry_run:
+        job.api_client = _PrintingClient()
+        logging.disable(logging.INFO)  # the SDK logs to stdout; a dry run prints the request alone
+    try:
+        send()
+    except DryRun:
+        return False
+    return True
+
+
+def submit_train(args, s: Settings, trainer_args: list[str]) -> int:
+    """`./submit.sh train`: a CustomJob, waited for unless --no-wait; returns the exit status."""
+    from google.cloud import aiplatform
+
+    spec = machines.machine_spec(args)
+    _init_sdk(s, args.dry_run)
+    name = args.display_name or f"mnist-{time.strftime('%Y%m%d-%H%M%S')}"
+    job = aiplatform.CustomJob(
+        display_name=name,
+        worker_pool_specs=machines.worker_pool_specs(s.image_uri, trainer_args, spec, args.replicas),
+        base_output_dir=f"{s.bucket}/{name}",
+    )
+    if not _submit(job, args.dry_run, lambda: job.submit(**_run_options(args, s))):
+        return 0
+    print(
+        f"job: {job.resource_name}\nconsole: {console_url(job.resource_name)}\noutputs: {s.bucket}/{name}", flush=True
+    )
+    if args.no_wait:
+        return 0
+    try:
+        job.wait_for_completion()  # the SDK logs the job's state as it changes
+    except RuntimeError as e:
+        print(f"error: job {job.resource_name} ended {job.state.name}: {' '.join(str(e).split())}", file=sys.stderr)
+        return 1
+    print(f"state: {job.state.name}", flush=True)
+    return 0
+
+
+def submit_tune(args, s: Settings, trainer_args: list[str], study, trial_spec) -> int:
+    """`./submit.sh tune`: a HyperparameterTuningJob from the study, waited for; prints the best trial."""
+    from google.cloud import aiplatform
+    from google.cloud.aiplatform import hyperparameter_tuning as hpt
+    from google.protobuf import json_format
+
+    yaml_spec = trial_spec.worker_pool_specs[0].machine_spec
+    spec = (
+        machines.machine_spec(args)
+        if args.machine_given
+        else json_format.MessageToDict(type(yaml_spec).pb(yaml_spec), preserving_proto_field_name=True)
+    )
+    _init_sdk(s, args.dry_run)
+    name = args.display_name or f"mnist-tune-{time.strftime('%Y%m%d-%H%M%S')}"
+    base_args = list(trial_spec.worker_pool_specs[0].container_spec.args)
+    trial_job = aiplatform.CustomJob(
+        display_name=f"{name}-trial",
+        worker_pool_specs=machines.worker_pool_specs(s.image_uri, [*base_args, *trainer_args], spec, args.replicas),
+        base_output_dir=f"{s.bucket}/{name}",
+    )
+    metric = study.metrics[0]
+    algorithms = {v: k for k, v in hpt.SEARCH_ALGORITHM_TO_PROTO_VALUE.items()}
+    selections = {v: k for k, v in hpt.MEASUREMENT_SELECTION_TO_PROTO_VALUE.items()}
+    job = aiplatform.HyperparameterTuningJob(
+        display_name=name,
+        custom_job=trial_job,
+        metric_spec={metric.metric_id: metric.goal.name.lower()},
+        parameter_spec=studies.sdk_parameter_specs(study),
+        max_trial_count=args.max_trials,
+        parallel_trial_count=min(args.parallel_trials, args.max_trials),
+        search_algorithm=algorithms.get(study.algorithm),
+        measurement_selection=selections.get(study.measurement_selection_type, "best"),
+    )
+    try:
+        if not _submit(job, args.dry_run, lambda: job.run(sync=True, **_run_options(args, s))):
+            return 0
+    except RuntimeError as e:  # the SDK raises when the job ends failed; its trials still tell what happened
+        print(f"error: tuning job ended {job.state.name}: {' '.join(str(e).split())}", file=sys.stderr)
+    print(f"job: {job.resource_name}\nconsole: {console_url(job.resource_name)}\nstate: {job.state.name}", flush=True)
+    finished = [t for t in job.trials if t.final_measurement.metrics]
+    if not finished:
+        print("error: no trial reported a metric", file=sys.stderr)
+        return 1
+    pick = max if metric.goal.name == "MAXIMIZE" else min
+    best = pick(finished, key=lambda t: t.final_measurement.metrics[0].value)
+    params = " ".join(f"--{p.parameter_id}={p.value}" for p in best.parameters)
+    print(
+        f"best: trial {best.id}, {metric.metric_id} {best.final_measurement.metrics[0].value:.4f}, {params}", flush=True
+    )
+    return 0 if job.state.name == "JOB_STATE_SUCCEEDED" else 1

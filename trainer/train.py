@@ -1,0 +1,202 @@
+"""One training run as a library: `train_and_evaluate(config)` checks the outputs, places the model,
+reads the data, trains, evaluates and publishes.
+
+Tests and notebooks call it in-process, passing data already in memory and a strategy of their own
+(the seam TensorFlow Model Garden's `run(flags, datasets_override, strategy_override)` gives).
+Failures are exceptions; `trainer.task` turns them into one line and an exit status.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+import sys
+import tempfile
+import time
+
+import keras
+import tensorflow as tf
+
+from trainer import data, distribution, export, models, pipeline, preemption, preflight, reporting, results, storage
+from trainer.config import Config
+
+
+class LostPeer(Exception):
+    """A worker stopped answering; the run must be resubmitted to resume from its backup."""
+
+
+def check_outputs(config: Config, role: distribution.Role) -> None:
+    """Preflight every folder this process writes; only the chief probes what only the chief writes."""
+    checkpoints = preflight.Output(config.checkpoint_dir, config.sources.get("checkpoint_dir", "--checkpoint-dir"))
+    if not role.is_chief:
+        return preflight.check(None, [checkpoints])
+    metric_folder = (
+        preflight.Output(os.path.dirname(config.metric_file), "$CLOUD_ML_HP_METRIC_FILE")
+        if config.metric_file
+        else preflight.Output("/tmp/hypertune", "the tuning metric folder (cloudml-hypertune's default)")
+    )
+    outputs = {
+        name: preflight.Output(getattr(config, name), config.sources.get(name, "--" + name.replace("_", "-")))
+        for name in ("model_dir", "job_dir", "tensorboard_dir")
+    }
+    preflight.check(outputs["model_dir"], [outputs["job_dir"], checkpoints, outputs["tensorboard_dir"], metric_folder])
+
+
+def place(
+    config: Config, role: distribution.Role, strategy: tf.distribute.Strategy | None = None
+) -> distribution.Placement:
+    """The strategy (config's, or the one given), precision and per-device settings. Must come before any other TensorFlow op."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if strategy is None:
+        kind = distribution.choose_strategy(config.distribute, tpu=config.tpu, environ=os.environ, num_gpus=len(gpus))
+        strategy = distribution.make_strategy(kind, tpu=config.tpu, collective_timeout=config.peer_timeout)
+    else:
+        kind = "default" if strategy.num_replicas_in_sync == 1 else "mirrored"
+    replicas = strategy.num_replicas_in_sync
+    capabilities = [tf.config.experimental.get_device_details(g).get("compute_capability", (0, 0)) for g in gpus]
+    precision = distribution.choose_precision(
+        config.precision,
+        strategy=kind,
+        gpu_compute_capabilities=capabilities,
+        cpu_bfloat16=distribution.cpu_supports_bfloat16(),
+    )
+    keras.mixed_precision.set_global_policy(precision)
+    steps = distribution.choose_steps_per_execution(config.steps_per_execution, strategy=kind, num_gpus=len(gpus))
+    placement = distribution.Placement(
+        strategy,
+        kind,
+        precision,
+        config.batch_size * replicas,
+        config.learning_rate * (replicas if config.scale_lr else 1),
+        steps,
+    )
+    print(
+        f"{distribution.describe(strategy, kind, num_workers=role.num_tasks, num_gpus=len(gpus))}, {precision}, "
+        f"global batch {placement.global_batch}, {steps} step{'s' if steps > 1 else ''} per execution",
+        flush=True,
+    )
+    return placement
+
+
+def train_and_evaluate(
+    config: Config, *, mnist: data.Mnist | None = None, strategy: tf.distribute.Strategy | None = None
+) -> results.Result:
+    """Train config.stage and publish its outputs; returns the Result.
+
+    mnist: the data, instead of reading config.data_dir; strategy: instead of choosing one from config
+    and the environment (TF_CONFIG, CLUSTER_SPEC, the TPU variables). Raises preflight.PreflightError, data.DataError,
+    preemption.IncompatibleBackup (bad input), reporting.TrainingDiverged, storage.StorageError,
+    LostPeer, preemption.Terminated (SIGTERM).
+    """
+    started = time.perf_counter()
+    stage = config.stage
+    if mnist is not None:
+        config = dataclasses.replace(config, data_dir="arrays in memory")
+    role = distribution.task_role(os.environ)
+    check_outputs(config, role)  # before anything slow: a run that cannot save its outputs must not train
+    placement = place(config, role, strategy)
+    if config.trial_id:
+        print(f"hyperparameter tuning trial {config.trial_id}", flush=True)
+    if not role.is_chief:  # the usual multi-worker pattern: only the chief publishes
+        print(f"{role.name}: not the chief; the model goes to a temporary folder, no metrics or plots", flush=True)
+
+    # Data: validated uint8 arrays in memory, scaled on the fly by tf.data.
+    mnist = mnist or data.load_mnist(config.data_dir, config.cache_dir)
+    train_x, train_y = mnist.train_images[: config.train_size], mnist.train_labels[: config.train_size]
+    test_x, test_y = mnist.test_images[: config.test_size], mnist.test_labels[: config.test_size]
+    keras.utils.set_random_seed(config.seed)  # the same on every worker, so their shards are disjoint
+    static_shapes = placement.kind == "tpu"
+    train_ds = pipeline.make_dataset(
+        train_x, train_y, placement.global_batch, shuffle=True, seed=config.seed, drop_remainder=static_shapes
+    )
+    test_ds = pipeline.make_dataset(test_x, test_y, 1000, shuffle=False, drop_remainder=static_shapes)
+    print(f"data: {len(train_x):,} training and {len(test_x):,} test digits from {config.data_dir}", flush=True)
+
+    # Model, schedule, and what is reported while it trains.
+    total_steps = math.ceil(len(train_x) / placement.global_batch) * config.epochs
+    with placement.strategy.scope():
+        model = models.build_model(
+            stage,
+            learning_rate=models.learning_rate_for(stage, placement.learning_rate, total_steps),
+            dropout=config.dropout,
+            steps_per_execution=placement.steps_per_execution,
+            jit_compile=distribution.jit_compile(config.xla),
+        )
+    backup_dir = storage.join(config.checkpoint_dir, "backup" if role.is_chief else f"backup-{role.name}")
+    clock, epoch_log = reporting.TrainingClock(len(train_x)), reporting.EpochLog()
+    backup = preemption.Backup(backup_dir, epoch_log, {"stage": stage.name})
+    callbacks = [  # in this order: the lr and the guard see an epoch before it is logged, logged before it is backed up
+        reporting.lr_schedule(placement.learning_rate, config.lr_decay)
+        if config.lr_decay is not None
+        else reporting.LearningRateLog(),
+        reporting.DivergenceGuard(),
+        clock,
+        epoch_log,
+        backup,
+    ]
+    hypertune = reporting.HypertuneReporter(config.hypertune_metric) if role.is_chief else None
+    if role.is_chief:
+        callbacks += [reporting.tensorboard(config.tensorboard_dir), hypertune]
+    schedule = f"x {config.lr_decay:g}^epoch" if config.lr_decay is not None else "one-cycle"
+    print(
+        f"stage {stage.number} {stage.name}: {model.count_params():,} parameters, {config.epochs} epochs, batch {placement.global_batch}, "
+        f"{stage.optimizer} lr {placement.learning_rate:g} {schedule}"
+        + (f", dropout {config.dropout:g}" if config.dropout is not None else ""),
+        flush=True,
+    )
+
+    # Train: the progress bar on a terminal, one line per epoch in a log.
+    try:
+        with preemption.stop_on_sigterm() as stop:
+            model.fit(
+                train_ds,
+                epochs=config.epochs,
+                validation_data=test_ds,
+                callbacks=[*callbacks, stop],
+                shuffle=False,  # tf.data already reshuffles every epoch; this only silences Keras' reminder
+                verbose=1 if sys.stdout.isatty() else 2,
+            )
+        test_loss, test_accuracy = model.evaluate(test_ds, verbose=0)
+    except preemption.Terminated as e:
+        kept = (
+            f"the backup after epoch {backup.last_epoch} is kept" if backup.last_epoch else "no epoch was backed up yet"
+        )
+        raise preemption.Terminated(f"{e}; {kept} in {backup_dir}: rerun the same command to resume") from None
+    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError) as e:
+        lost = sorted({f"{t}-{i}" for t, i in re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", str(e))} - {role.name})
+        raise LostPeer(
+            f"{role.name} lost contact with {', '.join(lost) or 'another worker'} ({type(e).__name__}); "
+            "rerun the job to resume from the last backed-up epoch"
+        ) from None
+    except (tf.errors.OpError, OSError) as e:  # e.g. TensorBoard's writer on a disk that filled up
+        raise storage.StorageError(f"while training: {storage.cause(e)}") from None
+
+    # Outputs: the model where Vertex AI serves it from; the metric, metrics.json and plots from the chief only.
+    if role.is_chief:
+        export.export_model(model, config.model_dir, {"stage": stage.name})
+    else:  # every worker must take part in the export; only the chief's is kept
+        with tempfile.TemporaryDirectory(prefix=f"model-{role.name}-") as scratch:
+            export.export_model(model, os.path.join(scratch, "model"))
+    result = results.Result(
+        model,
+        placement,
+        role,
+        len(train_x),
+        len(test_x),
+        epoch_log.records,
+        float(test_loss),
+        float(test_accuracy),
+        clock.train_seconds,
+        clock.images_per_second,
+        time.perf_counter() - started,
+    )
+    if role.is_chief:
+        results.publish(config, result, hypertune, test_x[:100], test_y[:100])
+    summary = (
+        f"done: stage {stage.name}, {config.epochs} epochs, test accuracy {result.test_accuracy:.2%}, "
+        f"{result.wall_seconds:.1f} s, {result.images_per_second:,.0f} images/s"
+    )
+    print(f"{summary}, outputs in {config.job_dir}" if role.is_chief else f"{summary} ({role.name})", flush=True)
+    return result
