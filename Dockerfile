@@ -1,7 +1,13 @@
-# GPU training image for Vertex AI custom jobs and tuning trials.
-# The official TensorFlow GPU image (CUDA and cuDNN included) at the version the tests run with;
-# Vertex AI's prebuilt TensorFlow training images stop at 2.17.
-FROM tensorflow/tensorflow:2.20.0-gpu
+# Training image for Vertex AI custom jobs and tuning trials on CPUs and NVIDIA GPUs.
+# TensorFlow from PyPI with its [and-cuda] extra, which pins the NVIDIA CUDA and cuDNN wheels TensorFlow
+# was built against (https://www.tensorflow.org/install/pip); Vertex AI's host brings the GPU driver.
+# Not the tensorflow/tensorflow:*-gpu images: from 2.18 on they have been reported not to register the
+# GPU (tensorflow/tensorflow#81344, #88348). tests/test_images.py resolves this install for Linux x86-64.
+# BASE and TENSORFLOW are build arguments so that a test build can swap in a stand-in base or a CPU-only
+# TensorFlow; the defaults are what Vertex AI gets.
+ARG BASE=python:3.11-slim-bookworm
+FROM ${BASE}
+ARG TENSORFLOW="tensorflow[and-cuda]==2.20.0"
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -11,8 +17,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY setup.py README.md ./
 COPY trainer ./trainer
-# The package without test extras; its requirements bring cloudml-hypertune and keep the image's TensorFlow.
-RUN pip install --no-cache-dir . && python -c "import hypertune, trainer.task"
+# TRAINER_TENSORFLOW makes the package require this TensorFlow, not plain `tensorflow`; the build fails
+# here if TensorFlow does not import.
+RUN TRAINER_TENSORFLOW="${TENSORFLOW}" pip install --no-cache-dir "${TENSORFLOW}" . \
+    && python -c "import tensorflow, hypertune, trainer.task"
 
 # Vertex AI appends the job's args (and each tuning trial's --parameter=value flags) to this.
 ENTRYPOINT ["python", "-m", "trainer.task"]

@@ -1,5 +1,7 @@
 """mnist-vertex-trainer: the "Keras without a PhD" MNIST stages as a Vertex AI training package."""
 
+import os
+
 from setuptools import find_packages, setup
 
 setup(
@@ -14,7 +16,9 @@ setup(
     package_data={"trainer": ["sample/*.gz", "sample/README.md"]},
     install_requires=[
         # 2.21 prints its C++ start-up log whatever TF_CPP_MIN_LOG_LEVEL says; 2.16-2.20 honour it.
-        "tensorflow>=2.16,<2.21",
+        # The images set TRAINER_TENSORFLOW to the TensorFlow they install: tensorflow[and-cuda], or
+        # tensorflow-tpu, which provides the same module under another name.
+        os.environ.get("TRAINER_TENSORFLOW", "tensorflow>=2.16,<2.21"),
         "numpy",
         "google-cloud-storage>=2.10",
         "cloudml-hypertune",

@@ -4,13 +4,16 @@ Every request body is parsed into the SDK's own aiplatform_v1 message types, unk
 errors, and jobs really run: each replica of each worker pool is a local trainer process with the
 Vertex AI environment (trainer.submit.local.run_worker_pools), and a tuning job runs its trials that way,
 reading each trial's cloudml-hypertune file for its final measurement. gs://BUCKET/PATH output
-directories live under a local folder, as Vertex's /gcs/ mount shows them to a job.
+directories live under a local folder, as Vertex's /gcs/ mount shows them to a job. Cancelling a job
+sends its processes SIGTERM, as Vertex AI does; fail_next() makes the next create answer with an error,
+in the API's own error format, as a real quota, permission or argument problem would.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import signal
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -38,6 +41,12 @@ class FakeVertex:
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._threads: list[threading.Thread] = []
+        self._failures: list[tuple[int, str, str]] = []
+        self._processes: dict[str, list] = {}  # job name -> its replicas' processes
+
+    def fail_next(self, code: int, status: str, message: str) -> None:
+        """The next create request is answered with this error instead of creating a job."""
+        self._failures.append((code, status, message))
 
     @property
     def endpoint(self) -> str:
@@ -69,10 +78,24 @@ class FakeVertex:
         pools = [(int(p.replica_count), list(p.container_spec.args)) for p in spec.worker_pool_specs]
         out = self.local_path(spec.base_output_directory.output_uri_prefix)
         out.mkdir(parents=True, exist_ok=True)
+        processes = self._processes.setdefault(job.name, [])
         with open(out / "job.log", "w") as log:
-            rc = local.run_worker_pools(pools, out, job.name.rsplit("/", 1)[-1], log=log)
-        state = aiplatform_v1.JobState.JOB_STATE_SUCCEEDED if rc == 0 else aiplatform_v1.JobState.JOB_STATE_FAILED
+            rc = local.run_worker_pools(pools, out, job.name.rsplit("/", 1)[-1], log=log, started=processes)
+        states = aiplatform_v1.JobState
+        state = states.JOB_STATE_SUCCEEDED if rc == 0 else states.JOB_STATE_FAILED
+        if job.state == states.JOB_STATE_CANCELLING:
+            state = states.JOB_STATE_CANCELLED
         self._set(job, state=state, end_time=_now())
+
+    def _cancel(self, name: str) -> bool:
+        job = self.jobs.get(name)
+        if job is None:
+            return False
+        self._set(job, state=aiplatform_v1.JobState.JOB_STATE_CANCELLING)
+        for process in self._processes.get(name, []):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)  # what Vertex AI sends first; SIGKILL follows after a grace period
+        return True
 
     def _run_tuning_job(self, job: aiplatform_v1.HyperparameterTuningJob) -> None:
         self._set(job, state=aiplatform_v1.JobState.JOB_STATE_RUNNING, start_time=_now())
@@ -134,6 +157,12 @@ class FakeVertex:
                 self._reply(code, {"error": {"code": code, "status": status, "message": message}})
 
             def do_POST(self):
+                cancel = re.fullmatch(r"/v1/(" + PARENT[4:] + r"/\w+/\d+):cancel", self.path.split("?")[0])
+                if cancel:
+                    found = fake._cancel(cancel.group(1))
+                    return (
+                        self._reply(200, {}) if found else self._error(404, "NOT_FOUND", f"{cancel.group(1)} not found")
+                    )
                 match = re.fullmatch(PARENT + r"/(\w+)", self.path.split("?")[0])
                 if not match or match.group(2) not in COLLECTIONS:
                     return self._error(404, "NOT_FOUND", f"no such method: POST {self.path}")
@@ -155,6 +184,8 @@ class FakeVertex:
                     )
                 if not spec.base_output_directory.output_uri_prefix.startswith("gs://"):
                     return self._error(400, "INVALID_ARGUMENT", "base_output_directory must be a gs:// URI")
+                if fake._failures:
+                    return self._error(*fake._failures.pop(0))
                 with fake._lock:
                     fake.requests.append((collection, json.loads(raw)))
                     job.name = f"{parent}/{collection}/{len(fake.jobs) + 1}"

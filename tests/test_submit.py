@@ -101,7 +101,7 @@ def test_dry_run_train_has_the_machine_accelerator_replicas_and_args(capsys):
         "--replicas",
         "3",
         "--machine-type",
-        "g2-standard-8",
+        "g2-standard-24",
         "--accelerator-type",
         "NVIDIA_L4",
         "--accelerator-count",
@@ -118,11 +118,11 @@ def test_dry_run_train_has_the_machine_accelerator_replicas_and_args(capsys):
     chief, workers = job.job_spec.worker_pool_specs
     assert (chief.replica_count, workers.replica_count) == (1, 2)
     for pool in (chief, workers):
-        assert pool.machine_spec.machine_type == "g2-standard-8"
+        assert pool.machine_spec.machine_type == "g2-standard-24"
         assert pool.machine_spec.accelerator_type == aiplatform_v1.AcceleratorType.NVIDIA_L4
         assert pool.machine_spec.accelerator_count == 2
         assert pool.container_spec.image_uri == "us-central1-docker.pkg.dev/demo-project/mnist/mnist-trainer:latest"
-        assert list(pool.container_spec.args) == ["--stage=conv", "--epochs=3"]
+        assert list(pool.container_spec.args) == ["--stage=conv", "--epochs=3", "--accelerator=gpu"]
     assert job.job_spec.scheduling.strategy == aiplatform_v1.Scheduling.Strategy.SPOT
     assert job.job_spec.scheduling.restart_job_on_worker_restart
     assert job.job_spec.base_output_directory.output_uri_prefix.startswith("gs://demo-bucket/mnist-")
@@ -143,7 +143,7 @@ def test_dry_run_tune_carries_the_study_from_hptuning_yaml(capsys):
     (pool,) = job.trial_job_spec.worker_pool_specs
     assert pool.machine_spec.accelerator_type == aiplatform_v1.AcceleratorType.NVIDIA_TESLA_T4
     assert pool.container_spec.image_uri == "example/img:1"
-    assert list(pool.container_spec.args) == ["--stage=batchnorm", "--epochs=10"]
+    assert list(pool.container_spec.args) == ["--stage=batchnorm", "--epochs=10", "--accelerator=gpu"]
 
 
 def test_tune_runs_trials_and_reports_the_best_one(vertex, capsys):
@@ -159,6 +159,10 @@ def test_tune_runs_trials_and_reports_the_best_one(vertex, capsys):
             "3",
             "--parallel-trials",
             "1",
+            "--machine-type",  # trials run here, on the CPU: a GPU trial would fail fast, as it should
+            "n1-standard-4",
+            "--accelerator-count",
+            "0",
             "--smoke",
             "--train-size",
             "2000",
@@ -238,7 +242,7 @@ GOOD_STUDY = (REPO / "hptuning.yaml").read_text()
         (["train", *CLOUD, "--accelerator-type", "NVIDIA_TESLA_X1"], "--accelerator-type NVIDIA_TESLA_X1: unknown"),
         (
             ["train", *CLOUD, "--machine-type", "huge-machine"],
-            "--machine-type huge-machine: not a Compute Engine machine type",
+            "--machine-type huge-machine: not a machine type Vertex AI trains on",
         ),
         (
             ["train", *CLOUD, "--tensorboard", "projects/p/locations/us-central1/tensorboards/1"],
@@ -312,14 +316,21 @@ def test_cloudbuild_pushes_the_tag_and_latest_with_a_default_for_every_substitut
     assert used <= set(build["substitutions"])
 
 
-def test_dockerfile_is_clean_under_hadolint_and_runs_the_trainer():
+@pytest.mark.parametrize(
+    "dockerfile, tensorflow",
+    [("Dockerfile", "tensorflow[and-cuda]==2.20.0"), ("Dockerfile.tpu", "tensorflow-tpu==2.20.0")],
+)
+def test_dockerfiles_are_clean_under_hadolint_and_run_the_trainer(dockerfile, tensorflow):
     result = subprocess.run(
-        [Path(sys.executable).parent / "hadolint", "Dockerfile"], cwd=REPO, capture_output=True, text=True
+        [Path(sys.executable).parent / "hadolint", dockerfile], cwd=REPO, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    dockerfile = (REPO / "Dockerfile").read_text()
-    assert 'ENTRYPOINT ["python", "-m", "trainer.task"]' in dockerfile
-    assert "FROM tensorflow/tensorflow:2.20.0-gpu" in dockerfile
+    text = (REPO / dockerfile).read_text()
+    assert 'ENTRYPOINT ["python", "-m", "trainer.task"]' in text
+    assert "ARG BASE=python:3.11-slim-bookworm\nFROM ${BASE}" in text and f'ARG TENSORFLOW="{tensorflow}"' in text
+    assert 'python -c "import tensorflow, hypertune, trainer.task"' in text, (
+        "the build fails if TensorFlow does not import"
+    )
     assert {"tests", ".git", "benchmarks"} <= set((REPO / ".dockerignore").read_text().split())
 
 

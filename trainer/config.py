@@ -45,6 +45,7 @@ class Config:
     xla: str = "auto"
     scale_lr: bool = False
     peer_timeout: float = 300.0
+    accelerator: str = "auto"  # what the job was given: gpu or tpu fail at once when TensorFlow cannot see it
     sources: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -104,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     dist = p.add_argument_group("distribution and speed")
     dist.add_argument("--distribute", choices=distribution.STRATEGIES, default="auto",
                       help="auto: TPU if configured, several workers if TF_CONFIG/CLUSTER_SPEC lists them, several GPUs if visible, else one device")
+    dist.add_argument("--accelerator", choices=distribution.ACCELERATORS, default="auto",
+                      help="what the job was given (./submit.sh passes it): gpu or tpu fail at once when TensorFlow cannot see it (default: auto)")
     dist.add_argument("--tpu", help="TPU name or address for TPUStrategy (default: $TPU_NAME, or the local TPU VM)")
     dist.add_argument("--precision", choices=distribution.PRECISIONS, default="auto", help="auto: bfloat16 on TPU and on CPUs with native bfloat16, float16 on GPUs with tensor cores, else float32")
     dist.add_argument("--steps-per-execution", type=_positive(int), help="training steps per call into TensorFlow (default: 50 on TPU, else 8)")
@@ -189,6 +192,7 @@ def parse(argv: list[str] | None = None, environ: Mapping[str, str] | None = Non
         xla=args.xla,
         scale_lr=args.scale_lr,
         peer_timeout=args.peer_timeout,
+        accelerator=args.accelerator,
         sources=sources,
     )
     return config, args

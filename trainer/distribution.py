@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import glob
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -73,7 +75,9 @@ PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 TPU_VARIABLES = ("TPU_NAME", "TPU_CONFIG", "TPU_ACCELERATOR_TYPE")
 
 
-def choose_strategy(requested: str, *, tpu: str | None, environ: Mapping[str, str], num_gpus: int) -> str:
+def choose_strategy(
+    requested: str, *, tpu: str | None, environ: Mapping[str, str], num_gpus: int, accelerator: str = "auto"
+) -> str:
     """Which tf.distribute strategy to use, from flags, environment and visible GPUs alone.
 
     auto: a TPU when one is configured; several workers when the cluster lists more than one
@@ -81,7 +85,7 @@ def choose_strategy(requested: str, *, tpu: str | None, environ: Mapping[str, st
     """
     if requested != "auto":
         return requested
-    if tpu or any(environ.get(v) for v in TPU_VARIABLES):
+    if tpu or accelerator == "tpu" or any(environ.get(v) for v in TPU_VARIABLES):
         return "tpu"
     if task_role(environ).num_tasks > 1:
         return "multiworker"
@@ -157,7 +161,9 @@ def make_strategy(kind: str, *, tpu: str | None, collective_timeout: float):
     import tensorflow as tf
 
     if kind == "tpu":
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or "")
+        # "local": the TPU VM this process runs on, as Vertex AI's TPU jobs are (Vertex AI's own samples
+        # do this; tensorflow/models#10735 shows the "Please provide a TPU Name" failure without it).
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or os.environ.get("TPU_NAME") or "local")
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)
@@ -182,3 +188,55 @@ def describe(strategy, kind: str, *, num_workers: int, num_gpus: int) -> str:
         devices = strategy.extended.worker_devices
         return f"strategy: MirroredStrategy over {replicas} {'GPUs' if all('GPU' in d for d in devices) else 'devices'}"
     return f"strategy: default (one {'GPU' if num_gpus else 'CPU'})"
+
+
+# ---------------------------------------------------------------- the hardware the job was given
+
+ACCELERATORS = ("auto", "cpu", "gpu", "tpu")
+TPU_DEVICES = ("/dev/accel*", "/dev/vfio/[0-9]*")  # a TPU VM's chips: accel on v2-v4 and v5p, vfio on v5e and v6e
+
+
+class AcceleratorMissing(Exception):
+    """The job was given a GPU or TPU that TensorFlow cannot see: fail before anything is billed for nothing."""
+
+
+def tpu_devices() -> list[str]:
+    """The TPU chips this machine exposes (Cloud TPU VMs: /dev/accel*, /dev/vfio/N)."""
+    return sorted(path for pattern in TPU_DEVICES for path in glob.glob(pattern))
+
+
+def check_accelerator(
+    requested: str,
+    *,
+    num_gpus: int,
+    tpu_chips: list[str],
+    tpu_name: str | None,
+    build_info: Mapping,
+    has_libtpu: bool = True,
+) -> None:
+    """Raise AcceleratorMissing when --accelerator gpu or tpu names hardware this process does not have.
+
+    A GPU that TensorFlow does not register usually means its CUDA or cuDNN libraries are missing or
+    are not the versions TensorFlow was built against (tensorflow/tensorflow#81344, #88348).
+    """
+    if requested == "gpu" and not num_gpus:
+        if build_info.get("is_cuda_build"):
+            cause = (
+                f"this TensorFlow was built for CUDA {build_info.get('cuda_version')} and cuDNN "
+                f"{build_info.get('cudnn_version')} and did not find them, or found no NVIDIA driver; "
+                "run the image ./submit.sh build makes (tensorflow[and-cuda]) on a GPU machine type"
+            )
+        else:
+            cause = "this TensorFlow is a CPU-only build; install tensorflow[and-cuda]"
+        raise AcceleratorMissing(f"--accelerator gpu: TensorFlow sees no GPU, only the CPU; {cause}")
+    if requested == "tpu" and tpu_chips and not has_libtpu:
+        raise AcceleratorMissing(
+            f"--accelerator tpu: this machine has TPU chips ({', '.join(tpu_chips)}) but no libtpu, "
+            "the TPU runtime; run the image ./submit.sh build --tpu makes (tensorflow-tpu, libtpu)"
+        )
+    if requested == "tpu" and not tpu_chips and not tpu_name:
+        raise AcceleratorMissing(
+            "--accelerator tpu: this machine has no TPU (no /dev/accel* or /dev/vfio/* device, "
+            "TPU_NAME unset); submit with a TPU machine type (ct5lp-hightpu-4t, cloud-tpu) "
+            "and the image ./submit.sh build --tpu makes"
+        )

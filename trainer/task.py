@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import sys
 
-from trainer import config, data, models, preemption, preflight, reporting, storage, train
+from trainer import config, data, distribution, models, preemption, preflight, reporting, storage, train
 
 EXIT_CODES = [  # exception -> exit status
     ((preflight.PreflightError, data.DataError, preemption.IncompatibleBackup), 2),
-    ((reporting.TrainingDiverged, storage.StorageError, train.LostPeer), 1),
+    ((reporting.TrainingDiverged, storage.StorageError, train.LostPeer, distribution.AcceleratorMissing), 1),
 ]
 
 

@@ -9,6 +9,7 @@ Failures are exceptions; `trainer.task` turns them into one line and an exit sta
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import math
 import os
 import re
@@ -44,13 +45,28 @@ def check_outputs(config: Config, role: distribution.Role) -> None:
     preflight.check(outputs["model_dir"], [outputs["job_dir"], checkpoints, outputs["tensorboard_dir"], metric_folder])
 
 
+def check_hardware(config: Config) -> None:
+    """Raise distribution.AcceleratorMissing when --accelerator names a GPU or TPU TensorFlow cannot see."""
+    if config.accelerator in ("gpu", "tpu"):
+        distribution.check_accelerator(
+            config.accelerator,
+            num_gpus=len(tf.config.list_physical_devices("GPU")) if config.accelerator == "gpu" else 0,
+            tpu_chips=distribution.tpu_devices(),
+            tpu_name=config.tpu or os.environ.get("TPU_NAME"),
+            build_info=tf.sysconfig.get_build_info(),
+            has_libtpu=importlib.util.find_spec("libtpu") is not None,
+        )
+
+
 def place(
     config: Config, role: distribution.Role, strategy: tf.distribute.Strategy | None = None
 ) -> distribution.Placement:
     """The strategy (config's, or the one given), precision and per-device settings. Must come before any other TensorFlow op."""
     gpus = tf.config.list_physical_devices("GPU")
     if strategy is None:
-        kind = distribution.choose_strategy(config.distribute, tpu=config.tpu, environ=os.environ, num_gpus=len(gpus))
+        kind = distribution.choose_strategy(
+            config.distribute, tpu=config.tpu, environ=os.environ, num_gpus=len(gpus), accelerator=config.accelerator
+        )
         strategy = distribution.make_strategy(kind, tpu=config.tpu, collective_timeout=config.peer_timeout)
     else:
         kind = "default" if strategy.num_replicas_in_sync == 1 else "mirrored"
@@ -95,6 +111,7 @@ def train_and_evaluate(
     if mnist is not None:
         config = dataclasses.replace(config, data_dir="arrays in memory")
     role = distribution.task_role(os.environ)
+    check_hardware(config)  # seconds in: a GPU or TPU job that cannot see its hardware must not train on the CPU
     check_outputs(config, role)  # before anything slow: a run that cannot save its outputs must not train
     placement = place(config, role, strategy)
     if config.trial_id:

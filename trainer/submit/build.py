@@ -10,11 +10,13 @@ from trainer.submit.settings import Settings, SubmitError
 
 
 def build(args, s: Settings) -> int:
-    """`./submit.sh build`: gcloud builds submit with cloudbuild.yaml; prints the command first (and only, with --dry-run)."""
-    match = re.fullmatch(r"([a-z0-9-]+)-docker\.pkg\.dev/([^/]+)/([^/]+)/([^:]+):(.+)", s.image_uri)
+    """`./submit.sh build [--tpu]`: gcloud builds submit with cloudbuild.yaml; prints the command first (and only,
+    with --dry-run). --tpu builds Dockerfile.tpu as IMAGE-tpu, the image TPU jobs run."""
+    image_uri = s.tpu_image_uri if args.tpu else s.image_uri
+    match = re.fullmatch(r"([a-z0-9-]+)-docker\.pkg\.dev/([^/]+)/([^/]+)/([^:]+):(.+)", image_uri)
     if not match:
         raise SubmitError(
-            f"image {s.image_uri}: not an Artifact Registry image, REGION-docker.pkg.dev/PROJECT/REPOSITORY/IMAGE:TAG"
+            f"image {image_uri}: not an Artifact Registry image, REGION-docker.pkg.dev/PROJECT/REPOSITORY/IMAGE:TAG"
         )
     region, project, repository, image, tag = match.groups()
     command = [
@@ -27,7 +29,8 @@ def build(args, s: Settings) -> int:
         region,
         "--config",
         "cloudbuild.yaml",
-        f"--substitutions=_REGION={region},_REPOSITORY={repository},_IMAGE={image},_TAG={tag}",
+        f"--substitutions=_REGION={region},_REPOSITORY={repository},_IMAGE={image},_TAG={tag}"
+        + (",_DOCKERFILE=Dockerfile.tpu" if args.tpu else ""),
         ".",
     ]
     print(" ".join(command), flush=True)

@@ -30,9 +30,9 @@ def parse_args(argv: list[str] | None):
     common.add_argument("--dry-run", action="store_true", help="print the request (or command) and send nothing")
     jobs = argparse.ArgumentParser(add_help=False)
     jobs.add_argument("--display-name")
-    jobs.add_argument("--machine-type", help="default: n1-standard-8 (tune: the one in hptuning.yaml)")
-    jobs.add_argument("--accelerator-type", help="default: NVIDIA_TESLA_T4 (tune: the one in hptuning.yaml)")
-    jobs.add_argument("--accelerator-count", type=int, help="0 for a CPU-only job (default: 1; tune: hptuning.yaml's)")
+    jobs.add_argument("--machine-type", help="e.g. g2-standard-8, a2-highgpu-1g, ct5lp-hightpu-4t, cloud-tpu (default: n1-standard-8; tune: hptuning.yaml's)")
+    jobs.add_argument("--accelerator-type", help="default: the machine's own GPU (a2, a3, a4, g2, g4), NVIDIA_TESLA_T4 on n1, none on TPU machines")
+    jobs.add_argument("--accelerator-count", type=int, help="0 for a CPU-only job (default: the machine's, else 1)")
     jobs.add_argument("--replicas", type=int, default=1, help="machines; more than one trains with MultiWorkerMirroredStrategy")
     jobs.add_argument("--service-account", help="default: $SERVICE_ACCOUNT")
     jobs.add_argument("--tensorboard", help="a Vertex AI TensorBoard instance (projects/P/locations/R/tensorboards/ID)")
@@ -40,7 +40,8 @@ def parse_args(argv: list[str] | None):
     jobs.add_argument("--no-restart-on-worker-restart", dest="restart_on_worker_restart", action="store_false",
                       help="by default a restarted worker restarts the whole job, which then resumes from its backup")
     jobs.add_argument("--api-endpoint", help="Vertex AI API endpoint, e.g. a regional or private one (default: $VERTEX_API_ENDPOINT)")
-    sub.add_parser("build", parents=[common], help="build the image with Cloud Build and push it to Artifact Registry")
+    build_ = sub.add_parser("build", parents=[common], help="build the image with Cloud Build and push it to Artifact Registry")
+    build_.add_argument("--tpu", action="store_true", help="the TPU image (Dockerfile.tpu, IMAGE-tpu) instead of the CPU/GPU one")
     train = sub.add_parser("train", parents=[common, jobs], help="run a CustomJob")
     train.add_argument("--no-wait", action="store_true", help="return once the job is created")
     tune = sub.add_parser("tune", parents=[common, jobs], help="run a HyperparameterTuningJob from hptuning.yaml")
@@ -55,9 +56,6 @@ def parse_args(argv: list[str] | None):
     args, trainer_args = p.parse_known_args(argv)
     if hasattr(args, "machine_type"):
         args.machine_given = any(v is not None for v in (args.machine_type, args.accelerator_type, args.accelerator_count))
-        args.machine_type = args.machine_type or "n1-standard-8"
-        args.accelerator_type = args.accelerator_type or "NVIDIA_TESLA_T4"
-        args.accelerator_count = 1 if args.accelerator_count is None else args.accelerator_count
     return args, trainer_args
 # fmt: on
 

@@ -49,16 +49,22 @@ def vertex_environment(
 
 
 def run_worker_pools(
-    pools: list[tuple[int, list[str]]], output_dir: Path, job_id: str, trial_id: str | None = None, log=None
+    pools: list[tuple[int, list[str]]],
+    output_dir: Path,
+    job_id: str,
+    trial_id: str | None = None,
+    log=None,
+    started: list | None = None,
 ) -> int:
     """Run each replica of each pool as a local process of the image's entry point
-    (`python -m trainer.task ARGS`) with the Vertex environment; the worst exit status."""
+    (`python -m trainer.task ARGS`) with the Vertex environment; the worst exit status.
+    `started`, if given, receives each process as it starts (to signal them, as Vertex AI does on cancel)."""
     cluster = {
         VERTEX_POOLS[i]: [f"127.0.0.1:{_free_port()}" for _ in range(count)]
         for i, (count, _) in enumerate(pools)
         if count
     }
-    procs = []
+    procs = [] if started is None else started
     try:
         for i, (count, args) in enumerate(pools):
             for index in range(count):

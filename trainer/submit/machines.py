@@ -1,34 +1,153 @@
-"""What a job runs on: the machine and accelerator spec, and the worker pools Vertex AI expects."""
+"""What a job runs on: Vertex AI's compute table, the MachineSpec checked against it, and the worker pools.
+
+The table is Vertex AI's "Configure compute resources for custom training"
+(https://cloud.google.com/vertex-ai/docs/training/configure-compute): which GPU attaches to which
+machine type and in what counts, and the TPU machine types with the topology each implies. The vCPU
+limits of GPUs on N1 machines are Compute Engine's (https://cloud.google.com/compute/docs/gpus).
+Every request is checked here first, so an impossible pair is one line, not a rejected request.
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from trainer.submit.settings import SubmitError
 
-MACHINE_TYPE = re.compile(
-    r"^(n1|n2|n2d|e2|c2|c2d|c3|m1|a2|a3|g2)-(standard|highmem|highcpu|highgpu|megagpu|ultragpu|edgegpu)-\d+g?$"
+# GPUs attached to N1 machines: count -> the most vCPUs the machine may have with that many.
+N1_GPUS = {
+    "NVIDIA_TESLA_T4": {1: 48, 2: 48, 4: 96},
+    "NVIDIA_TESLA_V100": {1: 12, 2: 24, 4: 48, 8: 96},
+    "NVIDIA_TESLA_P100": {1: 16, 2: 32, 4: 96},
+    "NVIDIA_TESLA_P4": {1: 24, 2: 48, 4: 96},
+}
+# Accelerator-optimized families: each machine type comes with a fixed number of one GPU.
+# fmt: off
+GPU_MACHINES = {
+    **{f"a2-highgpu-{n}g": ("NVIDIA_TESLA_A100", n) for n in (1, 2, 4, 8)}, "a2-megagpu-16g": ("NVIDIA_TESLA_A100", 16),
+    **{f"a2-ultragpu-{n}g": ("NVIDIA_A100_80GB", n) for n in (1, 2, 4, 8)},
+    **{f"a3-highgpu-{n}g": ("NVIDIA_H100_80GB", n) for n in (1, 2, 4, 8)},
+    "a3-megagpu-8g": ("NVIDIA_H100_MEGA_80GB", 8),
+    "a3-ultragpu-8g": ("NVIDIA_H200_141GB", 8),
+    "a4-highgpu-8g": ("NVIDIA_B200", 8),
+    "a4x-highgpu-4g": ("NVIDIA_GB200", 4),
+    **{f"g2-standard-{v}": ("NVIDIA_L4", n) for v, n in ((4, 1), (8, 1), (12, 1), (16, 1), (32, 1), (24, 2), (48, 4), (96, 8))},
+    **{f"g4-standard-{v}": ("NVIDIA_RTX_PRO_6000", n) for v, n in ((48, 1), (96, 2), (192, 4), (384, 8))},
+}
+# TPU machine types: (topology sent as tpu_topology, chips). v5e, v6e and v5p need no accelerator
+# type; the older TPUs are machine type cloud-tpu with TPU_V2 or TPU_V3 x 8.
+TPU_MACHINES = {
+    "ct5lp-hightpu-1t": ("1x1", 1), "ct5lp-hightpu-4t": ("2x2", 4), "ct5lp-hightpu-8t": ("2x4", 8),
+    "ct6e-standard-1t": ("1x1", 1), "ct6e-standard-4t": ("2x2", 4), "ct6e-standard-8t": ("2x4", 8),
+    "ct5p-hightpu-4t": ("2x2x1", 4),
+}
+# fmt: on
+CLOUD_TPU = {"TPU_V2": 8, "TPU_V3": 8}
+CPU_MACHINE = re.compile(
+    r"^(n1|n2|n2d|e2|c2|c2d|c3|c3d|c4|m1|m2|m3)-(standard|highmem|highcpu|megamem|ultramem)-(\d+)$"
 )
+GPU_FAMILIES = {
+    "a2": "a2-highgpu-1g",
+    "a3": "a3-highgpu-8g",
+    "a4": "a4-highgpu-8g",
+    "a4x": "a4x-highgpu-4g",
+    "g2": "g2-standard-8",
+    "g4": "g4-standard-48",
+}  # an example of each, for error messages
 
 
-def machine_spec(args) -> dict:
-    """The MachineSpec for --machine-type, --accelerator-type and --accelerator-count, as a dict."""
-    from google.cloud import aiplatform_v1
+@dataclass(frozen=True)
+class Machine:
+    """A checked machine: the MachineSpec to send, and what the trainer should expect to find (cpu, gpu or tpu)."""
 
-    if not MACHINE_TYPE.match(args.machine_type):
-        raise SubmitError(
-            f"--machine-type {args.machine_type}: not a Compute Engine machine type (e.g. n1-standard-8, g2-standard-8)"
+    spec: dict
+    accelerator: str
+
+
+def _gpu_hint(accelerator: str) -> str:
+    """Where an accelerator attaches, in words, for error messages."""
+    if accelerator in N1_GPUS:
+        return f"{accelerator} attaches to n1-* machines, {'/'.join(map(str, N1_GPUS[accelerator]))} at a time"
+    types = [m for m, (a, _) in GPU_MACHINES.items() if a == accelerator]
+    if types:
+        return f"{accelerator} comes with {', '.join(types)} (the count is the machine's)"
+    if accelerator in CLOUD_TPU:
+        return f"{accelerator} attaches to machine type cloud-tpu, 8 at a time"
+    return f"{accelerator} is not offered for custom training; see the table in trainer/submit/machines.py"
+
+
+def check_machine(machine_type: str, accelerator_type: str | None, accelerator_count: int | None) -> Machine:
+    """The MachineSpec for this machine, accelerator and count, checked against Vertex AI's table.
+
+    A missing accelerator is filled in where the machine type implies one (its own GPUs, its TPU
+    topology); an impossible pair raises SubmitError naming it and what would work.
+    """
+    pair = f"--machine-type {machine_type} with --accelerator-type {accelerator_type} x {accelerator_count}"
+    if machine_type in TPU_MACHINES:
+        if accelerator_type or accelerator_count:
+            raise SubmitError(f"{pair}: {machine_type} brings its own TPU chips; pass no --accelerator-type or -count")
+        topology, _ = TPU_MACHINES[machine_type]
+        return Machine({"machine_type": machine_type, "tpu_topology": topology}, "tpu")
+    if machine_type == "cloud-tpu":
+        if accelerator_type not in CLOUD_TPU or (accelerator_count or 8) != CLOUD_TPU[accelerator_type]:
+            raise SubmitError(f"{pair}: cloud-tpu takes --accelerator-type TPU_V2 or TPU_V3 with --accelerator-count 8")
+        return Machine(
+            {"machine_type": machine_type, "accelerator_type": accelerator_type, "accelerator_count": 8}, "tpu"
         )
-    spec = {"machine_type": args.machine_type}
-    if args.accelerator_count:
-        if args.accelerator_type not in aiplatform_v1.AcceleratorType.__members__ or args.accelerator_type.endswith(
-            "UNSPECIFIED"
-        ):
+    if machine_type in GPU_MACHINES:
+        gpu, count = GPU_MACHINES[machine_type]
+        if (accelerator_type or gpu) != gpu or (accelerator_count or count) != count:
             raise SubmitError(
-                f"--accelerator-type {args.accelerator_type}: unknown; e.g. NVIDIA_TESLA_T4, NVIDIA_L4, NVIDIA_TESLA_A100"
+                f"{pair}: {machine_type} comes with {gpu} x {count}; pass those or no --accelerator flags"
             )
-        spec.update(accelerator_type=args.accelerator_type, accelerator_count=args.accelerator_count)
-    return spec
+        return Machine({"machine_type": machine_type, "accelerator_type": gpu, "accelerator_count": count}, "gpu")
+    cpu = CPU_MACHINE.match(machine_type)
+    if not cpu:
+        family = GPU_FAMILIES.get(machine_type.split("-")[0])
+        example = f"e.g. {family}" if family else "e.g. n1-standard-8, g2-standard-8, ct5lp-hightpu-4t"
+        raise SubmitError(f"--machine-type {machine_type}: not a machine type Vertex AI trains on ({example})")
+    if not accelerator_count:
+        return Machine({"machine_type": machine_type}, "cpu")
+    if accelerator_type in N1_GPUS and cpu.group(1) == "n1":
+        limits, vcpus = N1_GPUS[accelerator_type], int(cpu.group(3))
+        if accelerator_count not in limits or vcpus > limits[accelerator_count]:
+            fits = [n for n, most in limits.items() if vcpus <= most]
+            raise SubmitError(
+                f"{pair}: {machine_type} ({vcpus} vCPUs) takes {accelerator_type} x {' or '.join(map(str, fits))}"
+            )
+        spec = {
+            "machine_type": machine_type,
+            "accelerator_type": accelerator_type,
+            "accelerator_count": accelerator_count,
+        }
+        return Machine(spec, "gpu")
+    if (
+        accelerator_type in N1_GPUS
+        or accelerator_type in CLOUD_TPU
+        or any(a == accelerator_type for a, _ in GPU_MACHINES.values())
+    ):
+        raise SubmitError(f"{pair}: {_gpu_hint(accelerator_type)}, not to {machine_type}")
+    raise SubmitError(
+        f"--accelerator-type {accelerator_type}: unknown; e.g. NVIDIA_TESLA_T4, NVIDIA_L4, NVIDIA_TESLA_A100"
+    )
+
+
+def machine_spec(args) -> Machine:
+    """The checked Machine for --machine-type, --accelerator-type and --accelerator-count.
+    Without any of the three: n1-standard-8 with one NVIDIA_TESLA_T4; n1 alone keeps the T4."""
+    machine_type = args.machine_type or "n1-standard-8"
+    accelerator_type, count = args.accelerator_type, args.accelerator_count
+    if machine_type.startswith("n1-") and accelerator_type is None and count is None:
+        accelerator_type, count = "NVIDIA_TESLA_T4", 1
+    if accelerator_type is not None and count is None and not machine_type.startswith(("a", "g", "ct", "cloud-tpu")):
+        count = 1
+    return check_machine(machine_type, accelerator_type, count)
+
+
+def from_message(spec) -> Machine:
+    """The checked Machine for an aiplatform_v1.MachineSpec, e.g. hptuning.yaml's trial machine."""
+    accelerator = spec.accelerator_type.name if spec.accelerator_type else None
+    return check_machine(spec.machine_type, accelerator, spec.accelerator_count or None)
 
 
 def worker_pool_specs(image_uri: str, trainer_args: list[str], spec: dict, replicas: int) -> list[dict]:

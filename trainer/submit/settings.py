@@ -14,7 +14,8 @@ class Settings:
     project: str
     region: str
     bucket: str
-    image_uri: str
+    image_uri: str  # CPU and GPU jobs
+    tpu_image_uri: str  # TPU jobs: the image built from Dockerfile.tpu
     service_account: str | None
     tensorboard: str | None
     api_endpoint: str | None
@@ -42,9 +43,9 @@ def settings(args, environ, *, need_bucket: bool) -> Settings:
     repository = _setting(args, environ, "repository", "REPOSITORY", "mnist")
     image = _setting(args, environ, "image", "IMAGE", "mnist-trainer")
     tag = _setting(args, environ, "tag", "TAG", "latest")
-    image_uri = _setting(
-        args, environ, "image_uri", "IMAGE_URI", f"{region}-docker.pkg.dev/{project}/{repository}/{image}:{tag}"
-    )
+    registry = f"{region}-docker.pkg.dev/{project}/{repository}"
+    image_uri = _setting(args, environ, "image_uri", "IMAGE_URI", f"{registry}/{image}:{tag}")
+    tpu_image_uri = _setting(args, environ, "tpu_image_uri", "TPU_IMAGE_URI", f"{registry}/{image}-tpu:{tag}")
     tensorboard = getattr(args, "tensorboard", None)
     service_account = _setting(args, environ, "service_account", "SERVICE_ACCOUNT")
     if tensorboard and not service_account:
@@ -56,6 +57,7 @@ def settings(args, environ, *, need_bucket: bool) -> Settings:
         region,
         (bucket or "").rstrip("/"),
         image_uri,
+        tpu_image_uri,
         service_account,
         tensorboard,
         _setting(args, environ, "api_endpoint", "VERTEX_API_ENDPOINT"),

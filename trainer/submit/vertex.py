@@ -8,7 +8,7 @@ import re
 import sys
 import time
 
-from trainer.submit import machines
+from trainer.submit import errors, machines
 from trainer.submit import study as studies
 from trainer.submit.settings import Settings
 
@@ -67,8 +67,11 @@ def _run_options(args, s: Settings) -> dict:
     }
 
 
-def _submit(job, dry_run: bool, send) -> bool:
-    """Send the job's create request through the SDK, or on a dry run print it and send nothing. True if sent."""
+def _submit(job, dry_run: bool, send, s: Settings) -> bool:
+    """Send the job's create request through the SDK, or on a dry run print it and send nothing. True if sent.
+    An error the API answers with becomes one line (SubmitError)."""
+    from google.api_core import exceptions
+
     if dry_run:
         job.api_client = _PrintingClient()
         logging.disable(logging.INFO)  # the SDK logs to stdout; a dry run prints the request alone
@@ -76,30 +79,45 @@ def _submit(job, dry_run: bool, send) -> bool:
         send()
     except DryRun:
         return False
+    except exceptions.GoogleAPICallError as e:
+        errors.raise_one_line(e, s)
     return True
+
+
+def _pools(args, s: Settings, trainer_args: list[str], machine: machines.Machine) -> list[dict]:
+    """The worker pools on this machine, with the image for its kind (TPU or not) and --accelerator for the trainer."""
+    image = s.tpu_image_uri if machine.accelerator == "tpu" else s.image_uri
+    if not any(a == "--accelerator" or a.startswith("--accelerator=") for a in trainer_args):
+        trainer_args = [*trainer_args, f"--accelerator={machine.accelerator}"]  # the trainer fails fast without it
+    return machines.worker_pool_specs(image, trainer_args, machine.spec, args.replicas)
 
 
 def submit_train(args, s: Settings, trainer_args: list[str]) -> int:
     """`./submit.sh train`: a CustomJob, waited for unless --no-wait; returns the exit status."""
+    from google.api_core import exceptions
     from google.cloud import aiplatform
 
-    spec = machines.machine_spec(args)
+    machine = machines.machine_spec(args)
     _init_sdk(s, args.dry_run)
     name = args.display_name or f"mnist-{time.strftime('%Y%m%d-%H%M%S')}"
     job = aiplatform.CustomJob(
         display_name=name,
-        worker_pool_specs=machines.worker_pool_specs(s.image_uri, trainer_args, spec, args.replicas),
-        base_output_dir=f"{s.bucket}/{name}",
+        worker_pool_specs=_pools(args, s, trainer_args, machine),
+        base_output_dir=f"{s.bucket}/{name}",  # the same name again: the same checkpoints, so the trainer resumes
     )
-    if not _submit(job, args.dry_run, lambda: job.submit(**_run_options(args, s))):
+    if not _submit(job, args.dry_run, lambda: job.submit(**_run_options(args, s)), s):
         return 0
     print(
-        f"job: {job.resource_name}\nconsole: {console_url(job.resource_name)}\noutputs: {s.bucket}/{name}", flush=True
+        f"job: {job.resource_name}\nconsole: {console_url(job.resource_name)}\noutputs: {s.bucket}/{name}\n"
+        f"to resume it after a failure or a cancellation: the same command with --display-name {name}",
+        flush=True,
     )
     if args.no_wait:
         return 0
     try:
         job.wait_for_completion()  # the SDK logs the job's state as it changes
+    except exceptions.GoogleAPICallError as e:
+        errors.raise_one_line(e, s)
     except RuntimeError as e:
         print(f"error: job {job.resource_name} ended {job.state.name}: {' '.join(str(e).split())}", file=sys.stderr)
         return 1
@@ -111,20 +129,15 @@ def submit_tune(args, s: Settings, trainer_args: list[str], study, trial_spec) -
     """`./submit.sh tune`: a HyperparameterTuningJob from the study, waited for; prints the best trial."""
     from google.cloud import aiplatform
     from google.cloud.aiplatform import hyperparameter_tuning as hpt
-    from google.protobuf import json_format
 
     yaml_spec = trial_spec.worker_pool_specs[0].machine_spec
-    spec = (
-        machines.machine_spec(args)
-        if args.machine_given
-        else json_format.MessageToDict(type(yaml_spec).pb(yaml_spec), preserving_proto_field_name=True)
-    )
+    machine = machines.machine_spec(args) if args.machine_given else machines.from_message(yaml_spec)
     _init_sdk(s, args.dry_run)
     name = args.display_name or f"mnist-tune-{time.strftime('%Y%m%d-%H%M%S')}"
     base_args = list(trial_spec.worker_pool_specs[0].container_spec.args)
     trial_job = aiplatform.CustomJob(
         display_name=f"{name}-trial",
-        worker_pool_specs=machines.worker_pool_specs(s.image_uri, [*base_args, *trainer_args], spec, args.replicas),
+        worker_pool_specs=_pools(args, s, [*base_args, *trainer_args], machine),
         base_output_dir=f"{s.bucket}/{name}",
     )
     metric = study.metrics[0]
@@ -141,7 +154,7 @@ def submit_tune(args, s: Settings, trainer_args: list[str], study, trial_spec) -
         measurement_selection=selections.get(study.measurement_selection_type, "best"),
     )
     try:
-        if not _submit(job, args.dry_run, lambda: job.run(sync=True, **_run_options(args, s))):
+        if not _submit(job, args.dry_run, lambda: job.run(sync=True, **_run_options(args, s)), s):
             return 0
     except RuntimeError as e:  # the SDK raises when the job ends failed; its trials still tell what happened
         print(f"error: tuning job ended {job.state.name}: {' '.join(str(e).split())}", file=sys.stderr)

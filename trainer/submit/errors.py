@@ -1,0 +1,59 @@
+"""What Vertex AI's answers mean, in one line each: invalid argument, permission, disabled API, quota,
+no capacity, not found, no credentials. Raised as SubmitError, so each ends in exit 2 with nothing sent
+after it."""
+
+from __future__ import annotations
+
+import re
+
+from google.api_core import exceptions
+
+from trainer.submit.settings import Settings, SubmitError
+
+
+def _quota(message: str) -> str:
+    """The quota metric Vertex AI names in a RESOURCE_EXHAUSTED answer, e.g. custom_model_training_nvidia_t4_gpus."""
+    match = re.search(r"aiplatform\.googleapis\.com/([\w.-]+)", message)
+    return match.group(1) if match else "the quota named above"
+
+
+def explain(error: exceptions.GoogleAPICallError, s: Settings) -> str:
+    """One line for an error the Vertex AI API answered with: what happened and what to do."""
+    message = " ".join(str(error.message).split())
+    message = re.sub(r"^(GET|POST|PUT|PATCH|DELETE) \S+: ", "", message)  # the REST transport prefixes the request
+    status = getattr(error, "grpc_status_code", None)
+    status = status.name if status is not None else ""
+    if isinstance(error, (exceptions.ResourceExhausted, exceptions.TooManyRequests)) or status == "RESOURCE_EXHAUSTED":
+        if re.search(r"stockout|enough resources|no capacity|ZONE_RESOURCE_POOL_EXHAUSTED", message, re.I):
+            return (
+                f"Vertex AI has no capacity for this machine in {s.region} right now ({message}); "
+                "try another --region, --spot, or later"
+            )
+        quota = _quota(message)
+        return (
+            f"quota exceeded in {s.region} for project {s.project}: {quota} ({message}); request more at "
+            f"https://console.cloud.google.com/iam-admin/quotas?project={s.project} (service aiplatform.googleapis.com, "
+            f"quota {quota}, region {s.region})"
+        )
+    if isinstance(error, (exceptions.PermissionDenied, exceptions.Forbidden)):
+        if re.search(r"SERVICE_DISABLED|has not been used|is disabled", message):
+            return (
+                f"the Vertex AI API is not enabled in project {s.project} ({message}); "
+                f"run: gcloud services enable aiplatform.googleapis.com --project {s.project}"
+            )
+        return (
+            f"permission denied in project {s.project} ({message}); the account submitting needs "
+            "roles/aiplatform.user, and --service-account needs roles/iam.serviceAccountUser on it"
+        )
+    if isinstance(error, exceptions.Unauthenticated):
+        return f"not authenticated to Google Cloud ({message}); run: gcloud auth application-default login"
+    if isinstance(error, exceptions.NotFound):
+        hint = "; build and push it first: ./submit.sh build" if re.search(r"image", message, re.I) else ""
+        return f"not found: {message}{hint}"
+    if isinstance(error, (exceptions.InvalidArgument, exceptions.BadRequest, exceptions.FailedPrecondition)):
+        return f"Vertex AI rejected the request: {message}"
+    return f"Vertex AI answered {error.code} {status or type(error).__name__}: {message}"
+
+
+def raise_one_line(error: exceptions.GoogleAPICallError, s: Settings) -> None:
+    raise SubmitError(explain(error, s)) from None
