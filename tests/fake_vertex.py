@@ -184,10 +184,11 @@ class FakeVertex:
                     )
                 if not spec.base_output_directory.output_uri_prefix.startswith("gs://"):
                     return self._error(400, "INVALID_ARGUMENT", "base_output_directory must be a gs:// URI")
+                with fake._lock:
+                    fake.requests.append((collection, json.loads(raw)))  # recorded even when refused below
                 if fake._failures:
                     return self._error(*fake._failures.pop(0))
                 with fake._lock:
-                    fake.requests.append((collection, json.loads(raw)))
                     job.name = f"{parent}/{collection}/{len(fake.jobs) + 1}"
                     job.state = aiplatform_v1.JobState.JOB_STATE_PENDING
                     job.create_time = _now()

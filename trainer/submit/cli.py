@@ -46,8 +46,8 @@ def parse_args(argv: list[str] | None):
     train.add_argument("--no-wait", action="store_true", help="return once the job is created")
     tune = sub.add_parser("tune", parents=[common, jobs], help="run a HyperparameterTuningJob from hptuning.yaml")
     tune.add_argument("--config", type=Path, default=Path("hptuning.yaml"))
-    tune.add_argument("--max-trials", type=int, default=20)
-    tune.add_argument("--parallel-trials", type=int, default=5)
+    tune.add_argument("--max-trials", type=int, help="default: the file's maxTrialCount, else 20")
+    tune.add_argument("--parallel-trials", type=int, help="default: the file's parallelTrialCount, else 5")
     tune.add_argument("--local", action="store_true", help="run the trials one after another on this machine")
     tune.add_argument("--output-dir", type=Path, help="with --local (default: runs/tune-TIMESTAMP)")
     local_ = sub.add_parser("local", help="run the job on this machine the way Vertex AI would")
@@ -70,13 +70,16 @@ def _local(args, trainer_args: list[str]) -> int:
 
 
 def _tune(args, trainer_args: list[str]) -> int:
-    spec, trial_spec = study.load_study(args.config)
+    tuning = study.load_config(args.config)
+    trial_spec = tuning.trial_job_spec
     check_trainer_args([*trial_spec.worker_pool_specs[0].container_spec.args, *trainer_args])
+    # Flags override the file, as with gcloud's --config.
+    args.max_trials = args.max_trials or tuning.max_trial_count or 20
+    args.parallel_trials = args.parallel_trials or tuning.parallel_trial_count or 5
     if args.local:
-        return local.tune_local(
-            spec, trial_spec, trainer_args, args.output_dir or _default_output("tune"), args.max_trials
-        )
-    return vertex.submit_tune(args, settings(args, os.environ, need_bucket=True), trainer_args, spec, trial_spec)
+        output = args.output_dir or _default_output("tune")
+        return local.tune_local(tuning.study_spec, trial_spec, trainer_args, output, args.max_trials)
+    return vertex.submit_tune(args, settings(args, os.environ, need_bucket=True), trainer_args, tuning)
 
 
 def _train(args, trainer_args: list[str]) -> int:

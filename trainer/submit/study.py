@@ -11,11 +11,23 @@ import yaml
 
 from trainer.submit.settings import SubmitError
 
+# The fields of a HyperparameterTuningJob that `gcloud ai hp-tuning-jobs create --config` takes from the
+# file (the rest are output only); flags given on the command line override them.
+CONFIG_FIELDS = {
+    "displayName",
+    "studySpec",
+    "trialJobSpec",
+    "maxTrialCount",
+    "parallelTrialCount",
+    "maxFailedTrialCount",
+    "labels",
+    "encryptionSpec",
+}
 
-def load_study(path: Path):
-    """hptuning.yaml in the format `gcloud ai hp-tuning-jobs create --config` reads, checked against the
-    API's own message types (unknown fields are errors) and the trainer's flags.
-    Returns (aiplatform_v1.StudySpec, aiplatform_v1.CustomJobSpec)."""
+
+def load_config(path: Path):
+    """hptuning.yaml as `gcloud ai hp-tuning-jobs create --config` reads it: an aiplatform_v1.HyperparameterTuningJob,
+    checked against the API's own message types (unknown fields are errors) and the trainer's flags."""
     from google.cloud import aiplatform_v1
     from google.protobuf import json_format
 
@@ -27,56 +39,37 @@ def load_study(path: Path):
         raise SubmitError(f"{path}: cannot read ({e.strerror})") from None
     except yaml.YAMLError as e:
         raise SubmitError(f"{path}: not valid YAML ({' '.join(str(e).split())})") from None
-    if not isinstance(doc, dict) or set(doc) != {"studySpec", "trialJobSpec"}:
-        raise SubmitError(f"{path}: expected exactly the keys studySpec and trialJobSpec")
+    if not isinstance(doc, dict) or not {"studySpec", "trialJobSpec"} <= set(doc):
+        raise SubmitError(f"{path}: expected a studySpec and a trialJobSpec")
+    if set(doc) - CONFIG_FIELDS:
+        raise SubmitError(
+            f"{path}: {', '.join(sorted(set(doc) - CONFIG_FIELDS))}: not a field gcloud's --config takes "
+            f"({', '.join(sorted(CONFIG_FIELDS))})"
+        )
     try:
-        study = aiplatform_v1.StudySpec.from_json(json.dumps(doc["studySpec"]))
-        trial_spec = aiplatform_v1.CustomJobSpec.from_json(json.dumps(doc["trialJobSpec"]))
+        job = aiplatform_v1.HyperparameterTuningJob.from_json(json.dumps(doc), ignore_unknown_fields=False)
     except json_format.ParseError as e:
         raise SubmitError(f"{path}: {' '.join(str(e).split())}") from None
     flags = config.trainer_flags()
-    for parameter in study.parameters:
+    for parameter in job.study_spec.parameters:
         if f"--{parameter.parameter_id}" not in flags:
             raise SubmitError(
                 f"{path}: parameter {parameter.parameter_id!r} is not a trainer flag (--{parameter.parameter_id})"
             )
-    if len(study.metrics) != 1:
+    if len(job.study_spec.metrics) != 1:
         raise SubmitError(f"{path}: the study needs exactly one metric")
-    return study, trial_spec
+    return job
+
+
+def load_study(path: Path):
+    """The study and the trial job spec of hptuning.yaml (see load_config)."""
+    job = load_config(path)
+    return job.study_spec, job.trial_job_spec
 
 
 def _value_spec(parameter) -> str:
     """Which of the parameter's value specs is set: double_value_spec, integer_value_spec, ..."""
     return type(parameter).pb(parameter).WhichOneof("parameter_value_spec")
-
-
-def sdk_parameter_specs(study) -> dict:
-    """The study's parameters as the SDK's parameter specs."""
-    from google.cloud.aiplatform import hyperparameter_tuning as hpt
-
-    scales = {
-        "UNIT_LINEAR_SCALE": "linear",
-        "UNIT_LOG_SCALE": "log",
-        "UNIT_REVERSE_LOG_SCALE": "reverse_log",
-        "SCALE_TYPE_UNSPECIFIED": "unspecified",
-    }  # the SDK's names for the API's scale types
-    specs = {}
-    for p in study.parameters:
-        scale = scales[p.scale_type.name]
-        kind = _value_spec(p)
-        if kind == "double_value_spec":
-            specs[p.parameter_id] = hpt.DoubleParameterSpec(
-                min=p.double_value_spec.min_value, max=p.double_value_spec.max_value, scale=scale
-            )
-        elif kind == "integer_value_spec":
-            specs[p.parameter_id] = hpt.IntegerParameterSpec(
-                min=p.integer_value_spec.min_value, max=p.integer_value_spec.max_value, scale=scale
-            )
-        elif kind == "discrete_value_spec":
-            specs[p.parameter_id] = hpt.DiscreteParameterSpec(values=list(p.discrete_value_spec.values), scale=scale)
-        else:
-            specs[p.parameter_id] = hpt.CategoricalParameterSpec(values=list(p.categorical_value_spec.values))
-    return specs
 
 
 def sample_trials(study, count: int, seed: int = 0) -> list[dict[str, str]]:

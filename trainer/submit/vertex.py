@@ -9,7 +9,6 @@ import sys
 import time
 
 from trainer.submit import errors, machines
-from trainer.submit import study as studies
 from trainer.submit.settings import Settings
 
 
@@ -125,15 +124,18 @@ def submit_train(args, s: Settings, trainer_args: list[str]) -> int:
     return 0
 
 
-def submit_tune(args, s: Settings, trainer_args: list[str], study, trial_spec) -> int:
-    """`./submit.sh tune`: a HyperparameterTuningJob from the study, waited for; prints the best trial."""
+def submit_tune(args, s: Settings, trainer_args: list[str], tuning) -> int:
+    """`./submit.sh tune`: the HyperparameterTuningJob of hptuning.yaml (an aiplatform_v1 message), its study
+    sent as written, waited for; prints the best trial."""
     from google.cloud import aiplatform
-    from google.cloud.aiplatform import hyperparameter_tuning as hpt
+
+    study, trial_spec = tuning.study_spec, tuning.trial_job_spec
 
     yaml_spec = trial_spec.worker_pool_specs[0].machine_spec
     machine = machines.machine_spec(args) if args.machine_given else machines.from_message(yaml_spec)
     _init_sdk(s, args.dry_run)
-    name = args.display_name or f"mnist-tune-{time.strftime('%Y%m%d-%H%M%S')}"
+    # A new folder for each sweep: trial N of another sweep must not resume from this one's backups.
+    name = args.display_name or f"{tuning.display_name or 'mnist-tune'}-{time.strftime('%Y%m%d-%H%M%S')}"
     base_args = list(trial_spec.worker_pool_specs[0].container_spec.args)
     trial_job = aiplatform.CustomJob(
         display_name=f"{name}-trial",
@@ -141,18 +143,21 @@ def submit_tune(args, s: Settings, trainer_args: list[str], study, trial_spec) -
         base_output_dir=f"{s.bucket}/{name}",
     )
     metric = study.metrics[0]
-    algorithms = {v: k for k, v in hpt.SEARCH_ALGORITHM_TO_PROTO_VALUE.items()}
-    selections = {v: k for k, v in hpt.MEASUREMENT_SELECTION_TO_PROTO_VALUE.items()}
     job = aiplatform.HyperparameterTuningJob(
         display_name=name,
         custom_job=trial_job,
         metric_spec={metric.metric_id: metric.goal.name.lower()},
-        parameter_spec=studies.sdk_parameter_specs(study),
+        parameter_spec={},  # replaced below by the whole study
         max_trial_count=args.max_trials,
         parallel_trial_count=min(args.parallel_trials, args.max_trials),
-        search_algorithm=algorithms.get(study.algorithm),
-        measurement_selection=selections.get(study.measurement_selection_type, "best"),
+        max_failed_trial_count=tuning.max_failed_trial_count,
+        labels=dict(tuning.labels) or None,
+        encryption_spec_key_name=tuning.encryption_spec.kms_key_name or None,
     )
+    # The SDK's constructor has no argument for stopping specs, conditional parameters or observation
+    # noise: the request carries the study exactly as hptuning.yaml wrote it, on the SDK's own aiplatform_v1
+    # message (GoogleCloudPlatform/vertex-ai-samples#180 asked for early stopping; the SDK never passed it).
+    job._gca_resource.study_spec = study
     try:
         if not _submit(job, args.dry_run, lambda: job.run(sync=True, **_run_options(args, s)), s):
             return 0

@@ -1,0 +1,115 @@
+"""The tuning study as the user wrote it: every studySpec field reaches the request, hptuning.yaml is read
+as gcloud's --config reads it, and what cannot be sent is an error, never dropped."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from conftest import REPO
+from fake_vertex import FakeVertex
+from google.cloud import aiplatform_v1
+
+from trainer.submit import cli
+from trainer.submit import study as studies
+
+CLOUD = ["--project", "demo-project", "--region", "us-central1", "--bucket", "gs://demo-bucket"]
+SHIPPED = yaml.safe_load((REPO / "hptuning.yaml").read_text())
+
+
+@pytest.fixture(autouse=True)
+def clean_settings(monkeypatch):
+    for var in ("PROJECT_ID", "REGION", "BUCKET", "REPOSITORY", "IMAGE", "TAG", "IMAGE_URI", "TPU_IMAGE_URI"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture(scope="module")
+def vertex(tmp_path_factory):
+    with FakeVertex(tmp_path_factory.mktemp("gcs")) as fake:
+        yield fake
+
+
+def _config(tmp_path, **study_fields) -> tuple[list[str], aiplatform_v1.StudySpec]:
+    """hptuning.yaml with these studySpec fields instead of its stopping rule; the flags and the study expected."""
+    doc = json.loads(json.dumps(SHIPPED))
+    doc["studySpec"].pop("medianAutomatedStoppingSpec")
+    doc["studySpec"].update(study_fields)
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return ["--config", str(path)], aiplatform_v1.StudySpec.from_json(json.dumps(doc["studySpec"]))
+
+
+STUDIES = {
+    "median-stopping": {"medianAutomatedStoppingSpec": {"useElapsedDuration": True}},
+    "decay-curve-stopping": {"decayCurveStoppingSpec": {"useElapsedDuration": False}},
+    "convex-automated-stopping": {
+        "convexAutomatedStoppingSpec": {
+            "maxStepCount": "10",
+            "minStepCount": "3",
+            "minMeasurementCount": "2",
+            "learningRateParameterName": "learning-rate",
+        }
+    },
+    "study-stopping-config": {"studyStoppingConfig": {"shouldStopAsap": False, "maxNumTrialsNoProgress": 6}},
+    "grid-search": {"algorithm": "GRID_SEARCH"},
+    "random-search": {"algorithm": "RANDOM_SEARCH", "observationNoise": "HIGH"},
+    "default-algorithm": {"algorithm": "ALGORITHM_UNSPECIFIED", "measurementSelectionType": "BEST_MEASUREMENT"},
+}
+
+
+@pytest.mark.parametrize("fields", list(STUDIES.values()), ids=list(STUDIES))
+def test_the_dry_run_and_the_server_both_get_the_study_as_written(fields, vertex, tmp_path, capsys):
+    flags, expected = _config(tmp_path, **fields)
+    assert cli.main(["tune", *CLOUD, *flags, "--dry-run"]) == 0
+    printed = aiplatform_v1.HyperparameterTuningJob.from_json(capsys.readouterr().out, ignore_unknown_fields=False)
+    assert printed.study_spec == expected
+    vertex.fail_next(400, "INVALID_ARGUMENT", "received; no need to run it")  # the fake records, then refuses
+    assert cli.main(["tune", *CLOUD, *flags, "--api-endpoint", vertex.endpoint]) == 2
+    _, body = vertex.requests[-1]
+    sent = aiplatform_v1.HyperparameterTuningJob.from_json(json.dumps(body), ignore_unknown_fields=False)
+    assert sent.study_spec == expected
+
+
+def test_the_shipped_study_stops_early_and_gives_each_trial_an_output_folder():
+    tuning = studies.load_config(REPO / "hptuning.yaml")
+    assert "median_automated_stopping_spec" in tuning.study_spec
+    assert tuning.trial_job_spec.base_output_directory.output_uri_prefix.startswith("gs://")
+    assert (tuning.display_name, tuning.max_trial_count, tuning.parallel_trial_count) == ("mnist-tune", 20, 5)
+
+
+def test_gcloud_config_keys_are_read_and_flags_override_them(tmp_path, capsys):
+    doc = {
+        **SHIPPED,
+        "maxTrialCount": 7,
+        "parallelTrialCount": 2,
+        "maxFailedTrialCount": 3,
+        "labels": {"team": "mnist"},
+    }
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    assert cli.main(["tune", *CLOUD, "--config", str(path), "--dry-run"]) == 0
+    job = aiplatform_v1.HyperparameterTuningJob.from_json(capsys.readouterr().out, ignore_unknown_fields=False)
+    assert (job.max_trial_count, job.parallel_trial_count, job.max_failed_trial_count) == (7, 2, 3)
+    assert dict(job.labels) == {"team": "mnist"} and job.display_name.startswith("mnist-tune-")
+    assert (
+        cli.main(["tune", *CLOUD, "--config", str(path), "--dry-run", "--max-trials", "4", "--display-name", "mine"])
+        == 0
+    )
+    job = aiplatform_v1.HyperparameterTuningJob.from_json(capsys.readouterr().out, ignore_unknown_fields=False)
+    assert (job.max_trial_count, job.parallel_trial_count, job.display_name) == (4, 2, "mine")
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ({"state": "JOB_STATE_SUCCEEDED"}, "state: not a field gcloud's --config takes"),
+        ({"studySpec": {**SHIPPED["studySpec"], "earlyStopping": True}}, 'no field named "earlyStopping"'),
+    ],
+)
+def test_a_field_that_cannot_be_sent_is_an_error_naming_it(extra, message, tmp_path, capsys):
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump({**SHIPPED, **extra}))
+    assert cli.main(["tune", *CLOUD, "--config", str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {path}: ") and message in err[0]
