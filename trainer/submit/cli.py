@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import trainer.submit
-from trainer.submit import build, local, study, vertex
+from trainer.submit import build, local, study, sweep, vertex
 from trainer.submit.settings import SubmitError, check_trainer_args, settings
 
 
@@ -48,8 +48,8 @@ def parse_args(argv: list[str] | None):
     tune.add_argument("--config", type=Path, default=Path("hptuning.yaml"))
     tune.add_argument("--max-trials", type=int, help="default: the file's maxTrialCount, else 20")
     tune.add_argument("--parallel-trials", type=int, help="default: the file's parallelTrialCount, else 5")
-    tune.add_argument("--local", action="store_true", help="run the trials one after another on this machine")
-    tune.add_argument("--output-dir", type=Path, help="with --local (default: runs/tune-TIMESTAMP)")
+    tune.add_argument("--local", action="store_true", help="run the study on this machine with Optuna, --parallel-trials at a time")
+    tune.add_argument("--output-dir", type=Path, help="with --local: the study's folder; the same one again continues it (default: runs/DISPLAY_NAME)")
     local_ = sub.add_parser("local", help="run the job on this machine the way Vertex AI would")
     local_.add_argument("--output-dir", type=Path, help="default: runs/local-TIMESTAMP")
     local_.add_argument("--replicas", type=int, default=1)
@@ -76,9 +76,11 @@ def _tune(args, trainer_args: list[str]) -> int:
     # Flags override the file, as with gcloud's --config.
     args.max_trials = args.max_trials or tuning.max_trial_count or 20
     args.parallel_trials = args.parallel_trials or tuning.parallel_trial_count or 5
-    if args.local:
-        output = args.output_dir or _default_output("tune")
-        return local.tune_local(tuning.study_spec, trial_spec, trainer_args, output, args.max_trials)
+    if args.local:  # the same folder again continues the study (its study.db)
+        output = args.output_dir or Path("runs") / (tuning.display_name or "mnist-tune")
+        return sweep.Sweep(tuning.study_spec, trial_spec, trainer_args, output).run(
+            args.max_trials, args.parallel_trials
+        )
     return vertex.submit_tune(args, settings(args, os.environ, need_bucket=True), trainer_args, tuning)
 
 

@@ -10,8 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-from trainer.submit import study as studies
-
 VERTEX_POOLS = ["workerpool0", "workerpool1"]  # chief pool, then the other workers, as Vertex AI requires
 
 
@@ -95,33 +93,3 @@ def run_local(trainer_args: list[str], output_dir: Path, replicas: int) -> int:
     print(f"local job {job_id}: outputs in {output_dir}", flush=True)
     pools = [(1, trainer_args)] + ([(replicas - 1, trainer_args)] if replicas > 1 else [])
     return run_worker_pools(pools, output_dir, job_id)
-
-
-def tune_local(study, trial_spec, trainer_args: list[str], output_dir: Path, max_trials: int) -> int:
-    """`./submit.sh tune --local`: sample trials, run each as a local job, read each trial's real metric file."""
-    metric = study.metrics[0]
-    maximize = metric.goal.name == "MAXIMIZE"
-    base_args = [*trial_spec.worker_pool_specs[0].container_spec.args, *trainer_args]
-    results = []
-    for number, values in enumerate(studies.sample_trials(study, max_trials), 1):
-        trial_dir = output_dir / str(number)
-        args = [*base_args, *(f"--{k}={v}" for k, v in values.items())]
-        print(f"trial {number}/{max_trials}: {' '.join(f'--{k}={v}' for k, v in values.items())}", flush=True)
-        trial_dir.mkdir(parents=True, exist_ok=True)
-        with open(trial_dir / "log.txt", "w") as log:
-            rc = run_worker_pools([(1, args)], trial_dir, f"local-tune-{number}", trial_id=str(number), log=log)
-        value = studies.read_metric(studies.chief_metric_file(trial_dir), metric.metric_id)
-        results.append((number, values, value if rc == 0 else None))
-    print(f"\n{'trial':>5}  {metric.metric_id:>10}  parameters")
-    for number, values, value in results:
-        shown = "failed" if value is None else f"{value:.4f}"
-        print(f"{number:>5}  {shown:>10}  {' '.join(f'{k}={v}' for k, v in values.items())}")
-    done = [r for r in results if r[2] is not None]
-    if not done:
-        print("error: every trial failed; see the logs under " + str(output_dir), file=sys.stderr)
-        return 1
-    best = (max if maximize else min)(done, key=lambda r: r[2])
-    print(
-        f"best: trial {best[0]}, {metric.metric_id} {best[2]:.4f}, {' '.join(f'--{k}={v}' for k, v in best[1].items())}"
-    )
-    return 0

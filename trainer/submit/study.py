@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
-import random
 from pathlib import Path
 
 import yaml
@@ -67,33 +65,44 @@ def load_study(path: Path):
     return job.study_spec, job.trial_job_spec
 
 
-def _value_spec(parameter) -> str:
+def value_spec(parameter) -> str:
     """Which of the parameter's value specs is set: double_value_spec, integer_value_spec, ..."""
     return type(parameter).pb(parameter).WhichOneof("parameter_value_spec")
 
 
-def sample_trials(study, count: int, seed: int = 0) -> list[dict[str, str]]:
-    """Random search over the study's parameters, as flag values (log scales sampled log-uniformly)."""
-    from google.cloud import aiplatform_v1
+def distributions(study) -> dict:
+    """The study's parameters as Optuna distributions (UNIT_LOG_SCALE: sampled on a log scale)."""
+    import optuna
 
-    log = aiplatform_v1.StudySpec.ParameterSpec.ScaleType.UNIT_LOG_SCALE
-    rng = random.Random(seed)
-    trials = []
-    for _ in range(count):
-        values = {}
-        for p in study.parameters:
-            kind = _value_spec(p)
-            if kind in ("double_value_spec", "integer_value_spec"):
-                spec = getattr(p, kind)
-                lo, hi = spec.min_value, spec.max_value
-                x = math.exp(rng.uniform(math.log(lo), math.log(hi))) if p.scale_type == log else rng.uniform(lo, hi)
-                values[p.parameter_id] = f"{x:.6g}" if kind == "double_value_spec" else str(round(x))
-            elif kind == "discrete_value_spec":
-                values[p.parameter_id] = f"{rng.choice(list(p.discrete_value_spec.values)):g}"
-            else:
-                values[p.parameter_id] = rng.choice(list(p.categorical_value_spec.values))
-        trials.append(values)
-    return trials
+    found = {}
+    for p in study.parameters:
+        kind, log = value_spec(p), p.scale_type.name == "UNIT_LOG_SCALE"
+        if kind == "double_value_spec":
+            spec = p.double_value_spec
+            found[p.parameter_id] = optuna.distributions.FloatDistribution(spec.min_value, spec.max_value, log=log)
+        elif kind == "integer_value_spec":
+            spec = p.integer_value_spec
+            found[p.parameter_id] = optuna.distributions.IntDistribution(
+                int(spec.min_value), int(spec.max_value), log=log
+            )
+        else:
+            values = p.discrete_value_spec.values if kind == "discrete_value_spec" else p.categorical_value_spec.values
+            found[p.parameter_id] = optuna.distributions.CategoricalDistribution(list(values))
+    return found
+
+
+def flag_values(params: dict) -> dict[str, str]:
+    """Sampled parameters as the trainer's flag values (64.0 -> 64, 0.0123456789 -> 0.0123457)."""
+    return {name: f"{value:.6g}" if isinstance(value, float) else str(value) for name, value in params.items()}
+
+
+def sample_trials(study, count: int, seed: int = 0) -> list[dict[str, str]]:
+    """Random search over the study's parameters (Optuna's RandomSampler), as flag values."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    return [flag_values(sampler.ask(distributions(study)).params) for _ in range(count)]
 
 
 def read_metric(path: Path, tag: str) -> float | None:

@@ -1,0 +1,178 @@
+"""`./submit.sh tune --local`: the study in hptuning.yaml run on this machine with Optuna, N trials at a
+time, stopped early by the same median rule, and resumable.
+
+Why Optuna: its samplers cover Vertex AI's algorithms (TPE, a Bayesian-style sampler, for the default
+ALGORITHM_UNSPECIFIED; RandomSampler for RANDOM_SEARCH; GridSampler for GRID_SEARCH), its
+MedianPruner is the median stopping rule, and an SQLite study under the output folder keeps every
+finished trial across a Ctrl-C or a crash. OSS Vizier (google-vizier) matches Vertex AI more exactly
+but runs a gRPC service and pulls in JAX: much heavier for a laptop sweep.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import optuna
+
+from trainer.submit import local
+from trainer.submit import study as studies
+from trainer.submit.settings import SubmitError
+
+POLL_SECONDS = 0.5  # how often a running trial's metric file is read
+
+
+def _sampler(study, seed: int) -> optuna.samplers.BaseSampler:
+    algorithm = study.algorithm.name
+    if algorithm == "GRID_SEARCH":
+        grid = {}
+        for name, d in studies.distributions(study).items():
+            if isinstance(d, optuna.distributions.FloatDistribution):
+                raise SubmitError(
+                    f"GRID_SEARCH needs discrete, integer or categorical parameters; {name} is a range of doubles"
+                )
+            grid[name] = list(d.choices) if hasattr(d, "choices") else list(range(d.low, d.high + 1))
+        return optuna.samplers.GridSampler(grid, seed=seed)
+    if algorithm == "RANDOM_SEARCH":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def _pruner(study) -> optuna.pruners.BasePruner:
+    """The median rule when the study asks for it: a trial whose best accuracy so far is below the median of
+    the finished trials' at the same epoch stops, from its first epoch on, once two trials have finished
+    (one finished trial as the median stopped too many good ones in benchmarks/tuning.py)."""
+    if "median_automated_stopping_spec" in study:
+        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
+    return optuna.pruners.NopPruner()
+
+
+def _reports(path: Path, tag: str) -> dict[int, float]:
+    """What a trial has reported so far: epoch -> value (the final evaluation repeats the last epoch)."""
+    if not path.exists():
+        return {}
+    found = {}
+    for line in path.read_text().splitlines():
+        entry = json.loads(line)
+        if tag in entry:
+            found.setdefault(int(entry["global_step"]), float(entry[tag]))
+    return found
+
+
+class Sweep:
+    """One local study: asks Optuna for parameters, runs each trial as a local Vertex-style job, reports each
+    epoch's metric as the trainer writes it, and stops (SIGTERM) a trial the pruner prunes."""
+
+    def __init__(self, study, trial_spec, trainer_args: list[str], output_dir: Path, seed: int = 0) -> None:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.spec, self.metric = study, study.metrics[0]
+        self.base_args = [*trial_spec.worker_pool_specs[0].container_spec.args, *trainer_args]
+        self.output_dir = output_dir
+        output_dir.mkdir(parents=True, exist_ok=True)
+        direction = "maximize" if self.metric.goal.name == "MAXIMIZE" else "minimize"
+        self.optuna = optuna.create_study(
+            study_name="local", storage=f"sqlite:///{output_dir / 'study.db'}", load_if_exists=True,
+            direction=direction, sampler=_sampler(study, seed), pruner=_pruner(study),
+        )  # fmt: skip
+        self.lock = threading.Lock()
+        self.running: dict[int, list] = {}  # trial number -> its processes
+        self.stopping = threading.Event()
+
+    def _run(self, trial: optuna.Trial) -> None:
+        values = studies.flag_values(trial.params)
+        folder = self.output_dir / str(trial.number + 1)
+        folder.mkdir(parents=True, exist_ok=True)
+        print(f"trial {trial.number + 1}: {' '.join(f'--{k}={v}' for k, v in values.items())}", flush=True)
+        processes = self.running.setdefault(trial.number, [])
+        result: list[int] = []
+        args = [*self.base_args, *(f"--{k}={v}" for k, v in values.items())]
+        job_id = f"local-tune-{trial.number + 1}"
+
+        def run() -> None:
+            with open(folder / "log.txt", "w") as log:
+                result.append(
+                    local.run_worker_pools([(1, args)], folder, job_id, str(trial.number + 1), log, processes)
+                )
+
+        runner = threading.Thread(target=run)
+        runner.start()
+        reported, pruned = set(), False
+        while runner.is_alive():
+            runner.join(POLL_SECONDS)
+            for step, value in sorted(_reports(studies.chief_metric_file(folder), self.metric.metric_id).items()):
+                if step not in reported:
+                    reported.add(step)
+                    with self.lock:
+                        trial.report(value, step)
+                        pruned = pruned or trial.should_prune()
+            if (pruned or self.stopping.is_set()) and runner.is_alive():
+                for process in processes:
+                    if process.poll() is None:
+                        process.send_signal(signal.SIGTERM)  # a clean stop: the trial's outputs so far are kept
+        trial.set_user_attr("epochs", len(reported))
+        final = studies.read_metric(studies.chief_metric_file(folder), self.metric.metric_id)
+        with self.lock:
+            if pruned:
+                self.optuna.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            elif result == [0] and final is not None:
+                self.optuna.tell(trial, final)
+            else:  # failed, or interrupted (SIGTERM): a rerun runs another trial in its place
+                self.optuna.tell(trial, state=optuna.trial.TrialState.FAIL)
+
+    def _worker(self, budget: list[int]) -> None:
+        while not self.stopping.is_set():
+            with self.lock:
+                if budget[0] <= 0:
+                    return
+                budget[0] -= 1
+                trial = self.optuna.ask(studies.distributions(self.spec))
+            self._run(trial)
+
+    def run(self, max_trials: int, parallel: int) -> int:
+        """Run trials until the study has max_trials finished ones; prints the table; returns the exit status."""
+        for stale in self.optuna.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            self.optuna.tell(stale.number, state=optuna.trial.TrialState.FAIL)  # killed with the last sweep
+        done = [t for t in self.optuna.get_trials(deepcopy=False) if t.state != optuna.trial.TrialState.FAIL]
+        if done:
+            print(
+                f"continuing the study in {self.output_dir / 'study.db'}: {len(done)} trials already finished",
+                flush=True,
+            )
+        budget = [max_trials - len(done)]
+        with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+            futures = [pool.submit(self._worker, budget) for _ in range(max(1, parallel))]
+            try:
+                while not all(f.done() for f in futures):
+                    time.sleep(POLL_SECONDS)
+            except KeyboardInterrupt:
+                self.stopping.set()
+                print(f"\ninterrupted: finished trials are kept in {self.output_dir / 'study.db'}; rerun to continue",
+                      file=sys.stderr, flush=True)  # fmt: skip
+                return 130
+            for future in futures:
+                future.result()
+        return self.table()
+
+    def table(self) -> int:
+        """The trials with their parameters, metric, epochs and state, then the best one."""
+        names = {"COMPLETE": "done", "PRUNED": "stopped", "FAIL": "failed"}
+        print(f"\n{'trial':>5}  {self.metric.metric_id:>10}  {'epochs':>6}  {'state':<8} parameters")
+        for t in self.optuna.get_trials(deepcopy=False):
+            shown = "-" if t.value is None else f"{t.value:.4f}"
+            params = " ".join(f"{k}={v}" for k, v in studies.flag_values(t.params).items())
+            print(
+                f"{t.number + 1:>5}  {shown:>10}  {t.user_attrs.get('epochs', 0):>6}  {names.get(t.state.name, t.state.name):<8} {params}"
+            )
+        complete = self.optuna.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        if not complete:
+            print(f"error: no trial finished; see the logs under {self.output_dir}", file=sys.stderr)
+            return 1
+        best = self.optuna.best_trial
+        flags = " ".join(f"--{k}={v}" for k, v in studies.flag_values(best.params).items())
+        print(f"best: trial {best.number + 1}, {self.metric.metric_id} {best.value:.4f}, {flags}")
+        return 0
