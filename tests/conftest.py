@@ -57,3 +57,26 @@ def mnist_copy(tmp_path: Path) -> Path:
     folder = tmp_path / "mnist"
     shutil.copytree(MNIST_DIR, folder, ignore=shutil.ignore_patterns("README*"))
     return folder
+
+
+SETTINGS_VARIABLES = ("PROJECT_ID", "REGION", "BUCKET", "REPOSITORY", "IMAGE", "TAG", "IMAGE_URI", "TPU_IMAGE_URI",
+                      "SERVICE_ACCOUNT", "VERTEX_API_ENDPOINT")  # fmt: skip
+
+
+@pytest.fixture
+def clean_settings(monkeypatch):
+    """Launcher settings come only from each test's flags, never from the machine's environment."""
+    for var in SETTINGS_VARIABLES:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.chdir(REPO)
+
+
+@pytest.fixture(scope="session")
+def vertex(tmp_path_factory):
+    """The fake Vertex AI API, shared by every test that submits; the SDK polls it every second, not every five."""
+    from fake_vertex import FakeVertex
+    from google.cloud.aiplatform import jobs as sdk_jobs
+
+    sdk_jobs._JOB_WAIT_TIME = 1
+    with FakeVertex(tmp_path_factory.mktemp("gcs")) as fake:
+        yield fake

@@ -9,30 +9,14 @@ import time
 
 import pytest
 from conftest import MNIST_DIR, read_metrics, run_trainer
-from fake_vertex import FakeVertex
 from google.cloud import aiplatform, aiplatform_v1
 
 from trainer import distribution
 from trainer.submit import cli
 
+pytestmark = pytest.mark.usefixtures("clean_settings")
 CLOUD = ["--project", "demo-project", "--region", "us-central1", "--bucket", "gs://demo-bucket"]
 IMAGE = "us-central1-docker.pkg.dev/demo-project/mnist/mnist-trainer"
-
-
-@pytest.fixture(autouse=True)
-def clean_settings(monkeypatch):
-    for var in (
-        "PROJECT_ID",
-        "REGION",
-        "BUCKET",
-        "REPOSITORY",
-        "IMAGE",
-        "TAG",
-        "IMAGE_URI",
-        "TPU_IMAGE_URI",
-        "SERVICE_ACCOUNT",
-    ):
-        monkeypatch.delenv(var, raising=False)
 
 
 def _dry_run(capsys, *argv: str) -> aiplatform_v1.CustomJob:
@@ -119,15 +103,6 @@ def test_impossible_pairs_get_one_line_naming_what_would_work_and_exit_2(argv, m
     out, err = capsys.readouterr()
     assert out == "" and len(err.strip().splitlines()) == 1
     assert err.startswith("error: ") and message in err
-
-
-@pytest.fixture(scope="module")
-def vertex(tmp_path_factory):
-    from google.cloud.aiplatform import jobs as sdk_jobs
-
-    sdk_jobs._JOB_WAIT_TIME = 1  # poll the local fake every second, not every five
-    with FakeVertex(tmp_path_factory.mktemp("gcs")) as fake:
-        yield fake
 
 
 QUOTA = (

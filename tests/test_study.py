@@ -8,26 +8,14 @@ import json
 import pytest
 import yaml
 from conftest import REPO
-from fake_vertex import FakeVertex
 from google.cloud import aiplatform_v1
 
 from trainer.submit import cli
 from trainer.submit import study as studies
 
+pytestmark = pytest.mark.usefixtures("clean_settings")
 CLOUD = ["--project", "demo-project", "--region", "us-central1", "--bucket", "gs://demo-bucket"]
 SHIPPED = yaml.safe_load((REPO / "hptuning.yaml").read_text())
-
-
-@pytest.fixture(autouse=True)
-def clean_settings(monkeypatch):
-    for var in ("PROJECT_ID", "REGION", "BUCKET", "REPOSITORY", "IMAGE", "TAG", "IMAGE_URI", "TPU_IMAGE_URI"):
-        monkeypatch.delenv(var, raising=False)
-
-
-@pytest.fixture(scope="module")
-def vertex(tmp_path_factory):
-    with FakeVertex(tmp_path_factory.mktemp("gcs")) as fake:
-        yield fake
 
 
 def _config(tmp_path, **study_fields) -> tuple[list[str], aiplatform_v1.StudySpec]:

@@ -13,40 +13,14 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import REPO, read_metrics
-from fake_vertex import FakeVertex
 from google.cloud import aiplatform_v1
-from google.cloud.aiplatform import jobs as sdk_jobs
 
 from trainer import config
 from trainer.submit import cli
 from trainer.submit import study as studies
 
+pytestmark = pytest.mark.usefixtures("clean_settings")
 CLOUD = ["--project", "demo-project", "--region", "us-central1", "--bucket", "gs://demo-bucket"]
-
-
-@pytest.fixture(autouse=True)
-def clean_settings(monkeypatch):
-    """Settings come only from each test's flags, never from the machine's environment."""
-    for var in (
-        "PROJECT_ID",
-        "REGION",
-        "BUCKET",
-        "REPOSITORY",
-        "IMAGE",
-        "TAG",
-        "IMAGE_URI",
-        "SERVICE_ACCOUNT",
-        "VERTEX_API_ENDPOINT",
-    ):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.chdir(REPO)
-
-
-@pytest.fixture(scope="module")
-def vertex(tmp_path_factory):
-    sdk_jobs._JOB_WAIT_TIME = 1  # poll the local fake every second, not every five
-    with FakeVertex(tmp_path_factory.mktemp("gcs")) as fake:
-        yield fake
 
 
 @pytest.fixture(scope="module")
