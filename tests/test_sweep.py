@@ -97,9 +97,12 @@ def test_a_trial_that_cannot_learn_is_stopped_by_the_median_rule_and_a_killed_sw
 
 def _finished(db) -> int:
     """Trials the study has recorded as finished (done or stopped) so far."""
-    if not db.exists():
+    if not db.exists():  # loading would create it, racing the sweep that is about to
         return 0
-    study = optuna.load_study(study_name="local", storage=f"sqlite:///{db}")
+    try:
+        study = optuna.load_study(study_name="local", storage=f"sqlite:///{db}")
+    except Exception:  # the sweep has not created its study yet (the file may exist before the record does)
+        return 0
     return sum(t.state.name in ("COMPLETE", "PRUNED") for t in study.get_trials(deepcopy=False))
 
 

@@ -103,8 +103,8 @@ def train_and_evaluate(
 
     mnist: the data, instead of reading config.data_dir; strategy: instead of choosing one from config
     and the environment (TF_CONFIG, CLUSTER_SPEC, the TPU variables). Raises preflight.PreflightError, data.DataError,
-    preemption.IncompatibleBackup (bad input), reporting.TrainingDiverged, storage.StorageError,
-    LostPeer, preemption.Terminated (SIGTERM).
+    preemption.IncompatibleBackup (bad input), distribution.AcceleratorMissing, reporting.TrainingDiverged,
+    storage.StorageError, LostPeer, preemption.Terminated (SIGTERM).
     """
     started = time.perf_counter()
     stage = config.stage
