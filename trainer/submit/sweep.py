@@ -70,7 +70,8 @@ class Sweep:
 
     def __init__(self, study, trial_spec, trainer_args: list[str], output_dir: Path, seed: int = 0) -> None:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        self.spec, self.metric = study, study.metrics[0]
+        self.metric = study.metrics[0]
+        self.distributions = studies.distributions(study)  # what each trial samples, the same for all
         self.base_args = [*trial_spec.worker_pool_specs[0].container_spec.args, *trainer_args]
         self.output_dir = output_dir
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -80,7 +81,6 @@ class Sweep:
             direction=direction, sampler=_sampler(study, seed), pruner=_pruner(study),
         )  # fmt: skip
         self.lock = threading.Lock()
-        self.running: dict[int, list] = {}  # trial number -> its processes
         self.stopping = threading.Event()
 
     def _run(self, trial: optuna.Trial) -> None:
@@ -88,7 +88,7 @@ class Sweep:
         folder = self.output_dir / str(trial.number + 1)
         folder.mkdir(parents=True, exist_ok=True)
         print(f"trial {trial.number + 1}: {' '.join(f'--{k}={v}' for k, v in values.items())}", flush=True)
-        processes = self.running.setdefault(trial.number, [])
+        processes: list = []  # the trial's replicas, filled in as they start, to be stopped if pruned
         result: list[int] = []
         args = [*self.base_args, *(f"--{k}={v}" for k, v in values.items())]
         job_id = f"local-tune-{trial.number + 1}"
@@ -130,7 +130,7 @@ class Sweep:
                 if budget[0] <= 0:
                     return
                 budget[0] -= 1
-                trial = self.optuna.ask(studies.distributions(self.spec))
+                trial = self.optuna.ask(self.distributions)
             self._run(trial)
 
     def run(self, max_trials: int, parallel: int) -> int:
