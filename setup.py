@@ -26,10 +26,11 @@ setup(
         "pillow",
     ],
     extras_require={
-        # ./submit.sh: Vertex AI jobs through the SDK, hptuning.yaml.
-        "submit": ["google-cloud-aiplatform>=1.60", "pyyaml", "optuna>=4,<6"],
+        # ./submit.sh: Vertex AI jobs and endpoints through the SDK, hptuning.yaml, job logs.
+        "submit": ["google-cloud-aiplatform>=1.60", "pyyaml", "optuna>=4,<6", "google-cloud-logging>=3.5"],
         "test": [
             "google-cloud-aiplatform>=1.60",
+            "google-cloud-logging>=3.5",
             "pyyaml",
             "optuna>=4,<6",
             "pytest>=8",

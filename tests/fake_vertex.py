@@ -6,7 +6,9 @@ Vertex AI environment (trainer.submit.local.run_worker_pools), and a tuning job 
 reading each trial's cloudml-hypertune file for its final measurement. gs://BUCKET/PATH output
 directories live under a local folder, as Vertex's /gcs/ mount shows them to a job. Cancelling a job
 sends its processes SIGTERM, as Vertex AI does; fail_next() makes the next create answer with an error,
-in the API's own error format, as a real quota, permission or argument problem would.
+in the API's own error format, as a real quota, permission or argument problem would. The Model Registry,
+endpoints and prediction live in fake_serving.py; Cloud Logging's entries:list, serving the lines the
+jobs printed, in fake_logging.py.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from fake_logging import FakeLogging
+from fake_serving import FakeServing
 from google.cloud import aiplatform_v1
 from google.protobuf import json_format, timestamp_pb2
 
@@ -43,6 +47,8 @@ class FakeVertex:
         self._threads: list[threading.Thread] = []
         self._failures: list[tuple[int, str, str]] = []
         self._processes: dict[str, list] = {}  # job name -> its replicas' processes
+        self.serving = FakeServing(self.local_path)
+        self.logging = FakeLogging()
 
     def fail_next(self, code: int, status: str, message: str) -> None:
         """The next create request is answered with this error instead of creating a job."""
@@ -67,6 +73,11 @@ class FakeVertex:
 
     # ------------------------------------------------------------ running jobs
 
+    def _log_to(self, job, trial_id: str | None = None):
+        """The on_line of a job's replicas: each line into the fake Cloud Logging, labelled as Vertex AI does."""
+        project, job_id = job.name.split("/")[1], job.name.rsplit("/", 1)[-1]
+        return lambda task, line: self.logging.record(project, job_id, task, line, trial_id)
+
     def _set(self, job, **fields) -> None:
         with self._lock:
             for key, value in fields.items():
@@ -80,7 +91,9 @@ class FakeVertex:
         out.mkdir(parents=True, exist_ok=True)
         processes = self._processes.setdefault(job.name, [])
         with open(out / "job.log", "w") as log:
-            rc = local.run_worker_pools(pools, out, job.name.rsplit("/", 1)[-1], log=log, started=processes)
+            rc = local.run_worker_pools(
+                pools, out, job.name.rsplit("/", 1)[-1], log=log, started=processes, on_line=self._log_to(job)
+            )
         states = aiplatform_v1.JobState
         state = states.JOB_STATE_SUCCEEDED if rc == 0 else states.JOB_STATE_FAILED
         if job.state == states.JOB_STATE_CANCELLING:
@@ -116,7 +129,9 @@ class FakeVertex:
             out = base / str(number)
             out.mkdir(parents=True, exist_ok=True)
             with open(out / "trial.log", "w") as log:
-                rc = local.run_worker_pools(pools, out, job.name.rsplit("/", 1)[-1], trial_id=str(number), log=log)
+                rc = local.run_worker_pools(
+                    pools, out, job.name.rsplit("/", 1)[-1], str(number), log, on_line=self._log_to(job, str(number))
+                )
             value = study.read_metric(study.chief_metric_file(out), metric_id)
             with self._lock:
                 trial = job.trials[number - 1]
@@ -156,7 +171,25 @@ class FakeVertex:
             def _error(self, code: int, status: str, message: str) -> None:
                 self._reply(code, {"error": {"code": code, "status": status, "message": message}})
 
+            def _serving(self, method: str, raw: str = "") -> bool:
+                """Answer a Model Registry, endpoint, prediction or Cloud Logging request; False if not one."""
+                if method == "POST" and self.path.split("?")[0] == "/v2/entries:list":
+                    answer = fake.logging.list_entries(raw)
+                else:
+                    answer = fake.serving.handle(method, self.path, raw)
+                if answer is None:
+                    return False
+                self._reply(*answer)
+                return True
+
+            def do_DELETE(self):
+                if not self._serving("DELETE"):
+                    self._error(404, "NOT_FOUND", f"no such method: DELETE {self.path}")
+
             def do_POST(self):
+                raw = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+                if self._serving("POST", raw):
+                    return
                 cancel = re.fullmatch(r"/v1/(" + PARENT[4:] + r"/\w+/\d+):cancel", self.path.split("?")[0])
                 if cancel:
                     found = fake._cancel(cancel.group(1))
@@ -167,7 +200,6 @@ class FakeVertex:
                 if not match or match.group(2) not in COLLECTIONS:
                     return self._error(404, "NOT_FOUND", f"no such method: POST {self.path}")
                 parent, collection = match.groups()
-                raw = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
                 message_type = COLLECTIONS[collection]
                 try:
                     job = message_type.from_json(raw, ignore_unknown_fields=False)
@@ -200,6 +232,8 @@ class FakeVertex:
                 self._reply(200, self._to_json(job))
 
             def do_GET(self):
+                if self._serving("GET"):
+                    return
                 name = self.path.split("?")[0][len("/v1/") :]
                 job = fake.jobs.get(name)
                 if job is None:

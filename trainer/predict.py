@@ -64,6 +64,13 @@ def read_inputs(path: Path) -> np.ndarray:
     )
 
 
+def print_predictions(path: Path, digits, probabilities) -> None:
+    """One line per image: `FILE: DIGIT (PROBABILITY)`, `FILE[i]: ...` when the file holds several."""
+    for i, digit in enumerate(digits):
+        where = str(path) if len(digits) == 1 else f"{path}[{i}]"
+        print(f"{where}: {digit} ({probabilities[i][digit]:.1%})")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m trainer.predict", description=__doc__.splitlines()[0])
     p.add_argument("--model-dir", required=True, help="the exported SavedModel (a job's model dir)")
@@ -83,10 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for path, images in inputs:
         out = serve(image=tf.constant(images))
-        digits, probabilities = out["digit"].numpy(), out["probabilities"].numpy()
-        for i, digit in enumerate(digits):
-            where = str(path) if len(digits) == 1 else f"{path}[{i}]"
-            print(f"{where}: {digit} ({probabilities[i, digit]:.1%})")
+        print_predictions(path, out["digit"].numpy(), out["probabilities"].numpy())
     return 0
 
 

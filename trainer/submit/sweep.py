@@ -68,12 +68,15 @@ class Sweep:
     """One local study: asks Optuna for parameters, runs each trial as a local Vertex-style job, reports each
     epoch's metric as the trainer writes it, and stops (SIGTERM) a trial the pruner prunes."""
 
-    def __init__(self, study, trial_spec, trainer_args: list[str], output_dir: Path, seed: int = 0) -> None:
+    def __init__(
+        self, study, trial_spec, trainer_args: list[str], output_dir: Path, image: str | None = None, seed: int = 0
+    ) -> None:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.metric = study.metrics[0]
         self.distributions = studies.distributions(study)  # what each trial samples, the same for all
         self.base_args = [*trial_spec.worker_pool_specs[0].container_spec.args, *trainer_args]
-        self.output_dir = output_dir
+        self.output_dir = output_dir.resolve() if image else output_dir  # mounted at the same path in the image
+        self.image = image  # None: trials run as processes here
         output_dir.mkdir(parents=True, exist_ok=True)
         direction = "maximize" if self.metric.goal.name == "MAXIMIZE" else "minimize"
         self.optuna = optuna.create_study(
@@ -96,7 +99,9 @@ class Sweep:
         def run() -> None:
             with open(folder / "log.txt", "w") as log:
                 result.append(
-                    local.run_worker_pools([(1, args)], folder, job_id, str(trial.number + 1), log, processes)
+                    local.run_worker_pools(
+                        [(1, args)], folder, job_id, str(trial.number + 1), log, processes, image=self.image
+                    )
                 )
 
         runner = threading.Thread(target=run)

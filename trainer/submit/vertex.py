@@ -39,7 +39,7 @@ def console_url(resource_name: str) -> str:
     return f"https://console.cloud.google.com/agent-platform/locations/{location}/training/{job}?project={project}"
 
 
-def _init_sdk(s: Settings, dry_run: bool) -> None:
+def init_sdk(s: Settings, dry_run: bool) -> None:
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import aiplatform
 
@@ -97,7 +97,7 @@ def submit_train(args, s: Settings, trainer_args: list[str]) -> int:
     from google.cloud import aiplatform
 
     machine = machines.machine_spec(args)
-    _init_sdk(s, args.dry_run)
+    init_sdk(s, args.dry_run)
     name = args.display_name or f"mnist-{time.strftime('%Y%m%d-%H%M%S')}"
     job = aiplatform.CustomJob(
         display_name=name,
@@ -119,9 +119,23 @@ def submit_train(args, s: Settings, trainer_args: list[str]) -> int:
         errors.raise_one_line(e, s)
     except RuntimeError as e:
         print(f"error: job {job.resource_name} ended {job.state.name}: {' '.join(str(e).split())}", file=sys.stderr)
+        _print_last_error(s, job)
         return 1
     print(f"state: {job.state.name}", flush=True)
+    if args.deploy:
+        from trainer.submit import serving
+
+        return serving.deploy(args, s, f"{s.bucket}/{name}/model")
     return 0
+
+
+def _print_last_error(s: Settings, job, trial_id: str | None = None) -> None:
+    """The trainer's own last error line from the job's log, and how to see the rest."""
+    from trainer.submit import logs
+
+    line = logs.last_error(s, job, trial_id)  # prefixed with its replica (and trial): chief, trial-3/chief, ...
+    print(f"last error: {line or '(no error line in its log yet)'}", file=sys.stderr)
+    print(f"all its lines: ./submit.sh logs {job.resource_name}", file=sys.stderr, flush=True)
 
 
 def submit_tune(args, s: Settings, trainer_args: list[str], tuning) -> int:
@@ -133,7 +147,7 @@ def submit_tune(args, s: Settings, trainer_args: list[str], tuning) -> int:
 
     yaml_spec = trial_spec.worker_pool_specs[0].machine_spec
     machine = machines.machine_spec(args) if args.machine_given else machines.from_message(yaml_spec)
-    _init_sdk(s, args.dry_run)
+    init_sdk(s, args.dry_run)
     # A new folder for each sweep: trial N of another sweep must not resume from this one's backups.
     name = args.display_name or f"{tuning.display_name or 'mnist-tune'}-{time.strftime('%Y%m%d-%H%M%S')}"
     base_args = list(trial_spec.worker_pool_specs[0].container_spec.args)
@@ -164,6 +178,9 @@ def submit_tune(args, s: Settings, trainer_args: list[str], tuning) -> int:
     except RuntimeError as e:  # the SDK raises when the job ends failed; its trials still tell what happened
         print(f"error: tuning job ended {job.state.name}: {' '.join(str(e).split())}", file=sys.stderr)
     print(f"job: {job.resource_name}\nconsole: {console_url(job.resource_name)}\nstate: {job.state.name}", flush=True)
+    for trial in job.trials:
+        if trial.state.name == "INFEASIBLE":  # failed; trials stopped early end SUCCEEDED
+            _print_last_error(s, job, trial.id)
     finished = [t for t in job.trials if t.final_measurement.metrics]
     if not finished:
         print("error: no trial reported a metric", file=sys.stderr)

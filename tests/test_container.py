@@ -1,0 +1,98 @@
+"""The training images built with podman and jobs run in them as Vertex AI would: a smoke training, a
+chief and a worker in two containers (MultiWorkerMirroredStrategy across them), tuning trials, and the TPU
+image's install up to the trainer's TPU check. Outputs are checked on the host.
+
+Needs podman (and debootstrap, once): .ci/run installs them and runs these after the suite
+(`pytest -m container`), because the two builds take minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+from conftest import read_metrics
+
+from trainer.submit import cli, container
+
+IN_THE_IMAGE = "digits from /app/trainer/sample"  # the package as the image installed it, not this checkout
+
+
+def _local(tmp_path, *argv: str) -> int:
+    return cli.main(["local", "--container", "--output-dir", str(tmp_path), *argv])
+
+
+def _check_outputs(folder) -> dict:
+    """The chief's outputs, where Vertex AI's variables put them: the SavedModel, metrics.json and the
+    tuning metric file, whose last value is the test accuracy."""
+    assert (folder / "model" / "saved_model.pb").is_file()
+    metrics = read_metrics(folder)
+    last = json.loads((folder / "hypertune" / "workerpool0-0.metrics").read_text().splitlines()[-1])
+    assert float(last["accuracy"]) == pytest.approx(metrics["test_accuracy"])
+    return metrics
+
+
+@pytest.fixture(scope="module")
+def image():
+    assert cli.main(["build", "--local"]) == 0
+    return container.IMAGES[False]
+
+
+@pytest.mark.container
+def test_the_image_builds_on_the_stand_in_base_with_the_dockerfiles_entry_point(image):
+    inspect = subprocess.run(
+        ["podman", "image", "inspect", "--format", "{{json .Config.Entrypoint}}", image],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(inspect.stdout) == ["python", "-m", "trainer.task"]
+
+
+@pytest.mark.container
+def test_a_smoke_training_in_the_container_writes_its_outputs_on_the_host(image, tmp_path, capfd):
+    assert _local(tmp_path, "--stage", "conv", "--smoke") == 0
+    assert _check_outputs(tmp_path)["stage"] == "conv"
+    out = capfd.readouterr().out
+    assert f"in {image}" in out and IN_THE_IMAGE in out
+
+
+@pytest.mark.container
+def test_a_chief_and_a_worker_train_together_across_two_containers(image, tmp_path, capfd):
+    assert _local(tmp_path, "--replicas", "2", "--stage", "dense", "--smoke") == 0
+    out = capfd.readouterr().out
+    assert out.count("strategy: MultiWorkerMirroredStrategy over 2 replicas on 2 workers") == 2
+    assert out.count(IN_THE_IMAGE) == 2
+    _check_outputs(tmp_path)
+    assert not (tmp_path / "hypertune" / "workerpool1-0.metrics").exists()  # only the chief reports
+
+
+@pytest.mark.container
+def test_tune_local_container_runs_each_trial_in_the_image(image, tmp_path, capfd):
+    argv = ["tune", "--local", "--container", "--output-dir", str(tmp_path), "--max-trials", "2",
+            "--parallel-trials", "1", "--smoke"]  # fmt: skip
+    assert cli.main(argv) == 0
+    for trial in ("1", "2"):
+        _check_outputs(tmp_path / trial)
+        assert IN_THE_IMAGE in (tmp_path / trial / "log.txt").read_text()
+
+
+@pytest.mark.container
+def test_the_tpu_image_installs_imports_tensorflow_and_stops_at_the_tpu_check(tmp_path, capfd):
+    assert cli.main(["build", "--local", "--tpu"]) == 0
+    assert _local(tmp_path, "--accelerator", "tpu", "--smoke") == 1
+    err = capfd.readouterr().err
+    assert "error: --accelerator tpu: this machine has no TPU" in err
+    assert not (tmp_path / "model").exists()
+
+
+def test_container_commands_without_podman_give_one_line_that_says_how_to_install_it(
+    clean_settings, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no podman on it
+    for argv in (["build", "--local"], ["local", "--container", "--smoke"], ["tune", "--local", "--container"]):
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: podman not found: install it with `apt-get install -y podman runc`"), err
+        assert len(err.splitlines()) == 1

@@ -1,0 +1,209 @@
+"""From a trained model to predictions and back, and a job's logs: the real aiplatform and Cloud Logging
+clients against the fake Vertex AI API, which really serves the uploaded SavedModel."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import MNIST_DIR
+from PIL import Image
+
+from trainer import data, predict
+from trainer.submit import cli
+
+pytestmark = pytest.mark.usefixtures("clean_settings")
+CLOUD = ["--project", "demo-project", "--region", "us-central1", "--bucket", "gs://demo-bucket"]
+JOB = ["--machine-type", "n1-standard-4", "--accelerator-count", "0"]
+DIGITS = 300  # real test digits: more than one request's worth (about 250 fit in 1.5 MB)
+
+
+def _cloud(vertex) -> list[str]:
+    return [*CLOUD, "--api-endpoint", vertex.endpoint]
+
+
+def _run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> list[Path]:
+    """The first test digits as an IDX file, one of them as a PNG and two as JSON lines, the three kinds
+    `trainer.predict` reads."""
+    folder = tmp_path_factory.mktemp("inputs")
+    images = data.read_images(MNIST_DIR / "t10k-images-idx3-ubyte.gz")[:DIGITS]
+    idx = folder / "digits-idx3-ubyte.gz"
+    idx.write_bytes(gzip.compress(struct.pack(">IIII", 2051, len(images), 28, 28) + images.tobytes()))
+    png = folder / "seven.png"
+    Image.fromarray(images[0]).save(png)
+    jsonl = folder / "two.jsonl"
+    jsonl.write_text("".join(json.dumps({"image": (im / 255.0).tolist()}) + "\n" for im in images[1:3]))
+    return [idx, png, jsonl]
+
+
+@pytest.fixture(scope="module")
+def deployed(vertex):
+    """`train --deploy`: a job trained by the fake, then its model uploaded and deployed."""
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["train", *_cloud(vertex), "--display-name", "serve-job", *JOB, "--deploy", "--stage", "dense", "--smoke"]
+    with redirect_stdout(out), redirect_stderr(err):
+        code = cli.main(argv)
+    assert code == 0, err.getvalue()
+    (endpoint,) = vertex.serving.endpoints.values()
+    return endpoint, out.getvalue()
+
+
+def test_train_deploy_uploads_the_model_and_deploys_it_with_all_the_traffic(vertex, deployed):
+    endpoint, printed = deployed
+    (versions,) = vertex.serving.models.values()
+    assert [m.version_id for m in versions] == ["1"]
+    assert versions[0].artifact_uri == "gs://demo-bucket/serve-job/model"
+    assert versions[0].container_spec.image_uri == "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"
+    (model,) = endpoint.deployed_models
+    assert model.dedicated_resources.machine_spec.machine_type == "n1-standard-2"
+    assert dict(endpoint.traffic_split) == {model.id: 100}
+    endpoint_id = endpoint.name.rsplit("/", 1)[-1]
+    assert "version 1 (from gs://demo-bucket/serve-job/model)" in printed
+    assert f"./submit.sh predict --project demo-project --region us-central1 --endpoint {endpoint_id} FILE" in printed
+    assert f"./submit.sh undeploy --project demo-project --region us-central1 --endpoint {endpoint_id}" in printed
+
+
+def test_predict_on_the_endpoint_prints_what_trainer_predict_prints_for_the_same_model(
+    vertex, deployed, inputs, capsys
+):
+    endpoint, _ = deployed
+    requests_before = len(vertex.serving.predict_requests)
+    code, out, err = _run(capsys, "predict", *_cloud(vertex), "--endpoint", endpoint.name, *map(str, inputs))
+    assert code == 0, err
+    model_dir = vertex.local_path("gs://demo-bucket/serve-job/model")
+    assert predict.main(["--model-dir", str(model_dir), *map(str, inputs)]) == 0
+    assert out == capsys.readouterr().out
+    assert len(out.splitlines()) == DIGITS + 1 + 2
+    requests = vertex.serving.predict_requests[requests_before:]
+    assert sum(n for n, _ in requests) == DIGITS + 1 + 2
+    assert len(requests) > 3  # the IDX file's 300 digits need more than one request
+    assert max(size for _, size in requests) <= 1_500_000  # Vertex AI's online prediction limit
+
+
+def test_a_second_deploy_makes_version_2_of_the_same_model_and_replaces_version_1(vertex, deployed, capsys):
+    endpoint, _ = deployed
+    argv = ["deploy", *_cloud(vertex), "--model-dir", "gs://demo-bucket/serve-job/model", "--max-replicas", "2"]
+    code, out, err = _run(capsys, *argv)
+    assert code == 0, err
+    (versions,) = vertex.serving.models.values()
+    assert [m.version_id for m in versions] == ["1", "2"]
+    assert list(vertex.serving.endpoints.values()) == [endpoint]  # the endpoint named mnist, reused
+    (model,) = endpoint.deployed_models  # version 1 undeployed: with no traffic it would still be billed
+    assert (model.model_version_id, model.dedicated_resources.max_replica_count) == ("2", 2)
+    assert dict(endpoint.traffic_split) == {model.id: 100}
+    assert "version 2" in out
+
+
+def test_undeploy_removes_the_models_and_delete_endpoint_the_endpoint(vertex, deployed, capsys):
+    endpoint, _ = deployed
+    code, out, err = _run(capsys, "undeploy", *_cloud(vertex), "--endpoint", endpoint.name.rsplit("/", 1)[-1])
+    assert code == 0, err
+    assert not endpoint.deployed_models and "undeployed: mnist-v2" in out
+    code, out, err = _run(capsys, "undeploy", *_cloud(vertex), "--endpoint", endpoint.name, "--delete-endpoint")
+    assert code == 0, err
+    assert not vertex.serving.endpoints and f"deleted: {endpoint.name}" in out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["deploy", "--model-dir", "gs://demo-bucket/no-such-job/model"], "no saved_model.pb there"),
+        (["deploy", "--model-dir", "runs/local/model"], "must be a model folder in Cloud Storage"),
+        (["deploy", "--model-dir", "gs://demo-bucket/m", "--min-replicas", "2", "--max-replicas", "1"], "1 <= min"),
+        (["deploy", "--model-dir", "gs://demo-bucket/m", "--endpoint", "4242"], "--endpoint 4242: no such endpoint"),
+        (["predict", "--endpoint", "4242", "BAD_SHAPE"], "image has shape [2, 2], expected [28, 28]"),
+        (["predict", "--endpoint", "4242", "DIGIT"], "--endpoint 4242: no such endpoint"),
+        (["undeploy", "--endpoint", "4242"], "--endpoint 4242: no such endpoint"),
+        (["logs", "4242"], "4242: no such training or tuning job"),
+    ],
+)
+def test_bad_serving_input_gives_one_line_and_creates_nothing(vertex, tmp_path, capsys, argv, message):
+    (tmp_path / "bad.jsonl").write_text(json.dumps({"image": [[0, 1], [1, 0]]}) + "\n")
+    (tmp_path / "digit.jsonl").write_text(json.dumps({"image": np.zeros((28, 28)).tolist()}) + "\n")
+    files = {"BAD_SHAPE": str(tmp_path / "bad.jsonl"), "DIGIT": str(tmp_path / "digit.jsonl")}
+    state = lambda: (len(vertex.serving.models), len(vertex.serving.endpoints), len(vertex.serving.predict_requests))  # noqa: E731
+    before = state()
+    code, out, err = _run(capsys, argv[0], *_cloud(vertex), *[files.get(a, a) for a in argv[1:]])
+    assert (code, len(err.splitlines())) == (2, 1), err
+    assert err.startswith("error: ") and message in err
+    assert "Traceback" not in out + err
+    assert state() == before
+
+
+@pytest.fixture(scope="module")
+def failed(vertex):
+    """A 2-replica job whose trainer fails at once (its data folder is missing): train's exit, stderr."""
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    err = io.StringIO()
+    argv = ["train", *_cloud(vertex), "--display-name", "failing-job", *JOB, "--replicas", "2",
+            "--stage", "dense", "--data-dir", "/nonexistent/mnist"]  # fmt: skip
+    with redirect_stdout(io.StringIO()), redirect_stderr(err):
+        code = cli.main(argv)
+    (job,) = [j for j in vertex.jobs.values() if j.display_name == "failing-job"]
+    return code, err.getvalue(), job
+
+
+def test_a_failed_train_prints_the_trainers_last_error_line(failed):
+    code, err, job = failed
+    assert code == 1
+    assert "JOB_STATE_FAILED" in err
+    assert "last error: chief: error: /nonexistent/mnist: no such folder" in err or (
+        "last error: worker-1: error: /nonexistent/mnist: no such folder" in err
+    )
+    assert f"./submit.sh logs {job.name}" in err
+
+
+def test_logs_prints_each_replicas_lines_in_order_with_the_error_line(vertex, failed, capsys):
+    _, _, job = failed
+    job_id = job.name.rsplit("/", 1)[-1]
+    code, out, err = _run(capsys, "logs", *_cloud(vertex), job_id)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert {line.split(":", 1)[0] for line in lines} == {"chief", "worker-1"}
+    for replica in ("chief", "worker-1"):
+        assert any(line.startswith(f"{replica}: error: /nonexistent/mnist: no such folder") for line in lines), out
+    recorded = [e for e in vertex.logging.entries if e["resource"]["labels"]["job_id"] == job_id]
+    expected = sorted(recorded, key=lambda e: (e["timestamp"], e["insertId"]))
+    assert len(lines) == len(recorded)
+    assert [line.split(": ", 1)[1] for line in lines] == [e["jsonPayload"]["message"] for e in expected]
+    code, followed, _ = _run(capsys, "logs", *_cloud(vertex), job.name, "--follow", "--poll-seconds", "0.2")
+    assert (code, followed) == (0, out)  # an ended job: its lines once, then the follow stops
+
+
+def test_logs_follow_prints_a_running_jobs_lines_until_it_ends(vertex, capsys):
+    argv = ["train", *_cloud(vertex), "--display-name", "followed-job", *JOB, "--no-wait",
+            "--stage", "dense", "--smoke"]  # fmt: skip
+    code, out, err = _run(capsys, *argv)
+    assert code == 0, err
+    (job,) = [j for j in vertex.jobs.values() if j.display_name == "followed-job"]
+    code, out, err = _run(capsys, "logs", *_cloud(vertex), job.name, "--follow", "--poll-seconds", "0.5")
+    assert code == 0 and "state: JOB_STATE_SUCCEEDED" in err
+    assert job.state.name == "JOB_STATE_SUCCEEDED"
+    recorded = [e for e in vertex.logging.entries if e["resource"]["labels"]["job_id"] == job.name.rsplit("/", 1)[-1]]
+    assert len(out.splitlines()) == len(recorded) > 3
+    assert any("test accuracy" in line or "accuracy" in line for line in out.splitlines())
+
+
+def test_a_failed_tuning_trial_prints_the_trainers_last_error_line(vertex, capsys):
+    argv = ["tune", *_cloud(vertex), "--display-name", "failing-tune", "--max-trials", "1", "--parallel-trials", "1",
+            *JOB, "--data-dir", "/nonexistent/mnist"]  # fmt: skip
+    code, out, err = _run(capsys, *argv)
+    assert code == 1
+    assert "last error: trial-1/chief: error: /nonexistent/mnist: no such folder" in err, err
+    assert "Traceback" not in out + err

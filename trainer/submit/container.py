@@ -1,0 +1,123 @@
+"""The training image on this machine, with podman: `./submit.sh build --local [--tpu]` builds it, and
+`local --container` / `tune --local --container` run each replica in it as Vertex AI would.
+
+Where no registry is reachable, python:3.11-slim-bookworm (the base Vertex AI's image is built on) cannot
+be pulled, so build --local builds the same Dockerfile on a stand-in base made here once with debootstrap:
+Debian bookworm's own Python 3.11, set up as python:3.11-slim is (python and pip on the PATH, pip free to
+install). It is kept as a podman image. The GPU image is built with plain TensorFlow instead of
+tensorflow[and-cuda]: the CUDA wheels are gigabytes that a machine without a GPU never loads. Both are
+build arguments; the Cloud Build image (./submit.sh build) keeps the Dockerfile's defaults.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from trainer.submit.settings import SubmitError
+
+REPO = Path(__file__).resolve().parents[2]
+STAND_IN = "localhost/mnist-stand-in-base:bookworm"
+IMAGES = {False: "localhost/mnist-trainer:local", True: "localhost/mnist-trainer-tpu:local"}  # by --tpu
+CPU_TENSORFLOW = "tensorflow==2.20.0"  # the GPU image's TensorFlow, without its CUDA extra
+CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # the host's, so pip inside trusts what the host trusts
+PACKAGES = "python3,python3-venv,python3-pip,ca-certificates"
+
+
+def podman() -> str:
+    """The podman command; one line (exit 2) that says how to install it when it is missing."""
+    found = shutil.which("podman")
+    if not found:
+        raise SubmitError(
+            "podman not found: install it with `apt-get install -y podman runc` (Debian, Ubuntu) or see "
+            "https://podman.io/docs/installation; the README's 'Test the image locally' has the one-time setup"
+        )
+    return found
+
+
+def _image_exists(image: str) -> bool:
+    return subprocess.run([podman(), "image", "exists", image]).returncode == 0
+
+
+def stand_in_base() -> str:
+    """The stand-in base image, made with debootstrap on first use (about a minute) and kept."""
+    if _image_exists(STAND_IN):
+        return STAND_IN
+    if not shutil.which("debootstrap"):
+        raise SubmitError("debootstrap not found: install it with `apt-get install -y debootstrap` (needed once)")
+    print(f"making the stand-in base {STAND_IN} with debootstrap (once)", flush=True)
+    with tempfile.TemporaryDirectory() as root:
+        made = subprocess.run(["debootstrap", "--variant=minbase", f"--include={PACKAGES}", "bookworm", root])
+        if made.returncode != 0:
+            raise SubmitError(f"debootstrap failed (exit {made.returncode}, see above); the stand-in base was not made")
+        # As python:3.11-slim: `python` and `pip` on the PATH, and pip allowed to install (PEP 668's marker off).
+        (Path(root) / "usr/local/bin/python").symlink_to("/usr/bin/python3")
+        (Path(root) / "usr/local/bin/pip").symlink_to("/usr/bin/pip3")
+        (Path(root) / "usr/lib/python3.11/EXTERNALLY-MANAGED").unlink(missing_ok=True)
+        shutil.rmtree(Path(root) / "var/cache/apt/archives", ignore_errors=True)
+        tar = subprocess.Popen(["tar", "-C", root, "-c", "."], stdout=subprocess.PIPE)
+        imported = subprocess.run(
+            [podman(), "import", "--change", f"ENV PIP_CERT={CA_BUNDLE}", "-", STAND_IN], stdin=tar.stdout
+        )
+        tar.wait()
+        if imported.returncode != 0 or tar.returncode != 0:
+            raise SubmitError("podman import failed (see above); the stand-in base was not made")
+    return STAND_IN
+
+
+def build_local(tpu: bool) -> int:
+    """`./submit.sh build --local [--tpu]`: the image built here, on the stand-in base; the build's exit status."""
+    command = [podman(), "build", "--network", "host", "--volume", f"{CA_BUNDLE}:{CA_BUNDLE}:ro"]
+    command += ["--build-arg", f"BASE={stand_in_base()}"]
+    if not tpu:
+        command += ["--build-arg", f"TENSORFLOW={CPU_TENSORFLOW}"]
+    command += ["--file", str(REPO / ("Dockerfile.tpu" if tpu else "Dockerfile")), "--tag", IMAGES[tpu], str(REPO)]
+    print(" ".join(command), flush=True)
+    return subprocess.call(command)
+
+
+def image_for(trainer_args: list[str]) -> str:
+    """The local image a job runs in: the TPU one for --accelerator tpu; checked to exist."""
+    pairs = zip(trainer_args, trainer_args[1:], strict=False)
+    tpu = "--accelerator=tpu" in trainer_args or ("--accelerator", "tpu") in pairs
+    image = IMAGES[tpu]
+    if not _image_exists(image):
+        raise SubmitError(f"no image {image} here: build it first with ./submit.sh build --local{' --tpu' * tpu}")
+    return image
+
+
+def _mounts(output_dir: Path, args: list[str]) -> tuple[list[str], list[str]]:
+    """Volumes: the output folder read-write, and each existing local path among the args (a --data-dir,
+    written with a /) read-only, all at their absolute host paths; and the args with those paths absolute."""
+    volumes, absolute = [f"{output_dir.resolve()}:{output_dir.resolve()}"], []
+    for arg in args:
+        flag, eq, value = arg.partition("=") if arg.startswith("--") else ("", "", arg)
+        if "/" in value and not value.startswith("gs://") and Path(value).exists():
+            host = Path(value).resolve()
+            volumes.append(f"{host}:{host}:ro")
+            arg = f"{flag}{eq}{host}"
+        absolute.append(arg)
+    return volumes, absolute
+
+
+def replica_command(image: str, name: str, env: dict[str, str], output_dir: Path, args: list[str]) -> list[str]:
+    """`podman run` of one replica: the image's entry point with the job's args, the Vertex environment,
+    the output folder at the same path, on the host network (the replicas find each other as on Vertex)."""
+    output_dir.mkdir(parents=True, exist_ok=True)  # podman mounts only what exists
+    volumes, args = _mounts(output_dir, args)
+    command = [podman(), "run", "--rm", "--name", name, "--network", "host"]
+    for volume in volumes:
+        command += ["--volume", volume]
+    # This machine is no Cloud TPU VM: without this, libtpu (in the TPU image) spends minutes on import
+    # asking a metadata server for TPU settings. Vertex AI's TPU VMs answer it; nothing here does.
+    for key, value in {**env, "TPU_SKIP_MDS_QUERY": "1"}.items():
+        command += ["--env", f"{key}={value}"]
+    return [*command, image, *args]
+
+
+def remove(names: list[str]) -> None:
+    """Remove these containers if they are still there (a killed `podman run` leaves its container running)."""
+    if names:
+        subprocess.run([podman(), "rm", "--force", "--ignore", *names], capture_output=True)
