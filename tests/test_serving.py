@@ -129,13 +129,16 @@ def test_undeploy_removes_the_models_and_delete_endpoint_the_endpoint(vertex, de
         (["predict", "--endpoint", "4242", "DIGIT"], "--endpoint 4242: no such endpoint"),
         (["undeploy", "--endpoint", "4242"], "--endpoint 4242: no such endpoint"),
         (["logs", "4242"], "4242: no such training or tuning job"),
+        (["train", "--deploy", "--no-wait", "--smoke"], "--deploy needs train to wait for the job"),
+        (["train", "--deploy", "--min-replicas", "0", "--smoke"], "--min-replicas 0 --max-replicas 1"),
     ],
 )
 def test_bad_serving_input_gives_one_line_and_creates_nothing(vertex, tmp_path, capsys, argv, message):
     (tmp_path / "bad.jsonl").write_text(json.dumps({"image": [[0, 1], [1, 0]]}) + "\n")
     (tmp_path / "digit.jsonl").write_text(json.dumps({"image": np.zeros((28, 28)).tolist()}) + "\n")
     files = {"BAD_SHAPE": str(tmp_path / "bad.jsonl"), "DIGIT": str(tmp_path / "digit.jsonl")}
-    state = lambda: (len(vertex.serving.models), len(vertex.serving.endpoints), len(vertex.serving.predict_requests))  # noqa: E731
+    state = lambda: (len(vertex.serving.models), len(vertex.serving.endpoints), len(vertex.serving.predict_requests),  # noqa: E731
+                     len(vertex.jobs))  # fmt: skip
     before = state()
     code, out, err = _run(capsys, argv[0], *_cloud(vertex), *[files.get(a, a) for a in argv[1:]])
     assert (code, len(err.splitlines())) == (2, 1), err

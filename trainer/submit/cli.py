@@ -116,6 +116,10 @@ def _tune(args, trainer_args: list[str]) -> int:
 def _train(args, trainer_args: list[str]) -> int:
     s = settings(args, os.environ, need_bucket=True)
     check_trainer_args(trainer_args)
+    if args.deploy and args.no_wait:
+        raise SubmitError("--deploy needs train to wait for the job; drop --no-wait, or deploy later")
+    if args.deploy:
+        serving.check_deploy_args(args)  # now, not after the training
     return vertex.submit_train(args, s, trainer_args)
 
 

@@ -24,9 +24,10 @@ def serving_image(s: Settings, image: str | None) -> str:
     )
 
 
-def check_deploy_args(args, model_dir: str) -> None:
-    """One line for each impossible deploy setting, before anything is sent."""
-    if not re.fullmatch(r"gs://[^/]+/.+", model_dir.rstrip("/")):
+def check_deploy_args(args, model_dir: str | None = None) -> None:
+    """One line for each impossible deploy setting, before anything is sent (for `train --deploy`, before
+    the job is: not an hour later). model_dir None: the job's own, which is fine."""
+    if model_dir is not None and not re.fullmatch(r"gs://[^/]+/.+", model_dir.rstrip("/")):
         raise SubmitError(
             f"--model-dir {model_dir}: must be a model folder in Cloud Storage, gs://BUCKET/PATH "
             "(a job's outputs/model; copy a local export there with: gcloud storage cp -r DIR gs://BUCKET/PATH)"
