@@ -87,6 +87,17 @@ def test_the_tpu_image_installs_imports_tensorflow_and_stops_at_the_tpu_check(tm
     assert not (tmp_path / "model").exists()
 
 
+def test_build_local_dry_run_prints_the_podman_build_and_builds_nothing(clean_settings, capsys, monkeypatch):
+    monkeypatch.setattr(container, "podman", lambda: "podman")  # the command is printed whether podman is here or not
+    assert cli.main(["build", "--local", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("podman build --network host") and f"--build-arg BASE={container.STAND_IN}" in out
+    assert f"--build-arg TENSORFLOW={container.CPU_TENSORFLOW}" in out and f"--tag {container.IMAGES[False]}" in out
+    assert cli.main(["build", "--local", "--tpu", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "TENSORFLOW" not in out and "Dockerfile.tpu" in out and f"--tag {container.IMAGES[True]}" in out
+
+
 def test_container_commands_without_podman_give_one_line_that_says_how_to_install_it(
     clean_settings, tmp_path, monkeypatch, capsys
 ):

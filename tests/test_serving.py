@@ -130,6 +130,7 @@ def test_undeploy_removes_the_models_and_delete_endpoint_the_endpoint(vertex, de
         (["undeploy", "--endpoint", "4242"], "--endpoint 4242: no such endpoint"),
         (["logs", "4242"], "4242: no such training or tuning job"),
         (["train", "--deploy", "--no-wait", "--smoke"], "--deploy needs train to wait for the job"),
+        (["deploy", "--model-dir", "gs://demo-bucket/serve-job/model", "--dry-run"], "--dry-run: ./submit.sh deploy"),
         (["train", "--deploy", "--min-replicas", "0", "--smoke"], "--min-replicas 0 --max-replicas 1"),
     ],
 )

@@ -125,7 +125,7 @@ def _train(args, trainer_args: list[str]) -> int:
 
 def _build(args, trainer_args: list[str]) -> int:
     if args.local:
-        return container.build_local(args.tpu)
+        return container.build_local(args.tpu, args.dry_run)
     return build.build(args, settings(args, os.environ, need_bucket=False))
 
 
@@ -155,6 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     args, trainer_args = parse_args(argv)
     if args.command in WITHOUT_TRAINER_FLAGS and trainer_args:
         print(f"error: ./submit.sh {args.command}: unknown arguments {' '.join(trainer_args)}", file=sys.stderr)
+        return 2
+    if args.command in ("deploy", "predict", "undeploy", "logs") and args.dry_run:
+        print(f"error: --dry-run: ./submit.sh {args.command} has none (its requests depend on each other's answers)",
+              file=sys.stderr)  # fmt: skip
         return 2
     try:
         return COMMANDS[args.command](args, trainer_args)

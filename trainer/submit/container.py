@@ -67,15 +67,16 @@ def stand_in_base() -> str:
     return STAND_IN
 
 
-def build_local(tpu: bool) -> int:
-    """`./submit.sh build --local [--tpu]`: the image built here, on the stand-in base; the build's exit status."""
+def build_local(tpu: bool, dry_run: bool = False) -> int:
+    """`./submit.sh build --local [--tpu]`: the image built here, on the stand-in base; the build's exit
+    status. dry_run: print the build command, make and build nothing."""
     command = [podman(), "build", "--network", "host", "--volume", f"{CA_BUNDLE}:{CA_BUNDLE}:ro"]
-    command += ["--build-arg", f"BASE={stand_in_base()}"]
+    command += ["--build-arg", f"BASE={STAND_IN if dry_run else stand_in_base()}"]
     if not tpu:
         command += ["--build-arg", f"TENSORFLOW={CPU_TENSORFLOW}"]
     command += ["--file", str(REPO / ("Dockerfile.tpu" if tpu else "Dockerfile")), "--tag", IMAGES[tpu], str(REPO)]
     print(" ".join(command), flush=True)
-    return subprocess.call(command)
+    return 0 if dry_run else subprocess.call(command)
 
 
 def image_for(trainer_args: list[str]) -> str:
