@@ -44,8 +44,8 @@ class FakeServing:
 
     # ------------------------------------------------------------ routing
 
-    def handle(self, method: str, url: str, raw: str) -> tuple[int, str] | None:
-        """The answer (HTTP status, JSON) to a serving request, or None if this is not one."""
+    def _match(self, method: str, url: str):
+        """(the route's method, the name or parent it names) for a serving request, or None."""
         path, query = unquote(urlsplit(url).path), urlsplit(url).query
         routes = [
             ("POST", rf"/v1/({op.LOCATION})/models:upload", self._upload),
@@ -63,12 +63,22 @@ class FakeServing:
         for verb, pattern, route in routes:
             match = re.fullmatch(pattern, path)
             if verb == method and match:
-                try:
-                    args = [match.group(1)] + ([raw] if method == "POST" else [])
-                    return 200, route(*args)
-                except op.Refused as e:
-                    return op.error_answer(*e.args)
+                return route, match.group(1)
         return None
+
+    def handles(self, method: str, url: str) -> bool:
+        return self._match(method, url) is not None
+
+    def handle(self, method: str, url: str, raw: str) -> tuple[int, str] | None:
+        """The answer (HTTP status, JSON) to a serving request, or None if this is not one."""
+        found = self._match(method, url)
+        if found is None:
+            return None
+        route, name = found
+        try:
+            return 200, route(name, *([raw] if method == "POST" else []))
+        except op.Refused as e:
+            return op.error_answer(*e.args)
 
     @staticmethod
     def _list(pair) -> str:

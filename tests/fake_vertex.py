@@ -51,7 +51,8 @@ class FakeVertex:
         self.logging = FakeLogging()
 
     def fail_next(self, code: int, status: str, message: str) -> None:
-        """The next create request is answered with this error instead of creating a job."""
+        """The next create request (a job, a model upload, an endpoint, a deploy, a predict or a Cloud Logging
+        entries:list) is answered with this error instead."""
         self._failures.append((code, status, message))
 
     @property
@@ -173,6 +174,12 @@ class FakeVertex:
 
             def _serving(self, method: str, raw: str = "") -> bool:
                 """Answer a Model Registry, endpoint, prediction or Cloud Logging request; False if not one."""
+                known = method == "POST" and (
+                    self.path.split("?")[0] == "/v2/entries:list" or fake.serving.handles(method, self.path)
+                )
+                if known and fake._failures:
+                    self._error(*fake._failures.pop(0))
+                    return True
                 if method == "POST" and self.path.split("?")[0] == "/v2/entries:list":
                     answer = fake.logging.list_entries(raw)
                 else:

@@ -211,3 +211,37 @@ def test_a_failed_tuning_trial_prints_the_trainers_last_error_line(vertex, capsy
     assert code == 1
     assert "last error: trial-1/chief: error: /nonexistent/mnist: no such folder" in err, err
     assert "Traceback" not in out + err
+
+
+@pytest.mark.parametrize(
+    "command, answer, message",
+    [
+        (
+            ["deploy", "--model-dir", "gs://demo-bucket/serve-job/model"],
+            (403, "PERMISSION_DENIED", "Permission 'aiplatform.models.upload' denied on resource (or it may not exist)."),
+            "permission denied in project demo-project (Permission 'aiplatform.models.upload' denied",
+        ),
+        (
+            ["logs", "FAILED_JOB"],
+            (403, "PERMISSION_DENIED", "Cloud Logging API has not been used in project demo-project before or it "
+             "is disabled. Enable it by visiting https://console.developers.google.com/apis/api/"
+             "logging.googleapis.com/overview?project=demo-project [SERVICE_DISABLED]"),
+            "run: gcloud services enable logging.googleapis.com --project demo-project",
+        ),
+        (
+            ["logs", "FAILED_JOB"],
+            (429, "RESOURCE_EXHAUSTED", "Quota exceeded for quota metric 'Read requests' of service "
+             "'logging.googleapis.com'"),
+            "quota exceeded in us-central1 for project demo-project",
+        ),
+    ],
+)  # fmt: skip
+def test_an_error_answer_from_the_api_is_one_line_and_creates_nothing(vertex, failed, capsys, command, answer, message):
+    _, _, job = failed
+    models = len(vertex.serving.models)
+    vertex.fail_next(*answer)
+    argv = [job.name if a == "FAILED_JOB" else a for a in command]
+    code, out, err = _run(capsys, argv[0], *_cloud(vertex), *argv[1:])
+    assert (code, len(err.splitlines())) == (2, 1), err
+    assert err.startswith("error: ") and message in err, err
+    assert len(vertex.serving.models) == models and not vertex._failures

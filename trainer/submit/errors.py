@@ -37,13 +37,16 @@ def explain(error: exceptions.GoogleAPICallError, s: Settings) -> str:
         )
     if isinstance(error, (exceptions.PermissionDenied, exceptions.Forbidden)):
         if re.search(r"SERVICE_DISABLED|has not been used|is disabled", message):
+            service = re.search(r"\b(\w+)\.googleapis\.com", message)  # Vertex AI's, or Cloud Logging's for logs
+            service = service.group(0) if service else "aiplatform.googleapis.com"
             return (
-                f"the Vertex AI API is not enabled in project {s.project} ({message}); "
-                f"run: gcloud services enable aiplatform.googleapis.com --project {s.project}"
+                f"the {service} API is not enabled in project {s.project} ({message}); "
+                f"run: gcloud services enable {service} --project {s.project}"
             )
+        role = "roles/logging.viewer" if "logging" in message.lower() else "roles/aiplatform.user"
         return (
             f"permission denied in project {s.project} ({message}); the account submitting needs "
-            "roles/aiplatform.user, and --service-account needs roles/iam.serviceAccountUser on it"
+            f"{role}, and --service-account needs roles/iam.serviceAccountUser on it"
         )
     if isinstance(error, exceptions.Unauthenticated):
         return f"not authenticated to Google Cloud ({message}); run: gcloud auth application-default login"
