@@ -6,6 +6,7 @@ in batches under the online-prediction request limit (1.5 MB, `gcloud ai endpoin
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from trainer import data
@@ -23,18 +24,25 @@ def instances(images) -> list[dict]:
     return [{"image": image.tolist()} for image in images]
 
 
-def wire_size(instance: dict) -> int:
-    """The bytes one instance adds to a request as the SDK's REST transport sends it (indented JSON, the
-    largest form; gRPC's binary one is smaller)."""
+def _request_size(instances: list) -> int:
+    """Bytes of a predict request as the SDK's REST transport sends it (indented JSON, the largest form;
+    gRPC's binary one is smaller)."""
     from google.cloud import aiplatform_v1
     from google.protobuf import json_format
 
-    def size(instances: list) -> int:
-        request = aiplatform_v1.PredictRequest()
-        request.instances.extend(instances)  # as the SDK's client builds it
-        return len(json_format.MessageToJson(aiplatform_v1.PredictRequest.pb(request)).encode())
+    request = aiplatform_v1.PredictRequest()
+    request.instances.extend(instances)  # as the SDK's client builds it
+    return len(json_format.MessageToJson(aiplatform_v1.PredictRequest.pb(request)).encode())
 
-    return size([instance, instance]) - size([instance])
+
+@functools.cache
+def _empty_request_size() -> int:
+    return _request_size([])
+
+
+def wire_size(instance: dict) -> int:
+    """The bytes one instance adds to a request (its separator, a few bytes, is within ENVELOPE's margin)."""
+    return _request_size([instance]) - _empty_request_size()
 
 
 def batches(items: list[dict], limit: int = REQUEST_LIMIT) -> list[list[dict]]:
