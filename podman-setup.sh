@@ -10,7 +10,7 @@ if [[ $(id -u) != 0 ]]; then
 fi
 if ! command -v podman >/dev/null || ! command -v runc >/dev/null || ! command -v debootstrap >/dev/null; then
   $sudo apt-get update -qq
-  $sudo apt-get install -y -qq podman runc debootstrap >/dev/null
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap >/dev/null
 fi
 conf=/etc/containers/containers.conf
 if [[ ! -e $conf ]]; then
