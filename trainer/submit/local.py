@@ -77,10 +77,11 @@ def run_worker_pools(
     try:
         for i, (count, args) in enumerate(pools):
             for index in range(count):
+                task = f"{VERTEX_POOLS[i]}-{index}"  # as Vertex AI's logs name the replica
                 vertex_env = vertex_environment(output_dir, job_id, cluster, VERTEX_POOLS[i], index, trial_id)
                 command = [sys.executable, "-m", "trainer.task", *args]
                 if image:
-                    containers.append(f"{job_id}-{VERTEX_POOLS[i]}-{index}".lower())
+                    containers.append(f"{job_id}-{task}".lower())
                     command = container.replica_command(image, containers[-1], vertex_env, output_dir, args)
                 process = subprocess.Popen(
                     command,
@@ -91,7 +92,6 @@ def run_worker_pools(
                 )
                 procs.append(process)
                 if on_line:
-                    task = f"{VERTEX_POOLS[i]}-{index}"
                     readers.append(threading.Thread(target=_forward, args=(process, task, log, on_line)))
                     readers[-1].start()
         return max(abs(p.wait()) for p in procs)
