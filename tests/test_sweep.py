@@ -15,6 +15,7 @@ from conftest import MNIST_DIR, REPO
 
 from trainer.submit import study as studies
 
+EPOCHS = 10  # long enough that a pruned trial is seen stopping before its last epoch on a fast CPU too
 STUDY = {
     "displayName": "sweep-test",
     "studySpec": {
@@ -28,7 +29,7 @@ STUDY = {
             {
                 "machineSpec": {"machineType": "n1-standard-4"},
                 "replicaCount": 1,
-                "containerSpec": {"imageUri": "local", "args": ["--stage=dense", "--epochs=4"]},
+                "containerSpec": {"imageUri": "local", "args": ["--stage=dense", f"--epochs={EPOCHS}"]},
             }
         ]
     },
@@ -90,7 +91,7 @@ def test_a_trial_that_cannot_learn_is_stopped_by_the_median_rule_and_a_killed_sw
     finished = [r for r in rows if r[3] in ("done", "stopped")]
     assert len(finished) == 6
     stopped = [r for r in rows if r[3] == "stopped"]
-    assert any(r[4] == "learning-rate=1e-07" and int(r[2]) < 4 for r in stopped), rows
+    assert any(r[4] == "learning-rate=1e-07" and int(r[2]) < EPOCHS for r in stopped), rows
     best = rerun.stdout.strip().splitlines()[-1]
     assert best.startswith("best: trial ") and "--learning-rate=0.003" in best
 
