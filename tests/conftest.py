@@ -18,6 +18,8 @@ MNIST_DIR = REPO.parent / "shared" / "data" / "mnist"
 SAMPLE_DIR = REPO / "trainer" / "sample"
 # A tiny but real training run: enough steps to exercise everything, seconds on 2 cores.
 TINY = ["--train-size", "512", "--test-size", "500", "--epochs", "1"]
+# The launcher's cloud settings for tests that submit (to the fake) or print a dry run.
+CLOUD = ["--project", "demo-project", "--region", "us-central1", "--bucket", "gs://demo-bucket"]
 
 
 def run_trainer(
@@ -45,6 +47,11 @@ def run_in_process(*args: str, env: dict | None = None) -> subprocess.CompletedP
             patch.setenv(name, value)
         code = task.main(list(args))
     return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+
+def tf_config(cluster: dict, task_type: str, index: int = 0) -> dict:
+    """The TF_CONFIG variable Vertex AI sets for this replica, as an environment mapping."""
+    return {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": task_type, "index": index}})}
 
 
 def read_metrics(job_dir: Path) -> dict:

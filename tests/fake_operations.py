@@ -1,5 +1,6 @@
 """What the fake Vertex AI API's serving calls share: error answers in the API's format, messages parsed
-into and written from the SDK's own types, and long-running operations that finish in a thread."""
+into and written from the SDK's own types, list answers and their display-name filter, and long-running
+operations that finish in a thread."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from urllib.parse import parse_qs
 
 from google.longrunning import operations_pb2
 from google.protobuf import empty_pb2, json_format, timestamp_pb2
@@ -36,6 +38,23 @@ def now() -> timestamp_pb2.Timestamp:
 
 def to_json(message) -> str:
     return json_format.MessageToJson(type(message).pb(message))
+
+
+def display_name_filter(query: str) -> str | None:
+    """The display name a list request's `filter=display_name="NAME"` asks for; None for all; any other
+    filter is INVALID_ARGUMENT."""
+    (expression,) = parse_qs(query).get("filter", [""])
+    if not expression:
+        return None
+    match = re.fullmatch(r'display_name="([^"]*)"', expression)
+    if not match:
+        raise Refused(INVALID_ARGUMENT, f"unsupported filter {expression!r}")
+    return match.group(1)
+
+
+def list_answer(key: str, items) -> str:
+    """A list method's JSON answer: {key: [items]}."""
+    return "{" + f'"{key}": [' + ", ".join(to_json(i) for i in items) + "]}"
 
 
 def parse(message_type, raw: str):

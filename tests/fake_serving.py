@@ -13,22 +13,12 @@ import itertools
 import json
 import re
 import threading
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import fake_operations as op
 import numpy as np
 from google.cloud import aiplatform_v1 as v1
 from google.protobuf import empty_pb2
-
-
-def _display_name_filter(query: str) -> str | None:
-    (expression,) = parse_qs(query).get("filter", [""])
-    if not expression:
-        return None
-    match = re.fullmatch(r'display_name="([^"]*)"', expression)
-    if not match:
-        raise op.Refused(op.INVALID_ARGUMENT, f"unsupported filter {expression!r}")
-    return match.group(1)
 
 
 class FakeServing:
@@ -49,10 +39,10 @@ class FakeServing:
         path, query = unquote(urlsplit(url).path), urlsplit(url).query
         routes = [
             ("POST", rf"/v1/({op.LOCATION})/models:upload", self._upload),
-            ("GET", rf"/v1/({op.LOCATION})/models", lambda parent: self._list(self._model_list(parent, query))),
+            ("GET", rf"/v1/({op.LOCATION})/models", lambda parent: self._model_list(parent, query)),
             ("GET", rf"/v1/({op.LOCATION}/models/[^/:@]+(?:@\d+)?)", self._get_model),
             ("POST", rf"/v1/({op.LOCATION})/endpoints", self._create_endpoint),
-            ("GET", rf"/v1/({op.LOCATION})/endpoints", lambda parent: self._list(self._endpoint_list(parent, query))),
+            ("GET", rf"/v1/({op.LOCATION})/endpoints", lambda parent: self._endpoint_list(parent, query)),
             ("GET", rf"/v1/({op.LOCATION}/endpoints/[^/:]+)", lambda name: op.to_json(self._endpoint(name))),
             ("DELETE", rf"/v1/({op.LOCATION}/endpoints/[^/:]+)", self._delete_endpoint),
             ("POST", rf"/v1/({op.LOCATION}/endpoints/[^/:]+):deployModel", self._deploy),
@@ -66,24 +56,20 @@ class FakeServing:
                 return route, match.group(1)
         return None
 
-    def handles(self, method: str, url: str) -> bool:
-        return self._match(method, url) is not None
-
-    def handle(self, method: str, url: str, raw: str) -> tuple[int, str] | None:
-        """The answer (HTTP status, JSON) to a serving request, or None if this is not one."""
+    def route(self, method: str, url: str):
+        """For a serving request, what answers it: raw body -> (HTTP status, JSON); None if not one."""
         found = self._match(method, url)
         if found is None:
             return None
         route, name = found
-        try:
-            return 200, route(name, *([raw] if method == "POST" else []))
-        except op.Refused as e:
-            return op.error_answer(*e.args)
 
-    @staticmethod
-    def _list(pair) -> str:
-        key, items = pair
-        return "{" + f'"{key}": [' + ", ".join(op.to_json(i) for i in items) + "]}"
+        def answer(raw: str) -> tuple[int, str]:
+            try:
+                return 200, route(name, *([raw] if method == "POST" else []))
+            except op.Refused as e:
+                return op.error_answer(*e.args)
+
+        return answer
 
     # ------------------------------------------------------------ Model Registry
 
@@ -130,11 +116,11 @@ class FakeServing:
     def _get_model(self, name: str) -> str:
         return op.to_json(self._model(name))
 
-    def _model_list(self, parent: str, query: str):
-        wanted = _display_name_filter(query)
+    def _model_list(self, parent: str, query: str) -> str:
+        wanted = op.display_name_filter(query)
         with self._lock:
             models = [self._default(v) for n, v in self.models.items() if n.startswith(parent + "/")]
-        return "models", [m for m in models if wanted is None or m.display_name == wanted]
+        return op.list_answer("models", [m for m in models if wanted is None or m.display_name == wanted])
 
     @staticmethod
     def _default(versions: list[v1.Model]) -> v1.Model:
@@ -162,11 +148,11 @@ class FakeServing:
                 raise op.Refused(op.NOT_FOUND, f"Endpoint {name} not found")
             return self.endpoints[name]
 
-    def _endpoint_list(self, parent: str, query: str):
-        wanted = _display_name_filter(query)
+    def _endpoint_list(self, parent: str, query: str) -> str:
+        wanted = op.display_name_filter(query)
         with self._lock:
             found = [e for n, e in self.endpoints.items() if n.startswith(parent + "/")]
-        return "endpoints", [e for e in found if wanted is None or e.display_name == wanted]
+        return op.list_answer("endpoints", [e for e in found if wanted is None or e.display_name == wanted])
 
     def _delete_endpoint(self, name: str) -> str:
         endpoint = self._endpoint(name)

@@ -174,19 +174,16 @@ class FakeVertex:
 
             def _serving(self, method: str, raw: str = "") -> bool:
                 """Answer a Model Registry, endpoint, prediction or Cloud Logging request; False if not one."""
-                known = method == "POST" and (
-                    self.path.split("?")[0] == "/v2/entries:list" or fake.serving.handles(method, self.path)
-                )
-                if known and fake._failures:
-                    self._error(*fake._failures.pop(0))
-                    return True
                 if method == "POST" and self.path.split("?")[0] == "/v2/entries:list":
-                    answer = fake.logging.list_entries(raw)
+                    answer = fake.logging.list_entries
                 else:
-                    answer = fake.serving.handle(method, self.path, raw)
+                    answer = fake.serving.route(method, self.path)
                 if answer is None:
                     return False
-                self._reply(*answer)
+                if method == "POST" and fake._failures:
+                    self._error(*fake._failures.pop(0))
+                else:
+                    self._reply(*answer(raw))
                 return True
 
             def do_DELETE(self):

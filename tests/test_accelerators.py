@@ -1,5 +1,5 @@
-"""GPU and TPU jobs: requests checked against Vertex AI's compute table, the API's error answers in one
-line, the trainer failing fast without its hardware, and a cancelled job resumed by resubmitting it."""
+"""GPU and TPU jobs: requests checked against Vertex AI's compute table, the trainer failing fast without
+its hardware, and a cancelled job resumed by resubmitting it (the API's error answers: test_api_errors.py)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,13 @@ import re
 import time
 
 import pytest
-from conftest import MNIST_DIR, read_metrics, run_trainer
+from conftest import CLOUD, MNIST_DIR, read_metrics, run_trainer
 from google.cloud import aiplatform, aiplatform_v1
 
 from trainer import distribution
 from trainer.submit import cli
 
 pytestmark = pytest.mark.usefixtures("clean_settings")
-CLOUD = ["--project", "demo-project", "--region", "us-central1", "--bucket", "gs://demo-bucket"]
 IMAGE = "us-central1-docker.pkg.dev/demo-project/mnist/mnist-trainer"
 
 
@@ -103,73 +102,6 @@ def test_impossible_pairs_get_one_line_naming_what_would_work_and_exit_2(argv, m
     out, err = capsys.readouterr()
     assert out == "" and len(err.strip().splitlines()) == 1
     assert err.startswith("error: ") and message in err
-
-
-QUOTA = (
-    "Quota exceeded for quota metric 'aiplatform.googleapis.com/custom_model_training_nvidia_t4_gpus' "
-    "with limit 'CustomModelTrainingNVIDIAT4GPUsPerProjectPerRegion' of service 'aiplatform.googleapis.com'"
-)
-API_ERRORS = {
-    "invalid-argument": (
-        400,
-        "INVALID_ARGUMENT",
-        "worker_pool_specs[0].machine_spec is invalid",
-        "Vertex AI rejected the request: worker_pool_specs[0].machine_spec is invalid",
-    ),
-    "permission-denied": (
-        403,
-        "PERMISSION_DENIED",
-        "Permission 'aiplatform.customJobs.create' denied on resource",
-        "permission denied in project demo-project",
-    ),
-    "api-disabled": (
-        403,
-        "PERMISSION_DENIED",
-        "Vertex AI API has not been used in project 1 before or it is disabled. SERVICE_DISABLED",
-        "run: gcloud services enable aiplatform.googleapis.com --project demo-project",
-    ),
-    "quota": (
-        429,
-        "RESOURCE_EXHAUSTED",
-        QUOTA,
-        "quota exceeded in us-central1 for project demo-project: custom_model_training_nvidia_t4_gpus",
-    ),
-    "no-capacity": (
-        429,
-        "RESOURCE_EXHAUSTED",
-        "The zone does not have enough resources available to fulfill the request",
-        "Vertex AI has no capacity for this machine in us-central1 right now",
-    ),
-    "image-not-found": (
-        404,
-        "NOT_FOUND",
-        "Image us-central1-docker.pkg.dev/demo-project/mnist/mnist-trainer:latest not found",
-        "build and push it first: ./submit.sh build",
-    ),
-}
-
-
-@pytest.mark.parametrize("code, status, message, expected", list(API_ERRORS.values()), ids=list(API_ERRORS))
-def test_each_error_the_api_answers_is_one_line_and_exit_2(code, status, message, expected, vertex, capsys):
-    vertex.fail_next(code, status, message)
-    jobs_before = len(vertex.jobs)
-    argv = [
-        "train",
-        *CLOUD,
-        "--api-endpoint",
-        vertex.endpoint,
-        "--display-name",
-        f"refused-{status}",
-        "--accelerator-count",
-        "0",
-        "--smoke",
-    ]
-    assert cli.main(argv) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("error: ") and expected in err[-1], err[-1]
-    assert "Traceback" not in "\n".join(err) and len(vertex.jobs) == jobs_before
-    if status == "RESOURCE_EXHAUSTED" and "quota" in expected:
-        assert "https://console.cloud.google.com/iam-admin/quotas?project=demo-project" in err[-1]
 
 
 @pytest.mark.parametrize(
@@ -267,14 +199,6 @@ def test_a_cancelled_job_resubmitted_under_its_name_resumes_after_its_last_backu
     assert cli.main(argv) == 0
     assert f"resuming from the backup after epoch {backed_up}" in (base / "job.log").read_text()
     assert [e["epoch"] for e in read_metrics(base)["epochs"]] == [1, 2, 3]
-
-
-def test_build_tpu_builds_dockerfile_tpu_as_an_image_of_its_own(capsys):
-    assert cli.main(["build", "--project", "demo-project", "--tpu", "--dry-run"]) == 0
-    command = capsys.readouterr().out.strip()
-    assert command.endswith(
-        "--substitutions=_REGION=us-central1,_REPOSITORY=mnist,_IMAGE=mnist-trainer-tpu,_TAG=latest,_DOCKERFILE=Dockerfile.tpu ."
-    )
 
 
 def test_a_tuning_study_on_a_tpu_machine_runs_its_trials_in_the_tpu_image(capsys):

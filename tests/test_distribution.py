@@ -1,26 +1,17 @@
-"""Distribution: the strategy and precision decisions, and real multi-replica training on this machine."""
+"""Distribution: the strategy and precision decisions, and two replicas on two logical CPUs (two workers
+in two processes are in test_multi_worker.py)."""
 
 from __future__ import annotations
 
 import json
 import os
-import re
-import signal
-import socket
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
-from conftest import MNIST_DIR, REPO, read_metrics, run_trainer
+from conftest import MNIST_DIR, REPO, read_metrics, run_trainer, tf_config
 
 from trainer import distribution
-
-
-def tf_config(cluster: dict, task_type: str, index: int = 0) -> dict:
-    return {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": task_type, "index": index}})}
-
 
 CHIEF_AND_WORKER = {"chief": ["h0:1"], "worker": ["h1:1"]}
 
@@ -199,126 +190,34 @@ def test_mirrored_strategy_over_two_logical_cpus_trains(tmp_path):
     assert metrics["test_accuracy"] > 0.93
 
 
-# ---------------------------------------------------------------- real multi-worker training
+VERTEX_WORKER = {
+    "cluster": {"workerpool0": ["a:1"], "workerpool1": ["b:1"]},
+    "task": {"type": "workerpool1", "index": 0},
+}
+VERTEX_SINGLE = {"cluster": {"workerpool0": ["a:1"]}, "task": {"type": "workerpool0", "index": 0}}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Cluster:
-    """A chief and a worker as two local processes, as Vertex AI starts two replicas. Both are always killed."""
-
-    def __init__(self, root: Path, *args: str) -> None:
-        self.root, self.args = root, args
-        self.spec = {"chief": [f"127.0.0.1:{_free_port()}"], "worker": [f"127.0.0.1:{_free_port()}"]}
-        self.procs: dict[str, subprocess.Popen] = {}
-
-    def start(self) -> None:
-        for task_type in ("chief", "worker"):
-            home = self.root / task_type  # the worker gets its own AIP dirs, to show it writes nothing there
-            env = {
-                **os.environ,
-                "PYTHONUNBUFFERED": "1",
-                **tf_config(self.spec, task_type),
-                "AIP_MODEL_DIR": str(home / "model"),
-                "AIP_TENSORBOARD_LOG_DIR": str(home / "logs"),
-                "AIP_CHECKPOINT_DIR": str(self.root / "checkpoints"),
-                "CLOUD_ML_HP_METRIC_FILE": str(home / "hypertune" / "output.metrics"),
-            }
-            log = open(self.root / f"{task_type}.log", "w")
-            self.procs[task_type] = subprocess.Popen(
-                [sys.executable, "-m", "trainer.task", *self.args],
-                cwd=REPO,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    def wait(self, timeout: float) -> dict[str, int]:
-        deadline = time.monotonic() + timeout
-        return {name: proc.wait(timeout=max(1, deadline - time.monotonic())) for name, proc in self.procs.items()}
-
-    def log(self, task_type: str) -> str:
-        return (self.root / f"{task_type}.log").read_text()
-
-    def kill(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-
-
-@pytest.fixture
-def cluster(tmp_path):
-    clusters = []
-
-    def make(*args: str) -> Cluster:
-        clusters.append(Cluster(tmp_path, *args))
-        return clusters[-1]
-
-    yield make
-    for c in clusters:
-        c.kill()
-
-
-def _final_accuracy(log: str) -> str:
-    return re.search(r"^done: .* test accuracy ([\d.]+%)", log, re.M).group(1)
-
-
-ARGS = [
-    "--stage",
-    "batchnorm",
-    "--data-dir",
-    str(MNIST_DIR),
-    "--test-size",
-    "1000",
-    "--peer-timeout",
-    "30",
-    "--no-plots",
-]
-
-
-def test_two_workers_train_together_and_only_the_chief_publishes(cluster, tmp_path):
-    c = cluster(*ARGS, "--train-size", "4000", "--epochs", "1")
-    c.start()
-    assert c.wait(timeout=240) == {"chief": 0, "worker": 0}, c.log("chief")[-3000:] + c.log("worker")[-3000:]
-    assert "strategy: MultiWorkerMirroredStrategy over 2 replicas on 2 workers" in c.log("chief")
-    assert _final_accuracy(c.log("chief")) == _final_accuracy(c.log("worker"))
-    chief, worker = tmp_path / "chief", tmp_path / "worker"
-    assert (chief / "model" / "saved_model.pb").is_file() and (chief / "hypertune" / "output.metrics").is_file()
-    assert read_metrics(chief)["distribution"]["replicas"] == 2
-    assert (
-        not (worker / "model").exists()
-        and not (worker / "hypertune").exists()
-        and not (worker / "metrics.json").exists()
-    )
-
-
-def test_a_killed_worker_fails_its_peer_in_bounded_time_and_both_resume(cluster, tmp_path):
-    c = cluster(*ARGS, "--train-size", "8000", "--epochs", "4")
-    c.start()
-    backup = tmp_path / "checkpoints" / "backup" / "training_metadata.json"
-    deadline = time.monotonic() + 180
-    while not backup.exists() and time.monotonic() < deadline and c.procs["chief"].poll() is None:
-        time.sleep(0.05)
-    time.sleep(1.0)  # into the next epoch
-    c.procs["worker"].send_signal(signal.SIGKILL)
-    killed_at = time.monotonic()
-    assert c.procs["chief"].wait(timeout=120) == 1
-    assert time.monotonic() - killed_at < 90
-    last = c.log("chief").strip().splitlines()[-1]
-    assert (
-        last.startswith("error: chief-0 lost contact with worker-0") and "resume from the last backed-up epoch" in last
-    )
-    backed_up = json.loads(backup.read_text())["epoch"]
-    assert backed_up in (1, 2, 3)
-
-    rerun = cluster(*ARGS, "--train-size", "8000", "--epochs", "4")
-    rerun.start()
-    assert rerun.wait(timeout=240) == {"chief": 0, "worker": 0}, rerun.log("chief")[-3000:]
-    for task_type in ("chief", "worker"):
-        assert f"resuming from the backup after epoch {backed_up}" in rerun.log(task_type), task_type
-    assert [e["epoch"] for e in read_metrics(tmp_path / "chief")["epochs"]] == [1, 2, 3, 4]
+@pytest.mark.parametrize(
+    "environ, role",
+    [
+        ({}, ("chief", 0, 1, True)),
+        (tf_config(CHIEF_AND_WORKER, "chief"), ("chief", 0, 2, True)),
+        (tf_config(CHIEF_AND_WORKER, "worker"), ("worker", 0, 2, False)),
+        (tf_config({"master": ["a:1"], "worker": ["b:1", "c:1"]}, "master"), ("master", 0, 3, True)),
+        (tf_config({"worker": ["a:1", "b:1"]}, "worker"), ("worker", 0, 2, True)),
+        ({"CLUSTER_SPEC": json.dumps(VERTEX_WORKER)}, ("worker", 0, 2, False)),
+        ({"CLUSTER_SPEC": json.dumps(VERTEX_SINGLE)}, ("chief", 0, 1, True)),
+    ],
+    ids=[
+        "no-cluster",
+        "chief",
+        "worker-0-beside-chief",
+        "master-key",
+        "worker-0-no-chief",
+        "vertex-worker",
+        "vertex-single",
+    ],
+)
+def test_task_role_from_tf_config_or_cluster_spec(environ, role):
+    r = distribution.task_role(environ)
+    assert (r.task_type, r.index, r.num_tasks, r.is_chief) == role

@@ -10,14 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import MNIST_DIR
+from conftest import CLOUD, MNIST_DIR
 from PIL import Image
 
 from trainer import data, predict
 from trainer.submit import cli
 
 pytestmark = pytest.mark.usefixtures("clean_settings")
-CLOUD = ["--project", "demo-project", "--region", "us-central1", "--bucket", "gs://demo-bucket"]
 JOB = ["--machine-type", "n1-standard-4", "--accelerator-count", "0"]
 DIGITS = 300  # real test digits: more than one request's worth (about 250 fit in 1.5 MB)
 

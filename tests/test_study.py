@@ -7,14 +7,13 @@ import json
 
 import pytest
 import yaml
-from conftest import REPO
+from conftest import CLOUD, REPO
 from google.cloud import aiplatform_v1
 
 from trainer.submit import cli
 from trainer.submit import study as studies
 
 pytestmark = pytest.mark.usefixtures("clean_settings")
-CLOUD = ["--project", "demo-project", "--region", "us-central1", "--bucket", "gs://demo-bucket"]
 SHIPPED = yaml.safe_load((REPO / "hptuning.yaml").read_text())
 
 

@@ -1,5 +1,5 @@
 """The Vertex AI runtime contract: AIP_* output dirs, SavedModel export, resume after preemption,
-TensorBoard, tuning metrics, chief-only outputs, divergence, plots and the predict command."""
+TensorBoard, tuning metrics, chief-only outputs, plots and the predict command."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import MNIST_DIR, REPO, read_metrics, run_in_process, run_trainer
+from conftest import MNIST_DIR, REPO, read_metrics, run_in_process, run_trainer, tf_config
 from PIL import Image
 
-from trainer import config, data, distribution
+from trainer import config, data
 
 EPOCHS = 2
 CLUSTER = {"chief": ["127.0.0.1:2222"], "worker": ["127.0.0.1:2223"]}
@@ -39,9 +39,7 @@ def vertex_env(root: Path, **extra: str) -> dict:
 def vertex_job(tmp_path_factory):
     """One short job run as Vertex AI runs a tuning trial's chief: outputs only from the environment."""
     root = tmp_path_factory.mktemp("vertex")
-    env = vertex_env(
-        root, CLOUD_ML_TRIAL_ID="7", TF_CONFIG=json.dumps({"cluster": CLUSTER, "task": {"type": "chief", "index": 0}})
-    )
+    env = vertex_env(root, CLOUD_ML_TRIAL_ID="7", **tf_config(CLUSTER, "chief"))
     # --distribute=default: one process plays the chief of a two-task cluster, with no worker to train beside.
     result = run_in_process(
         "--stage=dense",
@@ -132,7 +130,7 @@ def test_no_plots_flag_writes_none(tmp_path):
 
 
 def test_a_worker_writes_no_model_and_reports_no_metric(tmp_path):
-    env = vertex_env(tmp_path, TF_CONFIG=json.dumps({"cluster": CLUSTER, "task": {"type": "worker", "index": 1}}))
+    env = vertex_env(tmp_path, **tf_config(CLUSTER, "worker", 1))
     result = run_in_process(
         "--stage",
         "softmax",
@@ -152,110 +150,6 @@ def test_a_worker_writes_no_model_and_reports_no_metric(tmp_path):
     assert "worker-1: not the chief" in result.stdout
     assert not (tmp_path / "model").exists() and not (tmp_path / "metrics.json").exists()
     assert not (tmp_path / "hypertune").exists() and not (tmp_path / "logs").exists()
-
-
-@pytest.mark.parametrize(
-    "environ, role",
-    [
-        ({}, ("chief", 0, 1, True)),
-        ({"TF_CONFIG": json.dumps({"cluster": CLUSTER, "task": {"type": "chief", "index": 0}})}, ("chief", 0, 2, True)),
-        (
-            {"TF_CONFIG": json.dumps({"cluster": CLUSTER, "task": {"type": "worker", "index": 0}})},
-            ("worker", 0, 2, False),
-        ),
-        (
-            {
-                "TF_CONFIG": json.dumps(
-                    {"cluster": {"master": ["a:1"], "worker": ["b:1", "c:1"]}, "task": {"type": "master", "index": 0}}
-                )
-            },
-            ("master", 0, 3, True),
-        ),
-        (
-            {"TF_CONFIG": json.dumps({"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 0}})},
-            ("worker", 0, 2, True),
-        ),
-        (
-            {
-                "CLUSTER_SPEC": json.dumps(
-                    {
-                        "cluster": {"workerpool0": ["a:1"], "workerpool1": ["b:1"]},
-                        "task": {"type": "workerpool1", "index": 0},
-                    }
-                )
-            },
-            ("worker", 0, 2, False),
-        ),
-        (
-            {
-                "CLUSTER_SPEC": json.dumps(
-                    {"cluster": {"workerpool0": ["a:1"]}, "task": {"type": "workerpool0", "index": 0}}
-                )
-            },
-            ("chief", 0, 1, True),
-        ),
-    ],
-    ids=[
-        "no-cluster",
-        "chief",
-        "worker-0-beside-chief",
-        "master-key",
-        "worker-0-no-chief",
-        "vertex-worker",
-        "vertex-single",
-    ],
-)
-def test_task_role_from_tf_config_or_cluster_spec(environ, role):
-    r = distribution.task_role(environ)
-    assert (r.task_type, r.index, r.num_tasks, r.is_chief) == role
-
-
-def test_a_diverging_run_fails_with_a_clear_message(tmp_path):
-    result = run_in_process(
-        "--stage",
-        "dense",
-        "--data-dir",
-        str(MNIST_DIR),
-        "--job-dir",
-        str(tmp_path),
-        "--train-size",
-        "2048",
-        "--epochs",
-        "2",
-        "--learning-rate",
-        "1e12",
-    )
-    assert result.returncode == 1
-    last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: training diverged: loss is nan at epoch 1, batch ") and "--learning-rate" in last
-    assert "Traceback" not in result.stderr and not (tmp_path / "metrics.json").exists()
-
-
-@pytest.mark.parametrize("learning_rate, collapses", [("3", True), ("0.001", False)])
-def test_a_run_collapsed_to_chance_warns_but_still_reports_its_metric(tmp_path, learning_rate, collapses):
-    result = run_in_process(
-        "--stage",
-        "dense",
-        "--data-dir",
-        str(MNIST_DIR),
-        "--job-dir",
-        str(tmp_path),
-        "--no-plots",
-        "--train-size",
-        "12800",
-        "--test-size",
-        "500",
-        "--epochs",
-        "1",
-        "--learning-rate",
-        learning_rate,
-    )
-    assert result.returncode == 0, result.stderr
-    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: training accuracy is")]
-    assert len(warnings) == int(collapses)
-    if collapses:
-        assert "after epoch 1, about chance" in warnings[0] and "--learning-rate" in warnings[0]
-    assert 0 < read_metrics(tmp_path)["test_accuracy"] < (0.2 if collapses else 1)
 
 
 def test_a_killed_job_resumes_after_its_last_backed_up_epoch(tmp_path):

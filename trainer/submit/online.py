@@ -11,7 +11,7 @@ from pathlib import Path
 
 from trainer import data
 from trainer.predict import print_predictions, read_inputs
-from trainer.submit import errors
+from trainer.submit import errors, vertex
 from trainer.submit.serving import endpoint
 from trainer.submit.settings import Settings, SubmitError
 
@@ -66,6 +66,7 @@ def predict(args, s: Settings) -> int:
         inputs = [(path, read_inputs(Path(path))) for path in args.files]
     except data.DataError as e:
         raise SubmitError(str(e)) from None
+    vertex.init_sdk(s, dry_run=False)
     target = endpoint(s, args.endpoint)
     if not target.gca_resource.deployed_models:
         raise SubmitError(f"--endpoint {args.endpoint}: no model is deployed there; run ./submit.sh deploy first")

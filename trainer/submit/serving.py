@@ -55,11 +55,11 @@ def _explain_upload(e, s: Settings, model_dir: str) -> None:
 
 
 def endpoint(s: Settings, name_or_id: str):
-    """The endpoint named by its ID or resource name; one line (exit 2) if it does not exist."""
+    """The endpoint named by its ID or resource name (the SDK already configured by vertex.init_sdk);
+    one line (exit 2) if it does not exist."""
     from google.api_core import exceptions
     from google.cloud import aiplatform
 
-    vertex.init_sdk(s, dry_run=False)
     try:
         found = aiplatform.Endpoint(name_or_id)
         found.display_name  # noqa: B018 (the SDK reads the endpoint lazily: read it now, so a missing one fails here)
@@ -80,8 +80,8 @@ def deploy(args, s: Settings, model_dir: str) -> int:
 
     model_dir = model_dir.rstrip("/")
     check_deploy_args(args, model_dir)
-    target = endpoint(s, args.endpoint) if args.endpoint else None
     vertex.init_sdk(s, dry_run=False)
+    target = endpoint(s, args.endpoint) if args.endpoint else None
     try:
         parent = _by_display_name(aiplatform.Model, args.model_name)
         try:
@@ -130,6 +130,7 @@ def undeploy(args, s: Settings) -> int:
     """Undeploy every model from the endpoint, and delete it with --delete-endpoint. Returns 0."""
     from google.api_core import exceptions
 
+    vertex.init_sdk(s, dry_run=False)
     target = endpoint(s, args.endpoint)
     try:
         deployed = target.list_models()

@@ -1,0 +1,124 @@
+"""Packaging: the Cloud Build command and config, the Dockerfiles under hadolint, the shell scripts under
+shellcheck, submit.sh, and the sdist installed into a fresh environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO
+
+from trainer.submit import cli
+
+pytestmark = pytest.mark.usefixtures("clean_settings")
+
+
+def test_build_derives_the_cloud_build_substitutions_from_the_job_settings(capsys):
+    assert (
+        cli.main(
+            [
+                "build",
+                "--project",
+                "demo-project",
+                "--region",
+                "europe-west4",
+                "--repository",
+                "ml",
+                "--tag",
+                "v3",
+                "--dry-run",
+            ]
+        )
+        == 0
+    )
+    assert capsys.readouterr().out.strip() == (
+        "gcloud builds submit --project demo-project --region europe-west4 --config cloudbuild.yaml "
+        "--substitutions=_REGION=europe-west4,_REPOSITORY=ml,_IMAGE=mnist-trainer,_TAG=v3 ."
+    )
+
+
+def test_cloudbuild_pushes_the_tag_and_latest_with_a_default_for_every_substitution():
+    build = yaml.safe_load((REPO / "cloudbuild.yaml").read_text())
+    image = "${_REGION}-docker.pkg.dev/$PROJECT_ID/${_REPOSITORY}/${_IMAGE}"
+    assert build["images"] == [f"{image}:${{_TAG}}", f"{image}:latest"]
+    used = {name for text in json.dumps(build["steps"]).split("${")[1:] for name in [text.split("}")[0]]}
+    assert used <= set(build["substitutions"])
+
+
+@pytest.mark.parametrize(
+    "dockerfile, tensorflow",
+    [("Dockerfile", "tensorflow[and-cuda]==2.20.0"), ("Dockerfile.tpu", "tensorflow-tpu==2.20.0")],
+)
+def test_dockerfiles_are_clean_under_hadolint_and_run_the_trainer(dockerfile, tensorflow):
+    result = subprocess.run(
+        [Path(sys.executable).parent / "hadolint", dockerfile], cwd=REPO, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = (REPO / dockerfile).read_text()
+    assert 'ENTRYPOINT ["python", "-m", "trainer.task"]' in text
+    assert "ARG BASE=python:3.11-slim-bookworm\nFROM ${BASE}" in text and f'ARG TENSORFLOW="{tensorflow}"' in text
+    assert 'python -c "import tensorflow, hypertune, trainer.task"' in text, (
+        "the build fails if TensorFlow does not import"
+    )
+    assert {"tests", ".git", "benchmarks"} <= set((REPO / ".dockerignore").read_text().split())
+
+
+def test_shell_scripts_are_clean_under_shellcheck():
+    result = subprocess.run(
+        [Path(sys.executable).parent / "shellcheck", "submit.sh", ".ci/run", "podman-setup.sh"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout
+    assert "set -euo pipefail" in (REPO / "submit.sh").read_text() and "eval" not in (REPO / "submit.sh").read_text()
+
+
+def test_submit_sh_passes_its_arguments_to_the_submitter(tmp_path):
+    result = subprocess.run(
+        ["./submit.sh", "train", "--project", "p", "--bucket", "not-a-bucket"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHON": sys.executable},
+    )
+    assert result.returncode == 2 and result.stderr.strip().splitlines()[-1] == (
+        "error: --bucket not-a-bucket: must be a Cloud Storage URI, gs://BUCKET"
+    )
+
+
+def test_the_sdist_installs_into_a_fresh_environment_and_trains(tmp_path):
+    """As Vertex AI's Python-package training and the container install it: from the sdist alone."""
+    subprocess.run(
+        [sys.executable, "setup.py", "-q", "sdist", "-d", str(tmp_path)], cwd=REPO, check=True, capture_output=True
+    )
+    (sdist,) = tmp_path.glob("mnist?vertex?trainer-*.tar.gz")
+    venv.create(tmp_path / "venv", with_pip=True)
+    python = tmp_path / "venv" / "bin" / "python"
+    install = subprocess.run(
+        [python, "-m", "pip", "install", "-q", str(sdist)], capture_output=True, text=True, timeout=900
+    )
+    assert install.returncode == 0, install.stderr[-3000:]
+    run = subprocess.run(
+        [python, "-m", "trainer.task", "--smoke", "--job-dir", str(tmp_path / "job")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert (tmp_path / "job" / "model" / "saved_model.pb").is_file()
+
+
+def test_build_tpu_builds_dockerfile_tpu_as_an_image_of_its_own(capsys):
+    assert cli.main(["build", "--project", "demo-project", "--tpu", "--dry-run"]) == 0
+    command = capsys.readouterr().out.strip()
+    assert command.endswith(
+        "--substitutions=_REGION=us-central1,_REPOSITORY=mnist,_IMAGE=mnist-trainer-tpu,_TAG=latest,_DOCKERFILE=Dockerfile.tpu ."
+    )
