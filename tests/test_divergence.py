@@ -9,19 +9,9 @@ from conftest import MNIST_DIR, read_metrics, run_in_process
 
 def test_a_diverging_run_fails_with_a_clear_message(tmp_path):
     result = run_in_process(
-        "--stage",
-        "dense",
-        "--data-dir",
-        str(MNIST_DIR),
-        "--job-dir",
-        str(tmp_path),
-        "--train-size",
-        "2048",
-        "--epochs",
-        "2",
-        "--learning-rate",
-        "1e12",
-    )
+        "--stage=dense", f"--data-dir={MNIST_DIR}", f"--job-dir={tmp_path}", "--train-size=2048", "--epochs=2",
+        "--learning-rate=1e12",
+    )  # fmt: skip
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: training diverged: loss is nan at epoch 1, batch ") and "--learning-rate" in last
@@ -31,22 +21,9 @@ def test_a_diverging_run_fails_with_a_clear_message(tmp_path):
 @pytest.mark.parametrize("learning_rate, collapses", [("3", True), ("0.001", False)])
 def test_a_run_collapsed_to_chance_warns_but_still_reports_its_metric(tmp_path, learning_rate, collapses):
     result = run_in_process(
-        "--stage",
-        "dense",
-        "--data-dir",
-        str(MNIST_DIR),
-        "--job-dir",
-        str(tmp_path),
-        "--no-plots",
-        "--train-size",
-        "12800",
-        "--test-size",
-        "500",
-        "--epochs",
-        "1",
-        "--learning-rate",
-        learning_rate,
-    )
+        "--stage=dense", f"--data-dir={MNIST_DIR}", f"--job-dir={tmp_path}", "--no-plots", "--train-size=12800",
+        "--test-size=500", "--epochs=1", f"--learning-rate={learning_rate}",
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: training accuracy is")]
     assert len(warnings) == int(collapses)

@@ -80,10 +80,7 @@ def parse_args(argv: list[str] | None):
     local_.add_argument("--output-dir", type=Path, help="default: runs/local-TIMESTAMP")
     local_.add_argument("--replicas", type=int, default=1)
     local_.add_argument("--container", action="store_true", help="run each replica in the image built by build --local (podman)")
-    args, trainer_args = p.parse_known_args(argv)
-    if hasattr(args, "machine_type"):
-        args.machine_given = any(v is not None for v in (args.machine_type, args.accelerator_type, args.accelerator_count))
-    return args, trainer_args
+    return p.parse_known_args(argv)
 # fmt: on
 
 
@@ -102,13 +99,13 @@ def _tune(args, trainer_args: list[str]) -> int:
     trial_spec = tuning.trial_job_spec
     check_trainer_args([*trial_spec.worker_pool_specs[0].container_spec.args, *trainer_args])
     # Flags override the file, as with gcloud's --config.
-    args.max_trials = args.max_trials or tuning.max_trial_count or 20
-    args.parallel_trials = args.parallel_trials or tuning.parallel_trial_count or 5
+    tuning.max_trial_count = args.max_trials or tuning.max_trial_count or 20
+    tuning.parallel_trial_count = min(args.parallel_trials or tuning.parallel_trial_count or 5, tuning.max_trial_count)
     if args.local:  # the same folder again continues the study (its study.db)
         output = args.output_dir or Path("runs") / (tuning.display_name or "mnist-tune")
         image = container.image_for(trainer_args) if args.container else None
         return sweep.Sweep(tuning.study_spec, trial_spec, trainer_args, output, image).run(
-            args.max_trials, args.parallel_trials
+            tuning.max_trial_count, tuning.parallel_trial_count
         )
     return vertex.submit_tune(args, settings(args, os.environ, need_bucket=True), trainer_args, tuning)
 

@@ -146,7 +146,8 @@ def submit_tune(args, s: Settings, trainer_args: list[str], tuning) -> int:
     study, trial_spec = tuning.study_spec, tuning.trial_job_spec
 
     yaml_spec = trial_spec.worker_pool_specs[0].machine_spec
-    machine = machines.machine_spec(args) if args.machine_given else machines.from_message(yaml_spec)
+    given = any(v is not None for v in (args.machine_type, args.accelerator_type, args.accelerator_count))
+    machine = machines.machine_spec(args) if given else machines.from_message(yaml_spec)  # flags over the file
     init_sdk(s, args.dry_run)
     # A new folder for each sweep: trial N of another sweep must not resume from this one's backups.
     name = args.display_name or f"{tuning.display_name or 'mnist-tune'}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -162,8 +163,8 @@ def submit_tune(args, s: Settings, trainer_args: list[str], tuning) -> int:
         custom_job=trial_job,
         metric_spec={metric.metric_id: metric.goal.name.lower()},
         parameter_spec={},  # replaced below by the whole study
-        max_trial_count=args.max_trials,
-        parallel_trial_count=min(args.parallel_trials, args.max_trials),
+        max_trial_count=tuning.max_trial_count,  # with the flags' overrides (cli._tune)
+        parallel_trial_count=tuning.parallel_trial_count,
         max_failed_trial_count=tuning.max_failed_trial_count,
         labels=dict(tuning.labels) or None,
         encryption_spec_key_name=tuning.encryption_spec.kms_key_name or None,
