@@ -144,7 +144,8 @@ def _logs(args, trainer_args: list[str]) -> int:
 
 COMMANDS = {"build": _build, "train": _train, "tune": _tune, "local": _local, "deploy": _deploy,
             "predict": _predict, "undeploy": _undeploy, "logs": _logs}  # fmt: skip
-WITHOUT_TRAINER_FLAGS = {"build", "deploy", "predict", "undeploy", "logs"}
+NO_DRY_RUN = {"deploy", "predict", "undeploy", "logs"}  # each request depends on the answer to the one before
+WITHOUT_TRAINER_FLAGS = {"build", *NO_DRY_RUN}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in WITHOUT_TRAINER_FLAGS and trainer_args:
         print(f"error: ./submit.sh {args.command}: unknown arguments {' '.join(trainer_args)}", file=sys.stderr)
         return 2
-    if args.command in ("deploy", "predict", "undeploy", "logs") and args.dry_run:
+    if args.command in NO_DRY_RUN and args.dry_run:
         print(f"error: --dry-run: ./submit.sh {args.command} has none (its requests depend on each other's answers)",
               file=sys.stderr)  # fmt: skip
         return 2
