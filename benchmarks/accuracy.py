@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import MNIST_DIR  # first: puts the repository on sys.path
+from common import DATA_DIR_HELP, DEFAULT_DATA_DIR  # first: puts the repository on sys.path
 
 from trainer import models, task
 
@@ -54,7 +54,7 @@ def main() -> int:
     p.add_argument(
         "--seeds", type=int, default=1, help="train each stage with seeds 1..N and report the median (default: 1)"
     )
-    p.add_argument("--data-dir", default=str(MNIST_DIR))
+    p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help=DATA_DIR_HELP)
     args = p.parse_args()
     stages = [models.resolve_stage(s) for s in args.stage] if args.stage else models.CODELAB_STAGES
     rows = []

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import keras
 import tensorflow as tf
-from common import MNIST_DIR  # first: puts the repository on sys.path
+from common import DATA_DIR_HELP, DEFAULT_DATA_DIR  # first: puts the repository on sys.path
 
-from trainer import models, reporting
+from trainer import data, models, reporting
 
 
 def read_label(tf_bytestring):
@@ -42,8 +42,9 @@ def load_dataset(image_file: Path, label_file: Path):
     return tf.data.Dataset.zip((images, labels))
 
 
-def training_dataset(data_dir: Path, batch_size: int):
-    dataset = load_dataset(data_dir / "train-images-idx3-ubyte.gz", data_dir / "train-labels-idx1-ubyte.gz")
+def training_dataset(files: dict[str, Path], batch_size: int):
+    """files: the four gzipped IDX files, as trainer.data.find_files gives them."""
+    dataset = load_dataset(files["train_images"], files["train_labels"])
     dataset = dataset.cache()
     dataset = dataset.shuffle(5000, reshuffle_each_iteration=True)
     dataset = dataset.repeat()
@@ -51,8 +52,8 @@ def training_dataset(data_dir: Path, batch_size: int):
     return dataset.prefetch(-1)
 
 
-def validation_dataset(data_dir: Path):
-    dataset = load_dataset(data_dir / "t10k-images-idx3-ubyte.gz", data_dir / "t10k-labels-idx1-ubyte.gz")
+def validation_dataset(files: dict[str, Path]):
+    dataset = load_dataset(files["test_images"], files["test_labels"])
     dataset = dataset.cache()
     dataset = dataset.batch(10000, drop_remainder=True)
     return dataset.repeat()
@@ -76,19 +77,20 @@ def build(stage: models.Stage) -> keras.Model:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--stage", default="batchnorm")
-    p.add_argument("--data-dir", type=Path, default=MNIST_DIR)
+    p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help=DATA_DIR_HELP)
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
     stage = models.resolve_stage(args.stage)
     keras.utils.set_random_seed(args.seed)
     model = build(stage)
+    files = data.find_files(args.data_dir)
     steps_per_epoch = 60000 // stage.batch_size
     start = time.perf_counter()
     history = model.fit(
-        training_dataset(args.data_dir, stage.batch_size),
+        training_dataset(files, stage.batch_size),
         steps_per_epoch=steps_per_epoch,
         epochs=stage.epochs,
-        validation_data=validation_dataset(args.data_dir),
+        validation_data=validation_dataset(files),
         validation_steps=1,
         callbacks=[reporting.lr_schedule(stage.learning_rate, stage.lr_decay)],
         verbose=2,

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # GPU check, for the device machine: conv and batchnorm stages on the real MNIST, full budget,
 # float32 then mixed precision. Prints images/s, seconds to 99% test accuracy and final accuracy.
-#   bash benchmarks/gpu_check.sh [MNIST_DIR]          (about 5 minutes on one recent GPU)
+#   bash benchmarks/gpu_check.sh [DATA_DIR]           (about 5 minutes on one recent GPU)
+# DATA_DIR: the four MNIST files (default: the trainer's own source, gs://cvdf-datasets/mnist/).
 # Needs TensorFlow with CUDA on the machine; installs this package on top without touching it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-data_dir="${1:-../shared/data/mnist}"
+data_dir="${1:-gs://cvdf-datasets/mnist/}"
 out="${OUT:-/tmp/gpu_check}"
 mkdir -p "$out"
 

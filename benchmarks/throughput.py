@@ -17,12 +17,11 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import baseline_notebook
 import keras
 import tensorflow as tf
-from common import MNIST_DIR, cpu_precision  # first: puts the repository on sys.path
+from common import DATA_DIR_HELP, DEFAULT_DATA_DIR, cpu_precision  # first: puts the repository on sys.path
 
 from trainer import data, distribution, models, pipeline
 
@@ -59,7 +58,7 @@ def main() -> int:
         "--precision", choices=distribution.PRECISIONS, default="auto", help="the trainer's setting (default: auto)"
     )
     p.add_argument("--rounds", type=int, default=5, help="timed epochs of each, taken in turn (default: 5)")
-    p.add_argument("--data-dir", type=Path, default=MNIST_DIR)
+    p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help=DATA_DIR_HELP)
     args = p.parse_args()
     mnist = data.load_mnist(args.data_dir)
     spe = distribution.choose_steps_per_execution(args.steps_per_execution, strategy="default", num_gpus=0)
@@ -88,7 +87,10 @@ def main() -> int:
         runs = [(trainer_model(), trainer_ds), (trainer_model(), tf.data.Dataset.from_tensors(one_batch).repeat())]
         keras.utils.set_random_seed(1)
         keras.mixed_precision.set_global_policy("float32")  # the notebooks' precision
-        runs.insert(1, (baseline_notebook.build(stage), baseline_notebook.training_dataset(args.data_dir, batch)))
+        runs.insert(
+            1,
+            (baseline_notebook.build(stage), baseline_notebook.training_dataset(data.find_files(args.data_dir), batch)),
+        )
         trainer, baseline, in_memory = images_per_second(runs, steps, batch, args.rounds)
         rows.append((stage.name, batch, trainer, baseline, in_memory))
         print(

@@ -19,7 +19,7 @@ import time
 import keras
 import numpy as np
 import tensorflow as tf
-from common import MNIST_DIR, cpu_precision  # first: puts the repository on sys.path
+from common import DATA_DIR_HELP, DEFAULT_DATA_DIR, cpu_precision  # first: puts the repository on sys.path
 
 from trainer import data, distribution, models, pipeline, reporting
 
@@ -98,7 +98,7 @@ def main() -> int:
     p.add_argument(
         "--precision", choices=distribution.PRECISIONS, default="auto", help="the trainer's setting (default: auto)"
     )
-    p.add_argument("--data-dir", default=str(MNIST_DIR))
+    p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help=DATA_DIR_HELP)
     args = p.parse_args()
     mnist = data.load_mnist(args.data_dir)
     precision = cpu_precision(args.precision)

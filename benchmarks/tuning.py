@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import MNIST_DIR
+from common import DATA_DIR_HELP, DEFAULT_DATA_DIR
 from google.cloud import aiplatform_v1
 
 from trainer.submit import sweep
@@ -30,15 +30,15 @@ STUDY = {
     "algorithm": "RANDOM_SEARCH",
 }  # fmt: skip
 TRIAL = {"workerPoolSpecs": [{"containerSpec": {"imageUri": "local", "args": ["--stage=dense", f"--epochs={EPOCHS}"]}}]}
-FLAGS = ["--data-dir", str(MNIST_DIR), "--train-size", "6000", "--test-size", "10000", "--no-plots"]
+FLAGS = ["--train-size", "6000", "--test-size", "10000", "--no-plots"]
 
 
-def run(stopping: bool, trials: int, parallel: int, folder: Path) -> tuple[int, float, float]:
+def run(stopping: bool, trials: int, parallel: int, folder: Path, data_dir: str) -> tuple[int, float, float]:
     """One sweep: (epochs run, seconds, best accuracy)."""
     spec = {**STUDY, **({"medianAutomatedStoppingSpec": {}} if stopping else {})}
     study = aiplatform_v1.StudySpec.from_json(json.dumps(spec))
     trial_spec = aiplatform_v1.CustomJobSpec.from_json(json.dumps(TRIAL))
-    local = sweep.Sweep(study, trial_spec, FLAGS, folder)
+    local = sweep.Sweep(study, trial_spec, [*FLAGS, f"--data-dir={data_dir}"], folder)
     started = time.perf_counter()
     assert local.run(trials, parallel) == 0
     seconds = time.perf_counter() - started
@@ -50,11 +50,12 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--trials", type=int, default=8)
     p.add_argument("--parallel", type=int, default=2)
+    p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help=DATA_DIR_HELP)
     args = p.parse_args()
     rows = {}
     with tempfile.TemporaryDirectory() as scratch:
         for stopping in (False, True):
-            rows[stopping] = run(stopping, args.trials, args.parallel, Path(scratch) / str(stopping))
+            rows[stopping] = run(stopping, args.trials, args.parallel, Path(scratch) / str(stopping), args.data_dir)
     (e0, s0, b0), (e1, s1, b1) = rows[False], rows[True]
     print(f"\n| sweep ({args.trials} trials, {args.parallel} at a time) | epochs run | wall time | best accuracy |")
     print("|---|---|---|---|")

@@ -1,4 +1,4 @@
-"""Shared fixtures: the real MNIST files, and the trainer run the way a user runs it."""
+"""Shared fixtures: the MNIST sample the package ships, and the trainer run the way a user runs it."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-MNIST_DIR = REPO.parent / "shared" / "data" / "mnist"
+# The real MNIST digits every test trains on: the sample shipped in the package (5,000 training and 1,000
+# test digits), so a clone with nothing beside it runs the whole suite.
 SAMPLE_DIR = REPO / "trainer" / "sample"
 # A tiny but real training run: enough steps to exercise everything, seconds on 2 cores.
 TINY = ["--train-size", "512", "--test-size", "500", "--epochs", "1"]
@@ -60,9 +62,9 @@ def read_metrics(job_dir: Path) -> dict:
 
 @pytest.fixture
 def mnist_copy(tmp_path: Path) -> Path:
-    """A writable copy of the four real MNIST files, for corrupting."""
+    """A writable copy of the four MNIST sample files, for corrupting."""
     folder = tmp_path / "mnist"
-    shutil.copytree(MNIST_DIR, folder, ignore=shutil.ignore_patterns("README*"))
+    shutil.copytree(SAMPLE_DIR, folder, ignore=shutil.ignore_patterns("README*"))
     return folder
 
 
@@ -87,3 +89,39 @@ def vertex(tmp_path_factory):
     sdk_jobs._JOB_WAIT_TIME = 1
     with FakeVertex(tmp_path_factory.mktemp("gcs")) as fake:
         yield fake
+
+
+class Pause:
+    """Holds trainer processes at the start of an epoch until the test says go (tests/pause/sitecustomize.py), so
+    that a kill, a SIGTERM or the median rule lands where the test wants whatever the CPU's speed. `spec` is the
+    hook's PAUSE value, e.g. "epoch=1": hold before epoch 2, after epoch 1's backup and metric report."""
+
+    def __init__(self, folder: Path, spec: str) -> None:
+        self.folder, self.spec = folder, spec
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def env(self) -> dict[str, str]:
+        path = os.pathsep.join(p for p in (str(REPO / "tests" / "pause"), os.environ.get("PYTHONPATH")) if p)
+        return {"PYTHONPATH": path, "PAUSE": self.spec, "PAUSE_DIR": str(self.folder)}
+
+    def held(self) -> list[str]:
+        """The processes holding now, as ROLE-PID (ROLE: trialN, chief0, worker0, ...)."""
+        return sorted(p.name.removeprefix("held-") for p in self.folder.glob("held-*"))
+
+    def wait(self, count: int = 1, until=lambda: True, running=lambda: True, timeout: float = 300) -> list[str]:
+        """Wait until `count` processes hold and `until()` is true, while `running()` (e.g. a process not yet ended)."""
+        deadline = time.monotonic() + timeout
+        while len(self.held()) < count or not until():
+            assert running(), f"ended before {count} process(es) held at {self.spec}"
+            assert time.monotonic() < deadline, f"no {count} process(es) held at {self.spec} within {timeout} s"
+            time.sleep(0.05)
+        return self.held()
+
+    def go(self) -> None:
+        (self.folder / "go").touch()
+
+
+@pytest.fixture
+def pause(tmp_path):
+    """pause(spec, name="pause") -> Pause, with its files in tmp_path/name."""
+    return lambda spec, name="pause": Pause(tmp_path / name, spec)

@@ -8,7 +8,7 @@ import re
 import time
 
 import pytest
-from conftest import CLOUD, MNIST_DIR, read_metrics, run_trainer
+from conftest import CLOUD, SAMPLE_DIR, read_metrics, run_trainer
 from google.cloud import aiplatform, aiplatform_v1
 
 from trainer import distribution
@@ -120,7 +120,7 @@ def test_a_job_given_a_gpu_or_tpu_it_cannot_see_fails_in_seconds_before_reading_
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith(message)
     assert "data:" not in result.stdout and not (tmp_path / "model").exists()
-    assert time.monotonic() - started < 20
+    assert time.monotonic() - started < 120  # a hang, not a speed: the point is that no data was read
 
 
 @pytest.mark.parametrize(
@@ -160,42 +160,28 @@ def _wait(predicate, timeout: float = 120) -> None:
         time.sleep(0.1)
 
 
-def test_a_cancelled_job_resubmitted_under_its_name_resumes_after_its_last_backup(vertex, capsys):
+def test_a_cancelled_job_resubmitted_under_its_name_resumes_after_its_last_backup(vertex, capsys, pause, monkeypatch):
     """Vertex AI sends SIGTERM on cancellation and preemption; the same --display-name means the same checkpoints."""
-    argv = [
-        "train",
-        *CLOUD,
-        "--api-endpoint",
-        vertex.endpoint,
-        "--display-name",
-        "resumable",
-        "--accelerator-count",
-        "0",
-        "--stage",
-        "dense",
-        "--data-dir",
-        str(MNIST_DIR),
-        "--train-size",
-        "12000",
-        "--test-size",
-        "1000",
-        "--epochs",
-        "3",
-        "--no-plots",
-    ]
+    argv = ["train", *CLOUD, "--api-endpoint", vertex.endpoint, "--display-name", "resumable", "--accelerator-count",
+            "0", "--stage", "dense", "--data-dir", str(SAMPLE_DIR), "--train-size", "2000", "--test-size", "500",
+            "--epochs", "3", "--no-plots"]  # fmt: skip
+    held = pause("epoch=1")  # the fake's job holds before epoch 2, its first epoch backed up, until cancelled
+    for name, value in held.env().items():
+        monkeypatch.setenv(name, value)
     assert cli.main([*argv, "--no-wait"]) == 0
     out = capsys.readouterr().out
     assert "to resume it after a failure or a cancellation: the same command with --display-name resumable" in out
     name = re.search(r"^job: (\S+)", out, re.M).group(1)
     base = vertex.local_path("gs://demo-bucket/resumable")
     metadata = base / "checkpoints" / "backup" / "training_metadata.json"
-    _wait(metadata.exists)
+    held.wait(running=lambda: vertex.jobs[name].state != aiplatform_v1.JobState.JOB_STATE_FAILED)
     aiplatform.CustomJob.get(name).cancel()
     _wait(lambda: vertex.jobs[name].state == aiplatform_v1.JobState.JOB_STATE_CANCELLED)
     backed_up = json.loads(metadata.read_text())["epoch"]
-    assert "stopped: SIGTERM received during epoch" in (base / "job.log").read_text()
-    assert not (base / "metrics.json").exists() and backed_up < 3
+    assert "stopped: SIGTERM received during epoch 2" in (base / "job.log").read_text()
+    assert not (base / "metrics.json").exists() and backed_up == 1
 
+    monkeypatch.delenv("PAUSE")
     assert cli.main(argv) == 0
     assert f"resuming from the backup after epoch {backed_up}" in (base / "job.log").read_text()
     assert [e["epoch"] for e in read_metrics(base)["epochs"]] == [1, 2, 3]

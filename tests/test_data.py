@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import MNIST_DIR, run_in_process, run_trainer
+from conftest import SAMPLE_DIR, run_in_process, run_trainer
 
 from trainer import data, pipeline
 
@@ -27,12 +27,12 @@ def _rewrite(path: Path, edit) -> None:
 
 
 def test_reads_the_real_files_with_their_known_shapes_and_first_labels():
-    mnist = data.load_mnist(MNIST_DIR)
-    assert mnist.train_images.shape == (60000, 28, 28) and mnist.train_images.dtype == np.uint8
-    assert mnist.test_images.shape == (10000, 28, 28)
+    mnist = data.load_mnist(SAMPLE_DIR)  # MNIST's first 5,000 training and 1,000 test digits
+    assert mnist.train_images.shape == (5000, 28, 28) and mnist.train_images.dtype == np.uint8
+    assert mnist.test_images.shape == (1000, 28, 28)
     assert mnist.train_labels[:5].tolist() == [5, 0, 4, 1, 9]
     assert mnist.test_labels[:5].tolist() == [7, 2, 1, 0, 4]
-    assert np.bincount(mnist.train_labels).tolist()[:2] == [5923, 6742]
+    assert np.bincount(mnist.train_labels).tolist()[:2] == [479, 563]
 
 
 def test_raw_files_are_preferred_and_read_like_the_gzipped_ones(mnist_copy):
@@ -62,7 +62,7 @@ def test_raw_file_with_a_billion_images_in_its_header_fails_on_its_size(mnist_co
     with open(path, "r+b") as f:
         f.seek(4)
         f.write(struct.pack(">I", 10**9))
-    with pytest.raises(data.DataError, match="but the file has 7840000"):
+    with pytest.raises(data.DataError, match="but the file has 784000$"):
         data.read_images(path)
 
 
@@ -73,7 +73,7 @@ def _wrong_magic(folder: Path) -> str:
 
 def _truncated(folder: Path) -> str:
     _rewrite(folder / "t10k-images-idx3-ubyte.gz", lambda c: c[:-100])
-    return "t10k-images-idx3-ubyte.gz: header says 7840000 data bytes but the content has 7839900 (truncated?)"
+    return "t10k-images-idx3-ubyte.gz: header says 784000 data bytes but the content has 783900 (truncated?)"
 
 
 def _truncated_gzip_stream(folder: Path) -> str:
@@ -83,8 +83,8 @@ def _truncated_gzip_stream(folder: Path) -> str:
 
 
 def _count_mismatch(folder: Path) -> str:
-    _rewrite(folder / "t10k-labels-idx1-ubyte.gz", lambda c: struct.pack(">II", 2049, 9999) + c[8:-1])
-    return "t10k-images-idx3-ubyte.gz: 10000 images but"
+    _rewrite(folder / "t10k-labels-idx1-ubyte.gz", lambda c: struct.pack(">II", 2049, 999) + c[8:-1])
+    return "t10k-images-idx3-ubyte.gz: 1000 images but"
 
 
 def _label_eleven(folder: Path) -> str:

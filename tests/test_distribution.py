@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import MNIST_DIR, REPO, read_metrics, run_trainer, tf_config
+from conftest import REPO, SAMPLE_DIR, read_metrics, run_trainer, tf_config
 
 from trainer import distribution
 
@@ -122,7 +122,7 @@ def test_mixed_precision_keeps_the_softmax_in_float32(tmp_path):
         "--precision",
         "mixed_bfloat16",
         "--data-dir",
-        str(MNIST_DIR),
+        str(SAMPLE_DIR),
         "--job-dir",
         str(tmp_path),
         "--train-size",
@@ -163,13 +163,13 @@ def test_mirrored_strategy_over_two_logical_cpus_trains(tmp_path):
             "mirrored",
             "--scale-lr",
             "--data-dir",
-            str(MNIST_DIR),
+            str(SAMPLE_DIR),
             "--job-dir",
             str(tmp_path),
             "--train-size",
-            "8000",
+            "5000",
             "--test-size",
-            "2000",
+            "500",
             "--epochs",
             "2",
             "--learning-rate",

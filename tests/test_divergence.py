@@ -4,12 +4,12 @@ collapses to chance warns and still reports its metric."""
 from __future__ import annotations
 
 import pytest
-from conftest import MNIST_DIR, read_metrics, run_in_process
+from conftest import SAMPLE_DIR, read_metrics, run_in_process
 
 
 def test_a_diverging_run_fails_with_a_clear_message(tmp_path):
     result = run_in_process(
-        "--stage=dense", f"--data-dir={MNIST_DIR}", f"--job-dir={tmp_path}", "--train-size=2048", "--epochs=2",
+        "--stage=dense", f"--data-dir={SAMPLE_DIR}", f"--job-dir={tmp_path}", "--train-size=2048", "--epochs=2",
         "--learning-rate=1e12",
     )  # fmt: skip
     assert result.returncode == 1
@@ -21,7 +21,7 @@ def test_a_diverging_run_fails_with_a_clear_message(tmp_path):
 @pytest.mark.parametrize("learning_rate, collapses", [("3", True), ("0.001", False)])
 def test_a_run_collapsed_to_chance_warns_but_still_reports_its_metric(tmp_path, learning_rate, collapses):
     result = run_in_process(
-        "--stage=dense", f"--data-dir={MNIST_DIR}", f"--job-dir={tmp_path}", "--no-plots", "--train-size=12800",
+        "--stage=dense", f"--data-dir={SAMPLE_DIR}", f"--job-dir={tmp_path}", "--no-plots", "--batch-size=32",
         "--test-size=500", "--epochs=1", f"--learning-rate={learning_rate}",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

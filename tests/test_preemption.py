@@ -8,13 +8,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
-from conftest import MNIST_DIR, REPO, read_metrics, run_trainer
+from conftest import REPO, SAMPLE_DIR, read_metrics, run_trainer
 
 from trainer import preemption, reporting
 
@@ -170,40 +169,29 @@ def test_a_backup_of_another_model_is_an_error_not_a_resume(backups, tmp_path):
     assert (tmp_path / "backup" / "training_metadata.json").exists(), "nothing of it was deleted"
 
 
-ARGS = [
-    "--stage",
-    "dense",
-    "--data-dir",
-    str(MNIST_DIR),
-    "--train-size",
-    "12000",
-    "--test-size",
-    "1000",
-    "--epochs",
-    "3",
-    "--no-plots",
-]
+ARGS = ["--stage", "dense", "--data-dir", str(SAMPLE_DIR), "--train-size", "2000", "--test-size", "500",
+        "--epochs", "3", "--no-plots"]  # fmt: skip
 
 
-def _start_and_wait_for_the_first_backup(job_dir: Path) -> subprocess.Popen:
+def _start_and_hold_after_the_first_backup(job_dir: Path, pause) -> subprocess.Popen:
+    """The trainer, held before epoch 2: the backup of epoch 1 is committed and nothing after it has run."""
+    held = pause("epoch=1")
     proc = subprocess.Popen(
         [sys.executable, "-m", "trainer.task", *ARGS, "--job-dir", str(job_dir)],
         cwd=REPO,
+        env={**os.environ, **held.env()},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    metadata = job_dir / "checkpoints" / "backup" / "training_metadata.json"
-    deadline = time.monotonic() + 120
-    while not metadata.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert metadata.exists(), proc.communicate()[1]
+    held.wait(running=lambda: proc.poll() is None)
+    assert (job_dir / "checkpoints" / "backup" / "training_metadata.json").exists()
     return proc
 
 
-def test_a_truncated_backup_through_the_cli_warns_and_the_rerun_finishes(tmp_path):
+def test_a_truncated_backup_through_the_cli_warns_and_the_rerun_finishes(tmp_path, pause):
     """The issue's report: kill after the first backup, truncate it, rerun the same command."""
-    proc = _start_and_wait_for_the_first_backup(tmp_path)
+    proc = _start_and_hold_after_the_first_backup(tmp_path, pause)
     proc.kill()
     proc.communicate()
     (weights,) = (tmp_path / "checkpoints" / "backup").glob("epoch-*.weights.npz")
@@ -214,12 +202,13 @@ def test_a_truncated_backup_through_the_cli_warns_and_the_rerun_finishes(tmp_pat
     assert [e["epoch"] for e in read_metrics(tmp_path)["epochs"]] == [1, 2, 3]
 
 
-def test_sigterm_stops_between_steps_in_one_line_and_the_rerun_resumes(tmp_path):
-    proc = _start_and_wait_for_the_first_backup(tmp_path)
+def test_sigterm_stops_between_steps_in_one_line_and_the_rerun_resumes(tmp_path, pause):
+    proc = _start_and_hold_after_the_first_backup(tmp_path, pause)
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 143 and "Traceback" not in stderr
     backed_up = json.loads((tmp_path / "checkpoints" / "backup" / "training_metadata.json").read_text())["epoch"]
+    assert backed_up == 1
     assert stderr.strip().splitlines()[-1] == (
         f"stopped: SIGTERM received during epoch {backed_up + 1}; the backup after epoch "
         f"{backed_up} is kept in {tmp_path}/checkpoints/backup: rerun the same command to resume"

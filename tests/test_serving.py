@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import CLOUD, MNIST_DIR
+from conftest import CLOUD, SAMPLE_DIR
 from PIL import Image
 
 from trainer import data, predict
@@ -36,7 +36,7 @@ def inputs(tmp_path_factory) -> list[Path]:
     """The first test digits as an IDX file, one of them as a PNG and two as JSON lines, the three kinds
     `trainer.predict` reads."""
     folder = tmp_path_factory.mktemp("inputs")
-    images = data.read_images(MNIST_DIR / "t10k-images-idx3-ubyte.gz")[:DIGITS]
+    images = data.read_images(SAMPLE_DIR / "t10k-images-idx3-ubyte.gz")[:DIGITS]
     idx = folder / "digits-idx3-ubyte.gz"
     idx.write_bytes(gzip.compress(struct.pack(">IIII", 2051, len(images), 28, 28) + images.tobytes()))
     png = folder / "seven.png"

@@ -125,7 +125,7 @@ def test_tune_runs_trials_and_reports_the_best_one(vertex, capsys):
             "--display-name",
             "smoke-tune",
             "--max-trials",
-            "3",
+            "2",
             "--parallel-trials",
             "1",
             "--machine-type",  # trials run here, on the CPU: a GPU trial would fail fast, as it should
@@ -134,13 +134,16 @@ def test_tune_runs_trials_and_reports_the_best_one(vertex, capsys):
             "0",
             "--smoke",
             "--train-size",
-            "2000",
+            "256",
+            "--test-size",
+            "200",
+            "--no-plots",
         ]
     )
     out = capsys.readouterr().out
     assert code == 0, out
     (job,) = [j for j in vertex.jobs.values() if j.display_name == "smoke-tune"]
-    assert job.state == aiplatform_v1.JobState.JOB_STATE_SUCCEEDED and len(job.trials) == 3
+    assert job.state == aiplatform_v1.JobState.JOB_STATE_SUCCEEDED and len(job.trials) == 2
     base = vertex.local_path("gs://demo-bucket/smoke-tune")
     values = {}
     for trial in job.trials:
@@ -165,7 +168,20 @@ def test_hptuning_yaml_parses_and_each_parameter_is_a_trainer_flag():
 def test_tune_local_runs_two_trials_and_prints_the_table(tmp_path, capsys):
     assert (
         cli.main(
-            ["tune", "--local", "--max-trials", "2", "--output-dir", str(tmp_path), "--smoke", "--train-size", "2000"]
+            [
+                "tune",
+                "--local",
+                "--max-trials",
+                "2",
+                "--output-dir",
+                str(tmp_path),
+                "--smoke",
+                "--train-size",
+                "256",
+                "--test-size",
+                "200",
+                "--no-plots",
+            ]
         )
         == 0
     )

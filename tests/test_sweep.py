@@ -1,21 +1,23 @@
 """`./submit.sh tune --local`: Optuna runs the study here, N trials at a time, the median rule stops a trial
-that cannot learn, and a sweep killed midway continues where it stopped."""
+that cannot learn, and a sweep killed midway continues where it stopped.
+
+Trials are held at points the test chooses (conftest.Pause), so no verdict depends on how fast they train."""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
 import sys
-import time
 
 import optuna
 import yaml
-from conftest import MNIST_DIR, REPO
+from conftest import REPO, SAMPLE_DIR
 
 from trainer.submit import study as studies
 
-EPOCHS = 10  # long enough that a pruned trial is seen stopping before its last epoch on a fast CPU too
+EPOCHS = 3
 STUDY = {
     "displayName": "sweep-test",
     "studySpec": {
@@ -34,11 +36,11 @@ STUDY = {
         ]
     },
 }
-FLAGS = ["--data-dir", str(MNIST_DIR), "--train-size", "3000", "--test-size", "500", "--no-plots"]
+FLAGS = ["--data-dir", str(SAMPLE_DIR), "--train-size", "1000", "--test-size", "500", "--no-plots"]
+CANNOT_LEARN = "--learning-rate=1e-07"
 
 
 def _sweep(tmp_path, *extra: str) -> list[str]:
-    (tmp_path / "study.yaml").write_text(yaml.safe_dump(STUDY))
     return [
         sys.executable,
         "-m",
@@ -60,38 +62,43 @@ def _rows(out: str) -> list[list[str]]:
     ]
 
 
-def test_a_trial_that_cannot_learn_is_stopped_by_the_median_rule_and_a_killed_sweep_continues(tmp_path):
+def test_a_trial_that_cannot_learn_is_stopped_by_the_median_rule_and_a_killed_sweep_continues(tmp_path, pause):
     # The sampler's draws for this seed: at least one trial that cannot learn and some that can.
-    draws = [t["learning-rate"] for t in studies.sample_trials(studies.load_config(_write(tmp_path)).study_spec, 6)]
+    draws = [t["learning-rate"] for t in studies.sample_trials(studies.load_config(_write(tmp_path)).study_spec, 4)]
     assert "1e-07" in draws and set(draws) - {"1e-07"}
+    # Ctrl-C while trials 3 and 4 hold before their first epoch: trials 1 and 2 have finished, the sweep cannot.
+    held = pause("epoch=0;from_trial=3")
     first = subprocess.Popen(
-        _sweep(tmp_path, "--max-trials", "6", "--parallel-trials", "2"),
+        _sweep(tmp_path, "--max-trials", "4", "--parallel-trials", "2"),
         cwd=REPO,
+        env={**os.environ, **held.env()},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    deadline = time.monotonic() + 240
-    while _finished(tmp_path / "sweep" / "study.db") < 2 and time.monotonic() < deadline:
-        time.sleep(0.2)
+    assert [h.split("-")[0] for h in held.wait(2, running=lambda: first.poll() is None)] == ["trial3", "trial4"]
+    assert _finished(tmp_path / "sweep" / "study.db") == 2
     first.send_signal(signal.SIGINT)  # Ctrl-C in the middle of the sweep
     out, _ = first.communicate(timeout=120)
     assert first.returncode == 130 and "interrupted: finished trials are kept in" in out
 
+    # The rerun: a trial that cannot learn holds after its first epoch until the median rule stops it (SIGTERM).
+    rule = pause(f"epoch=1;arg={CANNOT_LEARN}", "rule")
     rerun = subprocess.run(
-        _sweep(tmp_path, "--max-trials", "6", "--parallel-trials", "2"),
+        _sweep(tmp_path, "--max-trials", "4", "--parallel-trials", "2"),
         cwd=REPO,
+        env={**os.environ, **rule.env()},
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    assert re.search(r"continuing the study in .*study\.db: [2-6] trials already finished", rerun.stdout)
+    assert "continuing the study in " in rerun.stdout and ": 2 trials already finished" in rerun.stdout
     rows = _rows(rerun.stdout)
-    finished = [r for r in rows if r[3] in ("done", "stopped")]
-    assert len(finished) == 6
-    stopped = [r for r in rows if r[3] == "stopped"]
-    assert any(r[4] == "learning-rate=1e-07" and int(r[2]) < EPOCHS for r in stopped), rows
+    assert len([r for r in rows if r[3] in ("done", "stopped")]) == 4
+    rerun_rows = [r for r in rows if int(r[0]) > 4]  # trials 3 and 4 failed with the Ctrl-C; 5 and 6 replace them
+    assert [r[4] for r in rerun_rows] == ["learning-rate=0.003", CANNOT_LEARN.lstrip("-")], rows
+    assert rerun_rows[1][2:4] == ["1", "stopped"], rows  # held after epoch 1 until the median rule stopped it
     best = rerun.stdout.strip().splitlines()[-1]
     assert best.startswith("best: trial ") and "--learning-rate=0.003" in best
 

@@ -8,14 +8,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import MNIST_DIR, REPO, read_metrics, run_in_process, run_trainer, tf_config
+from conftest import REPO, SAMPLE_DIR, read_metrics, run_in_process, run_trainer, tf_config
 from PIL import Image
 
 from trainer import config, data
@@ -44,9 +43,8 @@ def vertex_job(tmp_path_factory):
     result = run_in_process(
         "--stage=dense",
         "--distribute=default",
-        f"--data-dir={MNIST_DIR}",
-        "--train-size=12000",
-        "--test-size=1000",
+        f"--data-dir={SAMPLE_DIR}",
+        "--test-size=500",
         f"--epochs={EPOCHS}",
         "--hypertune-metric=digit_accuracy",
         env=env,
@@ -78,8 +76,8 @@ def test_flags_override_the_aip_variables(tmp_path):
 
 def test_saved_model_serves_the_keras_models_predictions_on_real_digits(vertex_job):
     root, _ = vertex_job
-    images = data.read_images(MNIST_DIR / "t10k-images-idx3-ubyte.gz")[-500:].astype(np.float32) / 255.0
-    labels = data.read_labels(MNIST_DIR / "t10k-labels-idx1-ubyte.gz")[-500:]
+    images = data.read_images(SAMPLE_DIR / "t10k-images-idx3-ubyte.gz")[-500:].astype(np.float32) / 255.0
+    labels = data.read_labels(SAMPLE_DIR / "t10k-labels-idx1-ubyte.gz")[-500:]
     serve = tf.saved_model.load(str(root / "model")).signatures["serving_default"]
     assert serve.structured_input_signature[1]["image"].shape.as_list() == [None, 28, 28]
     out = serve(image=tf.constant(images))
@@ -137,7 +135,7 @@ def test_a_worker_writes_no_model_and_reports_no_metric(tmp_path):
         "--distribute",
         "default",
         "--data-dir",
-        str(MNIST_DIR),
+        str(SAMPLE_DIR),
         "--train-size",
         "512",
         "--test-size",
@@ -152,37 +150,27 @@ def test_a_worker_writes_no_model_and_reports_no_metric(tmp_path):
     assert not (tmp_path / "hypertune").exists() and not (tmp_path / "logs").exists()
 
 
-def test_a_killed_job_resumes_after_its_last_backed_up_epoch(tmp_path):
+def test_a_killed_job_resumes_after_its_last_backed_up_epoch(tmp_path, pause):
     """Preemption for real: SIGKILL after the first backed-up epoch, then the same command again."""
-    args = [
-        "--stage",
-        "conv",
-        "--data-dir",
-        str(MNIST_DIR),
-        "--job-dir",
-        str(tmp_path),
-        "--train-size",
-        "8000",
-        "--test-size",
-        "2000",
-        "--epochs",
-        "3",
-        "--no-plots",
-    ]
+    args = ["--stage", "conv", "--data-dir", str(SAMPLE_DIR), "--job-dir", str(tmp_path), "--train-size", "2000",
+            "--test-size", "500", "--epochs", "3", "--no-plots"]  # fmt: skip
     metadata = tmp_path / "checkpoints" / "backup" / "training_metadata.json"
+    held = pause("epoch=1")  # before epoch 2: epoch 1 is backed up
     proc = subprocess.Popen(
-        [sys.executable, "-m", "trainer.task", *args], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [sys.executable, "-m", "trainer.task", *args],
+        cwd=REPO,
+        env={**os.environ, **held.env()},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 120
-        while not metadata.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
+        held.wait(running=lambda: proc.poll() is None)
         backed_up = json.loads(metadata.read_text())["epoch"]
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.kill()
         proc.wait()
-    assert backed_up < 3 and not (tmp_path / "metrics.json").exists()
+    assert backed_up == 1 and not (tmp_path / "metrics.json").exists()
 
     result = run_trainer(*args)
     assert result.returncode == 0, result.stderr
@@ -191,13 +179,13 @@ def test_a_killed_job_resumes_after_its_last_backed_up_epoch(tmp_path):
     metrics = read_metrics(tmp_path)
     assert [e["epoch"] for e in metrics["epochs"]] == [1, 2, 3]
     assert [round(e["lr"], 6) for e in metrics["epochs"]] == [0.01, 0.006, 0.0036]
-    assert metrics["test_accuracy"] > 0.95
+    assert metrics["test_accuracy"] > 0.9
     assert not metadata.parent.exists(), "the backup is removed once training completes"
 
 
 def test_predict_gives_the_same_digits_for_png_idx_and_jsonl(vertex_job, tmp_path):
     root, _ = vertex_job
-    images = data.read_images(MNIST_DIR / "t10k-images-idx3-ubyte.gz")[:6]
+    images = data.read_images(SAMPLE_DIR / "t10k-images-idx3-ubyte.gz")[:6]
     pngs = []
     for i, image in enumerate(images):
         pngs.append(tmp_path / f"digit{i}.png")

@@ -217,6 +217,12 @@ def _download(blob, local: Path, retry) -> None:
     os.replace(tmp.name, local)
 
 
+def find_files(data_dir: str | os.PathLike, cache_dir: Path = DEFAULT_CACHE_DIR) -> dict[str, Path]:
+    """The four IDX files of data_dir as local paths (FILES' keys), gs:// objects downloaded into the cache."""
+    data_dir = str(data_dir)
+    return _gcs_files(data_dir, cache_dir) if data_dir.startswith("gs://") else _local_files(Path(data_dir))
+
+
 def load_mnist(data_dir: str | os.PathLike, cache_dir: Path = DEFAULT_CACHE_DIR) -> Mnist:
     """Read and validate MNIST from gs://bucket/prefix, /gcs/bucket/prefix or a local folder.
 
@@ -224,8 +230,7 @@ def load_mnist(data_dir: str | os.PathLike, cache_dir: Path = DEFAULT_CACHE_DIR)
     caches downloads. Returns the Mnist arrays (uint8 images [n, 28, 28], uint8 labels [n]); raises
     DataError, one line naming the file and what is wrong, for a missing, corrupted or unreadable file.
     """
-    data_dir = str(data_dir)
-    files = _gcs_files(data_dir, cache_dir) if data_dir.startswith("gs://") else _local_files(Path(data_dir))
+    files = find_files(data_dir, cache_dir)
     arrays = {}
     for key, path in files.items():
         arrays[key] = read_images(path) if key.endswith("images") else read_labels(path)
