@@ -12,11 +12,11 @@ import threading
 import time
 
 import pytest
-from conftest import MNIST_DIR, REPO, TINY, run_trainer
+from conftest import REPO, SAMPLE_DIR, TINY, run_trainer
 
 from trainer import export, storage, task
 
-SOFTMAX = ["--stage", "softmax", "--data-dir", str(MNIST_DIR), "--no-plots", *TINY]
+SOFTMAX = ["--stage", "softmax", "--data-dir", str(SAMPLE_DIR), "--no-plots", *TINY]
 
 
 def last_error(result_or_text) -> str:
@@ -39,7 +39,7 @@ def test_a_model_folder_holding_a_users_file_is_refused_and_the_file_is_kept(tmp
         "thesis.txt"
     ]
     assert "Epoch" not in result.stdout and not (tmp_path / "job").exists()
-    assert time.monotonic() - started < 20
+    assert time.monotonic() - started < 120  # a hang, not a speed: the point is that no data was read
 
 
 def test_a_file_in_place_of_the_model_folder_is_refused(tmp_path, capsys):
@@ -108,7 +108,7 @@ def test_an_unwritable_job_dir_fails_in_seconds_through_the_cli():
     assert last_error(result).startswith(
         f"error: --model-dir (default: JOB_DIR/model) {UNWRITABLE}/model: cannot write there ("
     )
-    assert time.monotonic() - started < 20
+    assert time.monotonic() - started < 120  # a hang, not a speed: the point is that no data was read
 
 
 def _marker(model_dir) -> dict:
@@ -174,6 +174,20 @@ def test_a_reader_polling_during_the_swap_always_finds_a_whole_export(atomic, tm
     assert storage.list_files(str(model_dir)) == sorted([export.MARKER, *names[:1], *names[50:]])
     assert {(model_dir / n).read_text() for n in storage.list_files(str(model_dir)) if n != export.MARKER} == {"new"}
     assert _marker(model_dir)["stage"] == "new" and not (tmp_path / f"model{export.SIBLING_SUFFIX}").exists()
+
+
+@pytest.mark.parametrize("atomic", [True, False], ids=["local-exchange", "copy-over-as-on-gcs"])
+def test_a_marker_a_kill_left_before_its_rename_is_ours_and_the_next_export_removes_it(atomic, tmp_path, monkeypatch):
+    """Found on gs://, where a rename is a copy and a delete: the marker's temporary in the model folder."""
+    if not atomic:
+        monkeypatch.setattr(storage, "is_plain_local", lambda uri: False)
+    model_dir = tmp_path / "model"
+    export._swap_in(str(_staged(tmp_path, "old", ["saved_model.pb"])), str(model_dir))
+    (model_dir / f"{export.MARKER}.tmp4242").write_text('{"stage": "ha')  # storage.write_file's, killed mid-rename
+    export.check_model_dir(str(model_dir))  # still ours: no exception
+    export._swap_in(str(_staged(tmp_path, "new", ["saved_model.pb"])), str(model_dir))
+    assert sorted(p.name for p in model_dir.iterdir()) == [export.MARKER, "saved_model.pb"]
+    assert _marker(model_dir)["stage"] == "new"
 
 
 @pytest.mark.parametrize("copies_before_the_kill", [0, 1, 5, 60])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import time
 from importlib import metadata
@@ -30,6 +31,12 @@ def _version() -> str:
         return "unknown"
 
 
+def _ours(name: str, listed: set[str]) -> bool:
+    """A file of this trainer's: the marker, a file it lists, or the marker's temporary (storage.write_file's,
+    left by a kill before its rename: on gs:// a rename is a copy and a delete, so that moment is not short)."""
+    return name == MARKER or name in listed or re.fullmatch(re.escape(MARKER) + r"\.tmp\d+", name) is not None
+
+
 def _foreign(folder: str) -> list[str]:
     """Files in folder that no export of this trainer wrote; [] for a missing or empty folder or our own export."""
     files = storage.list_files(folder)
@@ -37,7 +44,7 @@ def _foreign(folder: str) -> list[str]:
         listed = set(json.loads(storage.read_text(storage.join(folder, MARKER)))["files"]) if MARKER in files else set()
     except (ValueError, KeyError, TypeError, tf.errors.OpError):
         return files  # a marker we cannot read is not ours either
-    return [name for name in files if name != MARKER and name not in listed]
+    return [name for name in files if not _ours(name, listed)]
 
 
 def check_model_dir(model_dir: str) -> None:
@@ -86,7 +93,7 @@ def _swap_in(staging: str, model_dir: str) -> None:
     storage.write_file(storage.join(model_dir, MARKER), json.dumps({**marker, "files": both}, indent=2).encode())
     for name in new:
         if name != MARKER:
-            tf.io.gfile.makedirs(os.path.dirname(storage.join(model_dir, name)))
+            storage.makedirs(os.path.dirname(storage.join(model_dir, name)))
             tf.io.gfile.copy(storage.join(sibling, name), storage.join(model_dir, name), overwrite=True)
     storage.remove_files(model_dir, sorted(set(old) - set(new)))
     storage.write_file(storage.join(model_dir, MARKER), json.dumps(marker, indent=2).encode())

@@ -1,0 +1,195 @@
+"""The gs:// branch every Vertex AI job takes, run for real: the trainer, a real process, writes through
+TensorFlow's own Cloud Storage client to a local GCS server (gcs_world.py), and everything is read back
+through google-cloud-storage's JSON API."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+from conftest import SAMPLE_DIR
+
+from trainer import data
+
+reason = None
+try:
+    import gcs_world
+
+    reason = gcs_world.unavailable()
+except ImportError as e:  # pragma: no cover - the test extras are missing
+    reason = f"the gs:// world needs the test extras: {e}"
+pytestmark = pytest.mark.skipif(reason is not None, reason=reason or "")
+
+ARGS = ["--stage", "dense", "--data-dir", "gs://bkt/mnist", "--train-size", "1000", "--test-size", "500",
+        "--epochs", "3"]  # fmt: skip
+BACKUP = ["training_metadata.json", "epoch-1.weights.npz", "epochs-1.json"]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """The world, with bucket bkt holding the MNIST sample under mnist/."""
+    with gcs_world.GcsWorld(tmp_path_factory.mktemp("gcs-world")) as w:
+        bucket = w.client.create_bucket("bkt")
+        for path in SAMPLE_DIR.glob("*.gz"):
+            bucket.blob(f"mnist/{path.name}").upload_from_filename(path)
+        w.client.create_bucket(gcs_world_refused())
+        yield w
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left_running(world):
+    yield
+    world.end_started()
+
+
+def gcs_world_refused() -> str:
+    from gcs_front import REFUSED_BUCKETS
+
+    return REFUSED_BUCKETS[0]
+
+
+def _train_held_after_epoch_1(world, pause, *args: str, env: dict | None = None):
+    """The trainer inside the world, held before epoch 2; returns the process and the pause."""
+    held = pause("epoch=1")
+    proc = world.popen(sys.executable, "-m", "trainer.task", *ARGS, *args, env={**held.env(), **(env or {})},
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    held.wait(running=lambda: proc.poll() is None)
+    return proc, held
+
+
+def _predicted_digits(world, model_dir: str) -> np.ndarray:
+    """trainer.predict, inside the world, on the 500 sample test digits the job evaluated on."""
+    images = SAMPLE_DIR / "t10k-images-idx3-ubyte.gz"
+    result = world.run(sys.executable, "-m", "trainer.predict", "--model-dir", model_dir, str(images))
+    assert result.returncode == 0, result.stderr
+    return np.array([int(line.split(": ")[1].split()[0]) for line in result.stdout.splitlines()])[:500]
+
+
+@pytest.mark.parametrize("where", ["job-dir flag", "vertex variables"])
+def test_a_job_writes_every_output_to_cloud_storage_and_the_model_predicts_from_there(world, pause, where):
+    root = "flag" if where == "job-dir flag" else "aip"
+    env = (
+        {}
+        if root == "flag"
+        else {
+            "AIP_MODEL_DIR": f"gs://bkt/{root}/model/",
+            "AIP_CHECKPOINT_DIR": f"gs://bkt/{root}/checkpoints/",
+            "AIP_TENSORBOARD_LOG_DIR": f"gs://bkt/{root}/logs/",
+        }
+    )  # fmt: skip  (with the trailing slash Vertex AI gives them)
+    proc, held = _train_held_after_epoch_1(world, pause, *(["--job-dir", f"gs://bkt/{root}"] if env == {} else []),
+                                           env=env)  # fmt: skip
+    backup = world.objects("bkt", f"{root}/checkpoints/backup/")
+    assert sorted(backup) == sorted(BACKUP) and json.loads(backup["training_metadata.json"])["epoch"] == 1
+    held.go()
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+
+    written = world.objects("bkt", f"{root}/")
+    marker = json.loads(written["model/export.json"])
+    assert {"model/saved_model.pb", "model/model.keras", "metrics.json", "curves.png", "digits.png"} <= set(written)
+    assert sorted(f"model/{name}" for name in marker["files"]) == sorted(
+        n for n in written if n.startswith("model/") and n != "model/export.json"
+    )
+    assert any(n.startswith("logs/train/events.out.tfevents") for n in written)
+    assert any(n.startswith("logs/validation/events.out.tfevents") for n in written)
+    assert not [n for n in written if n.startswith("checkpoints/")], "the backup is removed once training completes"
+    assert not [n for n in written if ".write-probe-" in n or ".tmp" in n or "export-tmp" in n]
+    assert written["curves.png"].startswith(b"\x89PNG") and written["digits.png"].startswith(b"\x89PNG")
+    metrics = json.loads(written["metrics.json"])
+    assert [e["epoch"] for e in metrics["epochs"]] == [1, 2, 3] and metrics["data"]["data_dir"] == "gs://bkt/mnist"
+
+    digits = _predicted_digits(world, f"gs://bkt/{root}/model")
+    labels = data.read_labels(SAMPLE_DIR / "t10k-labels-idx1-ubyte.gz")[:500]
+    assert np.mean(digits == labels) == pytest.approx(metrics["test_accuracy"], abs=0.01)
+
+
+def test_a_rerun_replaces_the_export_and_a_reader_always_sees_a_whole_one(world):
+    first = world.run_trainer(*ARGS, "--job-dir", "gs://bkt/rerun", "--no-plots", "--epochs", "1")
+    assert first.returncode == 0, first.stderr
+    old = json.loads(world.objects("bkt", "rerun/model/")["export.json"])
+    seen, problems, done = set(), [], threading.Event()
+
+    def reader():  # a client polling the model folder through the JSON API while the export is swapped
+        bucket = world.client.bucket("bkt")
+        while not done.is_set():
+            try:
+                marker = json.loads(bucket.blob("rerun/model/export.json").download_as_bytes())
+                listing = world.client.list_blobs("bkt", prefix="rerun/model/")
+                present = {b.name.removeprefix("rerun/model/") for b in listing if not b.name.endswith("/")}
+                if json.loads(bucket.blob("rerun/model/export.json").download_as_bytes()) != marker:
+                    continue  # the marker changed while we listed: not one moment's view
+            except Exception as e:  # noqa: BLE001 - any failure to read is a finding
+                problems.append(repr(e))
+                continue
+            present = {n for n in present if not n.startswith("export.json")}  # the marker, and its temporary
+            if not present <= set(marker["files"]) or "saved_model.pb" not in present:
+                problems.append(f"{len(present)} objects, unlisted: {sorted(present - set(marker['files']))[:3]}")
+            seen.add(marker["written"])
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        second = world.run_trainer(*ARGS, "--job-dir", "gs://bkt/rerun", "--no-plots", "--epochs", "1")
+    finally:
+        done.set()
+        thread.join()
+    assert second.returncode == 0, second.stderr
+    new = json.loads(world.objects("bkt", "rerun/model/")["export.json"])
+    assert problems == [] and new["written"] != old["written"] and {old["written"], new["written"]} <= seen
+    assert sorted(n for n in world.objects("bkt", "rerun/model/") if n != "export.json") == sorted(new["files"])
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--job-dir", "gs://bkt/foreign/job", "--model-dir", "gs://bkt/foreign/model"],
+         "error: --model-dir gs://bkt/foreign/model: holds files this trainer did not write (thesis.txt); it replaces "
+         "only an empty folder or its own previous export: pass a new or empty folder"),
+        (["--job-dir", "gs://bkt/root/job", "--model-dir", "gs://bkt"],
+         "error: --model-dir gs://bkt: is a bucket root; every export replaces the model folder, so give it one of its "
+         "own, e.g. gs://bkt/mnist/model"),
+        (["--job-dir", "gs://no-such-bucket/run"], "error: --model-dir (default: JOB_DIR/model) gs://no-such-bucket/run/"
+         "model: cannot write there ("),
+        (["--job-dir", "gs://refused-bucket/run"], "error: --model-dir (default: JOB_DIR/model) gs://refused-bucket/run/"
+         "model: cannot write there (permission denied); the job's service account needs write access to the bucket "
+         "(roles/storage.objectUser)"),
+    ],
+    ids=["foreign-object", "bucket-root", "no-such-bucket", "refused-bucket"],
+)  # fmt: skip
+def test_a_location_the_job_must_not_or_cannot_write_is_one_line_before_training(world, args, message):
+    world.client.bucket("bkt").blob("foreign/model/thesis.txt").upload_from_string(b"four years of work")
+    result = world.run_trainer(*ARGS, *args)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(message), result.stderr
+    assert "data:" not in result.stdout and "Epoch" not in result.stdout
+    assert world.objects("bkt", "foreign/") == {"model/thesis.txt": b"four years of work"}
+    assert world.objects("bkt", "root/") == {} and world.objects(gcs_world_refused()) == {}
+
+
+def test_a_killed_job_resumes_from_its_gs_backup_and_skips_a_truncated_one(world, pause):
+    job = ["--job-dir", "gs://bkt/killed", "--no-plots"]
+    proc, _ = _train_held_after_epoch_1(world, pause, *job)
+    proc.send_signal(signal.SIGKILL)  # the namespace's `ip netns exec` execs the trainer: this is its pid
+    proc.communicate()
+
+    held = pause("epoch=2", "second")  # resumes after epoch 1, then holds after backing up epoch 2
+    resumed = world.popen(sys.executable, "-m", "trainer.task", *ARGS, *job, env=held.env(),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    held.wait(running=lambda: resumed.poll() is None)
+    resumed.send_signal(signal.SIGKILL)
+    out, _ = resumed.communicate()
+    assert "resuming from the backup after epoch 1" in out
+    weights = world.client.bucket("bkt").blob("killed/checkpoints/backup/epoch-2.weights.npz")
+    weights.upload_from_string(weights.download_as_bytes()[:1000])  # truncated, as a torn upload would leave it
+
+    last = world.run_trainer(*ARGS, *job)
+    assert last.returncode == 0 and "Traceback" not in last.stderr, last.stderr
+    assert "warning: the backup after epoch 2 in gs://bkt/killed/checkpoints/backup" in last.stderr
+    metrics = json.loads(world.objects("bkt", "killed/")["metrics.json"])
+    assert [e["epoch"] for e in metrics["epochs"]] == [1, 2, 3]
