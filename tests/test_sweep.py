@@ -118,3 +118,28 @@ def _write(tmp_path):
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(STUDY))
     return path
+
+
+def test_the_local_median_rule_is_vertex_ais_best_so_far_against_completed_running_averages():
+    """Vertex AI's MedianAutomatedStoppingSpec: stop when the best value so far is below the median of the
+    completed trials' running averages up to the same step. Optuna's MedianPruner would stop trial c here."""
+    from trainer.submit.sweep import VertexMedianPruner
+
+    study = optuna.create_study(direction="maximize", pruner=VertexMedianPruner())
+    distribution = {"x": optuna.distributions.FloatDistribution(0, 1)}
+    for curve in ([0.2, 0.9, 0.95], [0.1, 0.8, 0.9]):  # completed: running averages at step 2 are 0.55 and 0.45
+        trial = study.ask(distribution)
+        for step, value in enumerate(curve, 1):
+            trial.report(value, step)
+        study.tell(trial, curve[-1])
+    median_at_2 = 0.5
+    cases = {"a": ([0.1, 0.45], True), "b": ([0.1, 0.5], False), "c": ([0.6, 0.52], False)}
+    for name, (curve, stopped) in cases.items():
+        trial = study.ask(distribution)
+        for step, value in enumerate(curve, 1):
+            trial.report(value, step)
+        assert trial.should_prune() is stopped, (name, median_at_2)
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    lone = optuna.create_study(direction="maximize", pruner=VertexMedianPruner()).ask(distribution)
+    lone.report(0.0, 1)
+    assert lone.should_prune() is False  # no completed trial: no median to compare with

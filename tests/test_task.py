@@ -167,7 +167,7 @@ def test_a_terminal_gets_the_keras_progress_bar(tmp_path):
 def test_smoke_runs_offline_from_the_packaged_sample(tmp_path):
     # A proxy that refuses every connection: any attempt to use the network would fail the run.
     offline = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": ""}
-    result = run_trainer("--smoke", "--job-dir", str(tmp_path), env=offline, timeout=300)
+    result = run_in_process("--smoke", "--job-dir", str(tmp_path), env=offline)
     assert result.returncode == 0, result.stderr
     metrics = read_metrics(tmp_path)
     assert metrics["data"]["train_images"] == 5000 and metrics["data"]["test_images"] == 1000
