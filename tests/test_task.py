@@ -10,7 +10,7 @@ import sys
 import keras
 import pytest
 import tensorflow as tf
-from conftest import REPO, SAMPLE_DIR, TINY, read_metrics, run_in_process, run_trainer
+from conftest import REPO, SAMPLE_DIR, TINY, read_metrics, run_in_process
 
 from trainer import config, data, models, task, train
 
