@@ -67,7 +67,7 @@ def stock_layer(layer: keras.layers.Layer) -> keras.layers.Layer:
 
 
 def build(stage: models.Stage) -> keras.Model:
-    model = keras.models.clone_model(stage.build(stage.dropout), clone_function=stock_layer)
+    model = keras.models.clone_model(models.build(stage, stage.dropout), clone_function=stock_layer)
     model.compile(
         optimizer=models.optimizer(stage, stage.learning_rate), loss="categorical_crossentropy", metrics=["accuracy"]
     )

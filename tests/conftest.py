@@ -87,7 +87,12 @@ def vertex(tmp_path_factory):
     from google.cloud.aiplatform import jobs as sdk_jobs
 
     sdk_jobs._JOB_WAIT_TIME = 1
-    with FakeVertex(tmp_path_factory.mktemp("gcs")) as fake:
+    with FakeVertex(tmp_path_factory.mktemp("gcs")) as fake, pytest.MonkeyPatch.context() as patch:
+        # Credentials as a user's service account key gives them, refreshed against the fake's token endpoint.
+        patch.setenv(
+            "GOOGLE_APPLICATION_CREDENTIALS",
+            str(fake.auth.key_file(tmp_path_factory.mktemp("auth"), f"{fake.endpoint}/token")),
+        )
         yield fake
 
 

@@ -20,6 +20,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from fake_auth import FakeAuth
 from fake_logging import FakeLogging
 from fake_serving import FakeServing
 from google.cloud import aiplatform_v1
@@ -49,6 +50,7 @@ class FakeVertex:
         self._processes: dict[str, list] = {}  # job name -> its replicas' processes
         self.serving = FakeServing(self.local_path)
         self.logging = FakeLogging()
+        self.auth = FakeAuth()
 
     def fail_next(self, code: int, status: str, message: str) -> None:
         """The next create request (a job, a model upload, an endpoint, a deploy, a predict or a Cloud Logging
@@ -186,12 +188,25 @@ class FakeVertex:
                     self._reply(*answer(raw))
                 return True
 
+            def _unauthenticated(self) -> bool:
+                """Answer 401, as Google's APIs do, unless the request carries a token the fake issued."""
+                if fake.auth.allows(self.headers.get("Authorization")):
+                    return False
+                self._error(401, "UNAUTHENTICATED", "Request is missing required authentication credential.")
+                return True
+
             def do_DELETE(self):
+                if self._unauthenticated():
+                    return
                 if not self._serving("DELETE"):
                     self._error(404, "NOT_FOUND", f"no such method: DELETE {self.path}")
 
             def do_POST(self):
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+                if self.path == "/token":
+                    return self._reply(*fake.auth.token(raw))
+                if self._unauthenticated():
+                    return
                 if self._serving("POST", raw):
                     return
                 cancel = re.fullmatch(r"/v1/(" + PARENT[4:] + r"/\w+/\d+):cancel", self.path.split("?")[0])
@@ -236,6 +251,8 @@ class FakeVertex:
                 self._reply(200, self._to_json(job))
 
             def do_GET(self):
+                if self._unauthenticated():
+                    return
                 if self._serving("GET"):
                     return
                 name = self.path.split("?")[0][len("/v1/") :]

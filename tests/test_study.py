@@ -39,8 +39,15 @@ STUDIES = {
         }
     },
     "study-stopping-config": {"studyStoppingConfig": {"shouldStopAsap": False, "maxNumTrialsNoProgress": 6}},
-    "grid-search": {"algorithm": "GRID_SEARCH"},
-    "random-search": {"algorithm": "RANDOM_SEARCH", "observationNoise": "HIGH"},
+    "grid-search": {  # over discrete, integer and categorical parameters only (test_study_rules.py)
+        "algorithm": "GRID_SEARCH",
+        "parameters": [
+            {"parameterId": "batch-size", "discreteValueSpec": {"values": [32, 64]}},
+            {"parameterId": "epochs", "integerValueSpec": {"minValue": "2", "maxValue": "3"}},
+            {"parameterId": "stage", "categoricalValueSpec": {"values": ["conv", "batchnorm"]}},
+        ],
+    },
+    "random-search": {"algorithm": "RANDOM_SEARCH"},  # observationNoise is refused (test_study_rules.py)
     "default-algorithm": {"algorithm": "ALGORITHM_UNSPECIFIED", "measurementSelectionType": "BEST_MEASUREMENT"},
 }
 

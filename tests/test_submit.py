@@ -112,7 +112,12 @@ def test_dry_run_tune_carries_the_study_from_hptuning_yaml(capsys):
     (pool,) = job.trial_job_spec.worker_pool_specs
     assert pool.machine_spec.accelerator_type == aiplatform_v1.AcceleratorType.NVIDIA_TESLA_T4
     assert pool.container_spec.image_uri == "example/img:1"
-    assert list(pool.container_spec.args) == ["--stage=batchnorm", "--epochs=10", "--accelerator=gpu"]
+    assert list(pool.container_spec.args) == [
+        "--stage=batchnorm", "--epochs=10", "--hypertune-metric=accuracy", "--accelerator=gpu"
+    ]  # fmt: skip
+
+
+TINY_TRIAL = ["--smoke", "--train-size", "256", "--test-size", "200", "--no-plots"]  # each trial in seconds
 
 
 def test_tune_runs_trials_and_reports_the_best_one(vertex, capsys):
@@ -132,12 +137,7 @@ def test_tune_runs_trials_and_reports_the_best_one(vertex, capsys):
             "n1-standard-4",
             "--accelerator-count",
             "0",
-            "--smoke",
-            "--train-size",
-            "256",
-            "--test-size",
-            "200",
-            "--no-plots",
+            *TINY_TRIAL,
         ]
     )
     out = capsys.readouterr().out
@@ -175,12 +175,7 @@ def test_tune_local_runs_two_trials_and_prints_the_table(tmp_path, capsys):
                 "2",
                 "--output-dir",
                 str(tmp_path),
-                "--smoke",
-                "--train-size",
-                "256",
-                "--test-size",
-                "200",
-                "--no-plots",
+                *TINY_TRIAL,
             ]
         )
         == 0

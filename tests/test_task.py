@@ -24,7 +24,7 @@ def test_every_stage_builds_trains_and_evaluates(stage, tmp_path):
     assert metrics["data"] == {"data_dir": str(SAMPLE_DIR), "train_images": 512, "test_images": 500}
     assert 0.1 < metrics["test_accuracy"] <= 1.0
     reloaded = keras.saving.load_model(tmp_path / "model" / "model.keras")
-    assert reloaded.count_params() == models.STAGES[stage].build(models.STAGES[stage].dropout).count_params()
+    assert reloaded.count_params() == models.build(models.STAGES[stage], models.STAGES[stage].dropout).count_params()
 
 
 def test_stage_can_be_chosen_by_its_codelab_number(tmp_path):
@@ -181,7 +181,7 @@ def test_list_stages_prints_each_stage_with_its_defaults_and_parameter_count():
     lines = result.stdout.splitlines()
     for stage in models.STAGES.values():
         (row,) = [line for line in lines if line.split()[1:2] == [stage.name]]
-        params = stage.build(stage.dropout).count_params()
+        params = models.build(stage, stage.dropout).count_params()
         assert f"{params:,}" in row and f" {stage.batch_size} " in row and str(stage.learning_rate) in row
 
 

@@ -12,14 +12,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trainer import data, distribution, models, storage
+from trainer import data, distribution, stages
+from trainer.paths import join
 
 
 @dataclass(frozen=True)
 class Config:
     """What one training run does and where it writes. `sources` names the flag or variable each output came from."""
 
-    stage: models.Stage
+    stage: stages.Stage
     epochs: int
     batch_size: int  # per replica
     learning_rate: float
@@ -80,9 +81,9 @@ def _decay(text: str) -> float:
     return value
 
 
-def _stage(text: str) -> models.Stage:
+def _stage(text: str) -> stages.Stage:
     try:
-        return models.resolve_stage(text)
+        return stages.resolve_stage(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
 
@@ -150,7 +151,7 @@ def _outputs(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[dict[str
         elif env.get(variable):
             folders[name], sources[name] = env[variable], f"${variable}"
         else:
-            folders[name], sources[name] = storage.join(job_dir, default), f"{flag} (default: JOB_DIR/{default})"
+            folders[name], sources[name] = join(job_dir, default), f"{flag} (default: JOB_DIR/{default})"
     return folders, sources
 
 

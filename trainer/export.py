@@ -18,7 +18,7 @@ from importlib import metadata
 import keras
 import tensorflow as tf
 
-from trainer import storage
+from trainer import paths, storage
 
 MARKER = "export.json"
 SIBLING_SUFFIX = ".export-tmp"  # the new export is written beside the old one, then swapped in
@@ -49,7 +49,7 @@ def _foreign(folder: str) -> list[str]:
 
 def check_model_dir(model_dir: str) -> None:
     """Raise StorageError (a reason, without the location) unless model_dir may be replaced by an export."""
-    if storage.is_bucket_root(model_dir):
+    if paths.is_bucket_root(model_dir):
         raise storage.StorageError(
             "is a bucket root; every export replaces the model folder, so give it one of its own, "
             f"e.g. {storage.join(model_dir, 'mnist/model')}"

@@ -1,4 +1,5 @@
-"""The codelab's five models ("Keras without a PhD"), side by side, with their defaults.
+"""The codelab's five models ("Keras without a PhD") and the two beyond it, side by side; their defaults are
+the stage table in trainer/stages.py.
 
 Every model takes float32 images [batch, 28, 28] in [0, 1] named `image` and ends in a
 float32 softmax over the ten digits (float32 even under a mixed-precision policy).
@@ -7,11 +8,14 @@ float32 softmax over the ten digits (float32 even under a mixed-precision policy
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import keras
 import tensorflow as tf
 from keras import layers
+
+from trainer.stages import CODELAB_STAGES, STAGES, Stage, resolve_stage
+
+__all__ = ["BUILDERS", "CODELAB_STAGES", "STAGES", "Stage", "build", "build_model", "resolve_stage"]
 
 
 def _input() -> list:
@@ -179,46 +183,16 @@ def best(rate: float | None) -> keras.Model:
     )
 
 
-@dataclass(frozen=True)
-class Stage:
-    """A model with its training defaults. Exponential schedule: lr at epoch e = learning_rate * lr_decay**e.
-    One-cycle schedule: a linear warm-up to learning_rate over the first fifth of the steps, then a cosine
-    decay to zero, stepped every batch."""
-
-    number: int
-    name: str
-    build: Callable[[float | None], keras.Model]
-    optimizer: str
-    learning_rate: float
-    lr_decay: float | None  # None: the one-cycle schedule
-    batch_size: int
-    epochs: int
-    dropout: float | None  # None: the model has no dropout layer
-    description: str
+# The stage table lives in trainer/stages.py, importable without TensorFlow; each stage's model is here.
+BUILDERS: dict[str, Callable[[float | None], keras.Model]] = {
+    "softmax": softmax, "dense": dense, "dropout": dropout, "conv": conv, "batchnorm": batchnorm, "fast": fast,
+    "best": best,
+}  # fmt: skip
 
 
-# fmt: off
-STAGES = {s.name: s for s in [
-    #     n  name         model      optimizer lr     decay  batch epochs dropout
-    Stage(1, "softmax",   softmax,   "sgd",    0.01,  1.0,   128,  10,    None, "Dense(10, softmax) on the 784 pixels"),
-    Stage(2, "dense",     dense,     "adam",   0.001, 1.0,   128,  10,    None, "Dense 200 relu, 60 relu, 10 softmax"),
-    Stage(3, "dropout",   dropout,   "adam",   0.01,  0.6,   128,  10,    0.25, "Dense 200, 100, 60 relu, dropout after each"),
-    Stage(4, "conv",      conv,      "adam",   0.01,  0.6,   128,  10,    None, "Conv 3x3x12, 6x6x24/2, 6x6x32/2, Dense 200"),
-    Stage(5, "batchnorm", batchnorm, "adam",   0.01,  0.666, 64,   10,    0.3,  "conv stage with batch norm, dropout 0.3"),
-    # Beyond the codelab: the fastest way to 99%, and the most accurate model in 20 CPU minutes.
-    Stage(6, "fast",      fast,      "adam",   0.02,  None,  128,  2,     0.1,  "2 conv+BN+pool, one-cycle lr"),
-    Stage(7, "best",      best,      "adam",   0.005, None,  128,  45,    0.3,  "augmented 5-conv BN net, one-cycle lr"),
-]}
-# fmt: on
-CODELAB_STAGES = [s for s in STAGES.values() if s.number <= 5]
-
-
-def resolve_stage(value: str) -> Stage:
-    """A stage by name or by its number."""
-    for stage in STAGES.values():
-        if value in (stage.name, str(stage.number)):
-            return stage
-    raise ValueError(f"unknown stage {value!r}; choose one of {', '.join(STAGES)} or 1-{len(STAGES)}")
+def build(stage: Stage, rate: float | None) -> keras.Model:
+    """The stage's model, uncompiled, with dropout `rate` (None for stages without dropout)."""
+    return BUILDERS[stage.name](rate)
 
 
 def learning_rate_for(stage: Stage, learning_rate: float, total_steps: int):
@@ -249,7 +223,7 @@ def build_model(
     Takes the stage, its learning rate (a float or a schedule), the dropout rate (None for stages
     without dropout), and Keras's steps_per_execution and jit_compile. Build it inside the
     distribution strategy's scope; under mixed_float16 Keras adds loss scaling itself."""
-    model = stage.build(dropout)
+    model = build(stage, dropout)
     model.compile(
         optimizer=optimizer(stage, learning_rate),
         loss="sparse_categorical_crossentropy",

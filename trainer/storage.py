@@ -15,21 +15,13 @@ import uuid
 
 import tensorflow as tf
 
+from trainer.paths import join
+
 PROBE_PREFIX = ".write-probe-"
 
 
 class StorageError(Exception):
     """A location that cannot be read or written, as one line naming it and the cause."""
-
-
-def join(*parts: str) -> str:
-    """os.path.join that keeps gs:// URIs intact."""
-    return "/".join([parts[0].rstrip("/"), *(p.strip("/") for p in parts[1:])])
-
-
-def is_bucket_root(uri: str) -> bool:
-    """gs://BUCKET or /gcs/BUCKET with no folder below it."""
-    return re.fullmatch(r"(gs:/|/gcs)/[^/]+/*", uri) is not None
 
 
 def cause(error: BaseException) -> str:

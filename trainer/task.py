@@ -24,7 +24,7 @@ def list_stages() -> None:
         f"{'#':>2}  {'stage':<10} {'params':>8}  {'optimizer':<9} {'lr':>6} {'decay':>6} {'batch':>5} {'epochs':>6} {'dropout':>7}  layers"
     )
     for s in models.STAGES.values():
-        params = s.build(s.dropout).count_params()
+        params = models.build(s, s.dropout).count_params()
         dropout = "-" if s.dropout is None else s.dropout
         decay = "1cycle" if s.lr_decay is None else s.lr_decay
         print(

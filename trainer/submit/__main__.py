@@ -2,6 +2,24 @@
 
 import sys
 
-from trainer.submit.cli import main
+# The launcher's own packages, the `submit` extra (setup.py): `pip install -e .` alone leaves them out.
+EXTRA_MODULES = ("yaml", "optuna", "google.cloud.aiplatform", "google.cloud.aiplatform_v1", "google.cloud.logging")
 
-sys.exit(main())
+
+def run() -> int:
+    try:
+        from trainer.submit.cli import main
+
+        return main()
+    except ModuleNotFoundError as e:
+        if not (e.name or "").startswith(EXTRA_MODULES):
+            raise
+        print(
+            f"error: ./submit.sh needs the launcher's packages, and {e.name} is not installed; "
+            'run: pip install -e ".[submit]"',
+            file=sys.stderr,
+        )
+        return 2
+
+
+sys.exit(run())

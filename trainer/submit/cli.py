@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import trainer.submit
-from trainer.submit import build, container, local, logs, online, serving, study, sweep, vertex
+from trainer.submit import build, container, local, logs, online, serving, study, study_rules, sweep, vertex
 from trainer.submit.settings import SubmitError, check_trainer_args, settings
 
 
@@ -97,7 +97,11 @@ def _local(args, trainer_args: list[str]) -> int:
 def _tune(args, trainer_args: list[str]) -> int:
     tuning = study.load_config(args.config)
     trial_spec = tuning.trial_job_spec
-    check_trainer_args([*trial_spec.worker_pool_specs[0].container_spec.args, *trainer_args])
+    trial_args = [*trial_spec.worker_pool_specs[0].container_spec.args, *trainer_args]
+    check_trainer_args(trial_args)
+    # Before anything is sent or run: the metric the trials report, Vertex AI's rules, every value a trial can get.
+    trainer_args = [*trainer_args, *study_rules.metric_flag(tuning, trial_args, str(args.config))]
+    study_rules.check(tuning, trial_args, str(args.config))
     # Flags override the file, as with gcloud's --config.
     tuning.max_trial_count = args.max_trials or tuning.max_trial_count or 20
     tuning.parallel_trial_count = min(args.parallel_trials or tuning.parallel_trial_count or 5, tuning.max_trial_count)

@@ -14,7 +14,7 @@ import sys
 import time
 from datetime import timedelta
 
-from trainer.submit import errors, vertex
+from trainer.submit import credentials, errors, vertex
 from trainer.submit.settings import Settings, SubmitError
 
 TRIAL_LABEL = "ml.googleapis.com/trial_id"
@@ -32,17 +32,16 @@ def replica(task_name: str) -> str:
 
 
 def _client(s: Settings):
-    from google.auth.credentials import AnonymousCredentials
     from google.cloud import logging
 
     if s.api_endpoint and s.api_endpoint.startswith("http://"):  # a local emulator serves Cloud Logging too
         return logging.Client(
             project=s.project,
-            credentials=AnonymousCredentials(),
+            credentials=credentials.load(dry_run=False),
             _use_grpc=False,
             client_options={"api_endpoint": s.api_endpoint},
         )
-    return logging.Client(project=s.project)
+    return logging.Client(project=s.project, credentials=credentials.load(dry_run=False))
 
 
 def _text(entry) -> str:

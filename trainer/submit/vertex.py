@@ -8,7 +8,7 @@ import re
 import sys
 import time
 
-from trainer.submit import errors, machines
+from trainer.submit import credentials, errors, machines
 from trainer.submit.settings import Settings
 
 
@@ -40,7 +40,7 @@ def console_url(resource_name: str) -> str:
 
 
 def init_sdk(s: Settings, dry_run: bool) -> None:
-    from google.auth.credentials import AnonymousCredentials
+    """Configure the SDK once for this command, with credentials checked before any request."""
     from google.cloud import aiplatform
 
     local_endpoint = bool(s.api_endpoint and s.api_endpoint.startswith("http://"))
@@ -49,9 +49,8 @@ def init_sdk(s: Settings, dry_run: bool) -> None:
         location=s.region,
         staging_bucket=s.bucket,
         api_endpoint=s.api_endpoint,
-        api_transport="rest" if local_endpoint else None,
-        # A local emulator cannot check credentials, and a dry run needs none.
-        credentials=AnonymousCredentials() if (local_endpoint or dry_run) else None,
+        api_transport="rest" if local_endpoint else None,  # a local server speaks REST, not gRPC
+        credentials=credentials.load(dry_run),
     )
 
 

@@ -1,0 +1,88 @@
+"""A sweep that cannot succeed is refused before it costs anything: `./submit.sh tune --dry-run --config
+VARIANT.yaml` on variants of the shipped hptuning.yaml, each one line naming the parameter and the rule, exit 2,
+nothing printed or sent; and every trial reports under the study's metricId."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+import yaml
+from conftest import CLOUD, REPO
+
+from trainer.submit import cli
+
+pytestmark = pytest.mark.usefixtures("clean_settings")
+SHIPPED = yaml.safe_load((REPO / "hptuning.yaml").read_text())
+
+
+def _param(study: dict, name: str) -> dict:
+    return next(p for p in study["parameters"] if p["parameterId"] == name)
+
+
+def _variant(edit):
+    doc = copy.deepcopy(SHIPPED)
+    edit(doc["studySpec"])
+    return doc
+
+
+VARIANTS = {
+    "metric-loss": (lambda s: s["metrics"][0].update(metricId="val_loss", goal="MINIMIZE"),
+                    "metricId 'val_loss': the trainer reports validation accuracy only"),
+    "goal-minimize": (lambda s: s["metrics"][0].update(goal="MINIMIZE"),
+                      "metric 'accuracy' has goal MINIMIZE: the trainer reports validation accuracy, which must be maximised"),
+    "dropout-past-1": (lambda s: _param(s, "dropout")["doubleValueSpec"].update(maxValue=1.5),
+                       "parameter dropout can be 1.5, which the trainer refuses (argument --dropout: must be between 0 and 1, got 1.5)"),
+    "stage-bogus": (lambda s: s["parameters"].append({"parameterId": "stage", "categoricalValueSpec": {"values": ["batchnorm", "bogus"]}}),
+                    "parameter stage can be bogus, which the trainer refuses (argument --stage: unknown stage 'bogus'"),
+    "log-scale-from-0": (lambda s: _param(s, "learning-rate")["doubleValueSpec"].update(minValue=0),
+                         "parameter learning-rate: UNIT_LOG_SCALE needs a strictly positive range, and it reaches 0"),
+    "discrete-unsorted": (lambda s: _param(s, "batch-size")["discreteValueSpec"].update(values=[64, 32, 128]),
+                          "parameter batch-size: discrete values [64.0, 32.0, 128.0] must be increasing and at least 1e-10 apart"),
+    "discrete-1001": (lambda s: _param(s, "batch-size")["discreteValueSpec"].update(values=list(range(1, 1002))),
+                      "parameter batch-size: 1001 discrete values; Vertex AI takes at most 1,000"),
+    "categorical-scaled": (lambda s: s["parameters"].append({"parameterId": "stage", "categoricalValueSpec": {"values": ["conv"]},
+                                                             "scaleType": "UNIT_LINEAR_SCALE"}),
+                           "parameter stage: a categorical parameter takes no scaleType"),
+    "grid-over-doubles": (lambda s: s.update(algorithm="GRID_SEARCH"),
+                          "parameter learning-rate: GRID_SEARCH needs discrete, integer or categorical parameters"),
+    "two-stopping-specs": (lambda s: s.update(decayCurveStoppingSpec={"useElapsedDuration": False}),
+                           "automated_stopping_spec"),
+    "observation-noise": (lambda s: s.update(observationNoise="HIGH"),
+                          "studySpec.observationNoise is not supported by HyperparameterTuningJob"),
+    "default-value": (lambda s: _param(s, "dropout")["doubleValueSpec"].update(defaultValue=0.2),
+                      "parameter dropout: defaultValue is not supported by HyperparameterTuningJob"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_a_study_that_cannot_succeed_is_one_line_and_nothing_is_sent(name, tmp_path, capsys):
+    edit, message = VARIANTS[name]
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(_variant(edit)))
+    assert cli.main(["tune", *CLOUD, "--dry-run", "--config", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1 and message in err, err
+
+
+def test_every_trial_reports_under_the_studys_metric_id(tmp_path, capsys):
+    doc = _variant(lambda s: s["metrics"][0].update(metricId="digit_accuracy"))
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(doc))
+    assert cli.main(["tune", *CLOUD, "--dry-run", "--config", str(tmp_path / "study.yaml")]) == 0
+    job = json.loads(capsys.readouterr().out)
+    args = job["trialJobSpec"]["workerPoolSpecs"][0]["containerSpec"]["args"]
+    assert (
+        "--hypertune-metric=digit_accuracy" in args and job["studySpec"]["metrics"][0]["metricId"] == "digit_accuracy"
+    )
+
+
+def test_a_trial_flag_naming_another_metric_is_refused(tmp_path, capsys):
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(SHIPPED))
+    argv = ["tune", *CLOUD, "--dry-run", "--config", str(tmp_path / "study.yaml"), "--hypertune-metric=acuracy"]
+    assert cli.main(argv) == 2
+    assert "report --hypertune-metric=acuracy but the study's metricId is 'accuracy'" in capsys.readouterr().err
+
+
+def test_the_shipped_study_passes_every_check(capsys):
+    assert cli.main(["tune", *CLOUD, "--dry-run", "--config", str(REPO / "hptuning.yaml")]) == 0

@@ -1,0 +1,124 @@
+"""A tuning study checked before it costs anything: a sweep that cannot succeed (a metric the trainer does not
+report, a value the trainer refuses, a spec Vertex AI rejects or ignores) is one line and exit 2, before any
+trial starts a machine.
+
+Vertex AI's rules come from the API reference of aiplatform_v1.StudySpec (the docstrings of
+google/cloud/aiplatform_v1/types/study.py, the same text as cloud.google.com's StudySpec reference).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+
+from trainer import config
+from trainer.submit import study as studies
+from trainer.submit.settings import SubmitError
+
+# The trainer reports one thing, validation accuracy, under whatever tag --hypertune-metric names.
+NOT_ACCURACY = re.compile(r"loss|err|time|second|latency|auc|precision|recall|f1|mse|mae|cost", re.I)
+MAX_DISCRETE_VALUES = 1000  # DiscreteValueSpec.values: "should not contain more than 1,000 values"
+MIN_DISCRETE_GAP = 1e-10  # DiscreteValueSpec.values: "in increasing order and at least 1e-10 apart"
+
+
+def metric_flag(job, trial_args: list[str], where: str) -> list[str]:
+    """The flag that makes every trial report under the study's metricId: [] if trial_args already say so.
+    Refuses a metric the trainer cannot report, or a goal that contradicts validation accuracy."""
+    metric = job.study_spec.metrics[0]
+    name, goal = metric.metric_id, metric.goal.name
+    if NOT_ACCURACY.search(name):
+        raise SubmitError(
+            f"{where}: metricId {name!r}: the trainer reports validation accuracy only (under the study's "
+            "metricId); name it for what it is, e.g. metricId: accuracy, goal: MAXIMIZE"
+        )
+    if goal != "MAXIMIZE":
+        raise SubmitError(
+            f"{where}: metric {name!r} has goal {goal}: the trainer reports validation accuracy, which must be "
+            "maximised; set goal: MAXIMIZE"
+        )
+    given = [a.split("=", 1)[1] for a in trial_args if a.startswith("--hypertune-metric=")]
+    if given and given[-1] != name:
+        raise SubmitError(
+            f"{where}: the trial args report --hypertune-metric={given[-1]} but the study's metricId is {name!r}; "
+            "every trial would end without the measurement Vertex AI waits for: drop the flag"
+        )
+    return [] if given else [f"--hypertune-metric={name}"]
+
+
+def _rules(study, where: str) -> None:
+    """Vertex AI's documented rules for a HyperparameterTuningJob's study."""
+    if study.observation_noise.name != "OBSERVATION_NOISE_UNSPECIFIED":  # StudySpec.observation_noise
+        raise SubmitError(
+            f"{where}: studySpec.observationNoise is not supported by HyperparameterTuningJob (only by Vertex AI "
+            "Vizier, StudySpec reference); remove it"
+        )
+    for p in study.parameters:
+        kind = studies.value_spec(p)
+        spec = getattr(p, kind)
+        name = f"{where}: parameter {p.parameter_id}"
+        if type(spec).pb(spec).HasField("default_value"):  # every *ValueSpec.default_value
+            raise SubmitError(f"{name}: defaultValue is not supported by HyperparameterTuningJob; remove it")
+        if kind == "categorical_value_spec":
+            if p.scale_type.name != "SCALE_TYPE_UNSPECIFIED":  # ParameterSpec.scale_type
+                raise SubmitError(f"{name}: a categorical parameter takes no scaleType; remove it")
+            continue
+        low = min(spec.values) if kind == "discrete_value_spec" else spec.min_value
+        if p.scale_type.name in ("UNIT_LOG_SCALE", "UNIT_REVERSE_LOG_SCALE") and low <= 0:  # ScaleType
+            raise SubmitError(
+                f"{name}: {p.scale_type.name} needs a strictly positive range, and it reaches {low:g}; "
+                "raise the minimum or use UNIT_LINEAR_SCALE"
+            )
+        if kind == "discrete_value_spec":
+            values = list(spec.values)
+            if len(values) > MAX_DISCRETE_VALUES:
+                raise SubmitError(f"{name}: {len(values)} discrete values; Vertex AI takes at most 1,000")
+            if any(b - a < MIN_DISCRETE_GAP for a, b in zip(values, values[1:], strict=False)):
+                raise SubmitError(
+                    f"{name}: discrete values {values} must be increasing and at least 1e-10 apart; "
+                    f"write them sorted: {sorted(set(values))}"
+                )
+        if kind == "double_value_spec" and study.algorithm.name == "GRID_SEARCH":  # Algorithm.GRID_SEARCH
+            raise SubmitError(
+                f"{name}: GRID_SEARCH needs discrete, integer or categorical parameters, and this is a range of "
+                "doubles; give it discreteValueSpec values, or use RANDOM_SEARCH"
+            )
+
+
+def _refusal(args: list[str]) -> str | None:
+    """The trainer's own one-line refusal of these flags, or None if it takes them."""
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            config.from_flags(args, environ={})
+    except SystemExit:
+        lines = captured.getvalue().strip().splitlines()
+        return re.sub(r"^.*?error: ", "", lines[-1]) if lines else "refused"
+    return None
+
+
+def _candidates(parameter) -> list[str]:
+    """Every value a trial can be given, as the flag's text: both ends of a range, each listed value."""
+    kind = studies.value_spec(parameter)
+    spec = getattr(parameter, kind)
+    if kind in ("double_value_spec", "integer_value_spec"):
+        values = [spec.min_value, spec.max_value]
+    else:
+        values = list(spec.values)
+    if kind == "integer_value_spec":
+        values = [int(v) for v in values]
+    return list(studies.flag_values({str(i): v for i, v in enumerate(values)}).values())
+
+
+def check(job, trial_args: list[str], where: str) -> None:
+    """Refuse (SubmitError) a study Vertex AI would reject or ignore, or whose trials the trainer would refuse:
+    each value a trial can receive goes through the trainer's own flag validation, on top of trial_args."""
+    _rules(job.study_spec, where)
+    for p in job.study_spec.parameters:
+        for value in _candidates(p):
+            refused = _refusal([*trial_args, f"--{p.parameter_id}={value}"])
+            if refused:
+                raise SubmitError(
+                    f"{where}: parameter {p.parameter_id} can be {value}, which the trainer refuses ({refused}); "
+                    "every such trial would start a machine only to exit 2: narrow the range"
+                )
