@@ -67,6 +67,17 @@ def check_model_dir(model_dir: str) -> None:
             )
 
 
+def _put_marker(marker: dict, sibling: str, model_dir: str) -> None:
+    """Write the marker beside the sibling's own, then rename it into model_dir: a reader of model_dir never sees
+    a temporary (a poller saw one on gs://, where a rename is a copy and a delete, and once locally), and a kill
+    leaves it where the sibling's check accepts it as the trainer's."""
+    staged = storage.join(sibling, f"{MARKER}.tmp{os.getpid()}")
+    with tf.io.gfile.GFile(staged, "wb") as f:
+        f.write(json.dumps(marker, indent=2).encode())
+    storage.makedirs(model_dir)
+    tf.io.gfile.rename(staged, storage.join(model_dir, MARKER), overwrite=True)
+
+
 def _swap_in(staging: str, model_dir: str) -> None:
     """Replace model_dir's export with the one in staging, never leaving model_dir empty or half-written.
 
@@ -90,13 +101,13 @@ def _swap_in(staging: str, model_dir: str) -> None:
     new = storage.list_files(staging)
     marker = json.loads(storage.read_text(storage.join(staging, MARKER)))
     both = sorted((set(old) | set(new)) - {MARKER})
-    storage.write_file(storage.join(model_dir, MARKER), json.dumps({**marker, "files": both}, indent=2).encode())
+    _put_marker({**marker, "files": both}, sibling, model_dir)
     for name in new:
         if name != MARKER:
             storage.makedirs(os.path.dirname(storage.join(model_dir, name)))
             tf.io.gfile.copy(storage.join(sibling, name), storage.join(model_dir, name), overwrite=True)
     storage.remove_files(model_dir, sorted(set(old) - set(new)))
-    storage.write_file(storage.join(model_dir, MARKER), json.dumps(marker, indent=2).encode())
+    _put_marker(marker, sibling, model_dir)
     storage.remove_files(sibling, new)
 
 
