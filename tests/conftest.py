@@ -113,10 +113,10 @@ class Pause:
         """The processes holding now, as ROLE-PID (ROLE: trialN, chief0, worker0, ...)."""
         return sorted(p.name.removeprefix("held-") for p in self.folder.glob("held-*"))
 
-    def wait(self, count: int = 1, until=lambda: True, running=lambda: True, timeout: float = 300) -> list[str]:
-        """Wait until `count` processes hold and `until()` is true, while `running()` (e.g. a process not yet ended)."""
+    def wait(self, count: int = 1, running=lambda: True, timeout: float = 300) -> list[str]:
+        """Wait until `count` processes hold, while `running()` (e.g. a process not yet ended)."""
         deadline = time.monotonic() + timeout
-        while len(self.held()) < count or not until():
+        while len(self.held()) < count:
             assert running(), f"ended before {count} process(es) held at {self.spec}"
             assert time.monotonic() < deadline, f"no {count} process(es) held at {self.spec} within {timeout} s"
             time.sleep(0.05)

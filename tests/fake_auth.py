@@ -21,6 +21,9 @@ class FakeAuth:
         self.tokens: set[str] = set()
         self.refuse = False
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self._public = self._key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
 
     def key_file(self, folder: Path, token_uri: str) -> Path:
         """A service account key file (the JSON `gcloud iam service-accounts keys create` writes) for token_uri."""
@@ -50,11 +53,8 @@ class FakeAuth:
         token = (authorization or "").removeprefix("Bearer ")
         if token in self.tokens:
             return True
-        public = self._key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
         try:
-            jwt.decode(token, certs={"k1": public}, verify=True)
+            jwt.decode(token, certs={"k1": self._public}, verify=True)
         except (ValueError, exceptions.GoogleAuthError):
             return False
         return True

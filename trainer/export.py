@@ -32,8 +32,8 @@ def _version() -> str:
 
 
 def _ours(name: str, listed: set[str]) -> bool:
-    """A file of this trainer's: the marker, a file it lists, or the marker's temporary (storage.write_file's,
-    left by a kill before its rename: on gs:// a rename is a copy and a delete, so that moment is not short)."""
+    """A file of this trainer's: the marker, a file it lists, or the marker's temporary (_put_marker's in the
+    sibling, or storage.write_file's from an earlier version, left by a kill before its rename)."""
     return name == MARKER or name in listed or re.fullmatch(re.escape(MARKER) + r"\.tmp\d+", name) is not None
 
 
@@ -74,7 +74,7 @@ def _put_marker(marker: dict, sibling: str, model_dir: str) -> None:
     staged = storage.join(sibling, f"{MARKER}.tmp{os.getpid()}")
     with tf.io.gfile.GFile(staged, "wb") as f:
         f.write(json.dumps(marker, indent=2).encode())
-    storage.makedirs(model_dir)
+    tf.io.gfile.makedirs(model_dir)
     tf.io.gfile.rename(staged, storage.join(model_dir, MARKER), overwrite=True)
 
 
@@ -104,7 +104,7 @@ def _swap_in(staging: str, model_dir: str) -> None:
     _put_marker({**marker, "files": both}, sibling, model_dir)
     for name in new:
         if name != MARKER:
-            storage.makedirs(os.path.dirname(storage.join(model_dir, name)))
+            tf.io.gfile.makedirs(os.path.dirname(storage.join(model_dir, name)))
             tf.io.gfile.copy(storage.join(sibling, name), storage.join(model_dir, name), overwrite=True)
     storage.remove_files(model_dir, sorted(set(old) - set(new)))
     _put_marker(marker, sibling, model_dir)

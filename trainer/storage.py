@@ -38,20 +38,19 @@ def cause(error: BaseException) -> str:
     return " ".join(str(error).split())[:200]
 
 
-def makedirs(folder: str) -> None:
-    """tf.io.gfile.makedirs, except that a gs:// bucket that does not exist is an error: TensorFlow's own
-    makedirs then asks for the bucket forever (seen against a local GCS server: tests/test_gcs_outputs.py;
-    the same hang is reported in tensorflow/hub#272), which on Vertex AI is a job billed until its timeout."""
+def _check_bucket(folder: str) -> None:
+    """A gs:// bucket that does not exist is an error here: TensorFlow's makedirs would ask for it forever (seen
+    against a local GCS server: tests/test_gcs_outputs.py; also reported in tensorflow/hub#272), which on Vertex
+    AI is a job billed until its timeout. The preflight probe checks every output folder once, before training."""
     match = re.match(r"gs://[^/]+", folder)
     if match and not tf.io.gfile.isdir(match.group(0)):
         raise tf.errors.NotFoundError(None, None, f"no such bucket {match.group(0)} (or this job may not see it)")
-    tf.io.gfile.makedirs(folder)
 
 
 def write_file(uri: str, content: bytes) -> None:
     """Write through a temporary name and rename, so a reader never sees half a file."""
     try:
-        makedirs(os.path.dirname(uri) or ".")
+        tf.io.gfile.makedirs(os.path.dirname(uri) or ".")
         tmp = f"{uri}.tmp{os.getpid()}"
         with tf.io.gfile.GFile(tmp, "wb") as f:
             f.write(content)
@@ -77,7 +76,7 @@ def list_files(folder: str) -> list[str]:
 
 def copy_tree(src: str, dst: str) -> None:
     for name in list_files(src):
-        makedirs(os.path.dirname(join(dst, name)))
+        tf.io.gfile.makedirs(os.path.dirname(join(dst, name)))
         tf.io.gfile.copy(join(src, name), join(dst, name), overwrite=True)
 
 
@@ -104,7 +103,8 @@ def probe(folder: str) -> None:
     created = not tf.io.gfile.exists(top)
     path = join(folder, f"{PROBE_PREFIX}{uuid.uuid4().hex[:12]}")
     try:
-        makedirs(folder)
+        _check_bucket(folder)
+        tf.io.gfile.makedirs(folder)
         with tf.io.gfile.GFile(path, "wb") as f:
             f.write(b"probe")
         tf.io.gfile.remove(path)

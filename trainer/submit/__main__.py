@@ -3,7 +3,7 @@
 import sys
 
 # The launcher's own packages, the `submit` extra (setup.py): `pip install -e .` alone leaves them out.
-EXTRA_MODULES = ("yaml", "optuna", "google.cloud.aiplatform", "google.cloud.aiplatform_v1", "google.cloud.logging")
+EXTRA_MODULES = ("yaml", "optuna", "google.cloud.aiplatform", "google.cloud.logging")  # aiplatform_v1 too
 
 
 def run() -> int:

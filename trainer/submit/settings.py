@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import re
 from dataclasses import dataclass
+
+from trainer import config  # the trainer's flag parser: no TensorFlow
 
 
 class SubmitError(Exception):
@@ -64,10 +69,20 @@ def settings(args, environ, *, need_bucket: bool) -> Settings:
     )
 
 
+def trainer_refusal(args: list[str]) -> str | None:
+    """The trainer's own one-line refusal of these flags (its argparse error, without the prefix), or None."""
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            config.from_flags(args, environ={})
+    except SystemExit:
+        lines = captured.getvalue().strip().splitlines()
+        return re.sub(r"^.*?error: ", "", lines[-1]) if lines else "refused"
+    return None
+
+
 def check_trainer_args(trainer_args: list[str]) -> None:
     """Fail here, not an hour later in the cloud, on flags the trainer would reject."""
-    from trainer import config
-
     try:
         config.from_flags(trainer_args, environ={})
     except SystemExit:

@@ -8,13 +8,10 @@ google/cloud/aiplatform_v1/types/study.py, the same text as cloud.google.com's S
 
 from __future__ import annotations
 
-import contextlib
-import io
 import re
 
-from trainer import config
 from trainer.submit import study as studies
-from trainer.submit.settings import SubmitError
+from trainer.submit.settings import SubmitError, trainer_refusal
 
 # The trainer reports one thing, validation accuracy, under whatever tag --hypertune-metric names.
 NOT_ACCURACY = re.compile(r"loss|err|time|second|latency|auc|precision|recall|f1|mse|mae|cost", re.I)
@@ -85,18 +82,6 @@ def _rules(study, where: str) -> None:
             )
 
 
-def _refusal(args: list[str]) -> str | None:
-    """The trainer's own one-line refusal of these flags, or None if it takes them."""
-    captured = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(captured):
-            config.from_flags(args, environ={})
-    except SystemExit:
-        lines = captured.getvalue().strip().splitlines()
-        return re.sub(r"^.*?error: ", "", lines[-1]) if lines else "refused"
-    return None
-
-
 def _candidates(parameter) -> list[str]:
     """Every value a trial can be given, as the flag's text: both ends of a range, each listed value."""
     kind = studies.value_spec(parameter)
@@ -116,7 +101,7 @@ def check(job, trial_args: list[str], where: str) -> None:
     _rules(job.study_spec, where)
     for p in job.study_spec.parameters:
         for value in _candidates(p):
-            refused = _refusal([*trial_args, f"--{p.parameter_id}={value}"])
+            refused = trainer_refusal([*trial_args, f"--{p.parameter_id}={value}"])
             if refused:
                 raise SubmitError(
                     f"{where}: parameter {p.parameter_id} can be {value}, which the trainer refuses ({refused}); "
