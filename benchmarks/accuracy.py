@@ -1,7 +1,7 @@
 """Train stages with their full codelab budget on the real MNIST and print test accuracy and wall time.
 
     python benchmarks/accuracy.py --stage 5          # one stage
-    python benchmarks/accuracy.py --seeds 3          # all five, median of three seeds, as the README table
+    python benchmarks/accuracy.py --seeds 3          # all five, median of three seeds, as the table in docs/performance.md
 
 Each stage must reach at least the floor below (the codelab reports about 90, 97.7, 97.7, 99.0, 99.5%);
 best (python benchmarks/accuracy.py --stage best --seeds 3) must reach 99.6%.

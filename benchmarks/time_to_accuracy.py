@@ -2,18 +2,19 @@
 
     python benchmarks/time_to_accuracy.py --stage fast --stage batchnorm --seeds 5 --target 0.99
 
-The data is loaded and cached first; the clock starts before the model is built and compiled, so
-tracing and compilation count. Every --eval-every of an epoch the clock pauses while the full
-10,000 test digits are evaluated; a run stops at the target or at the end of its stage's budget.
+Each run is the trainer's own train_and_evaluate (the loop that ships), with one more Keras callback.
+The data is loaded once; the clock starts as training starts, so tracing and compilation count. Every
+--eval-every of an epoch the clock pauses while the full 10,000 test digits are evaluated (and while the
+trainer validates at the end of each epoch); a run stops at the target or at the end of its stage's budget.
 Exits 1 when the fast stage misses its target (99% within 15 s in at least 4 runs of 5).
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import sys
+import tempfile
 import time
 
 import keras
@@ -21,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 from common import DATA_DIR_HELP, DEFAULT_DATA_DIR, cpu_precision  # first: puts the repository on sys.path
 
-from trainer import data, distribution, models, pipeline, reporting
+from trainer import config, data, distribution, models, train
 
 FAST_SECONDS, FAST_SHARE = 15, 0.8  # the fast stage's target: 99% within 15 s in 4 runs of 5
 
@@ -29,18 +30,28 @@ FAST_SECONDS, FAST_SHARE = 15, 0.8  # the fast stage's target: 99% within 15 s i
 class TimeToAccuracy(keras.callbacks.Callback):
     """Evaluates on the whole test set every few batches with the clock paused; stops at the target."""
 
-    def __init__(self, started: float, test_x, test_y, every: int, target: float) -> None:
+    def __init__(self, test_x, test_y, eval_fraction: float, target: float) -> None:
         super().__init__()
-        self.started, self.every, self.target = started, every, target
+        self.eval_fraction, self.target = eval_fraction, target
         self.test_x, self.test_y = tf.constant(test_x.astype(np.float32) / 255.0), test_y
-        self.paused = 0.0
-        self.reached: float | None = None
-        self.accuracy = 0.0
-        self._predict = None
+        self.started = self.paused = 0.0
+        self.every, self.reached, self.accuracy = 1, None, 0.0
+        self._predict, self._validating = None, 0.0
+
+    def on_train_begin(self, logs=None):
+        spe = self.model.steps_per_execution  # batch-end callbacks come once per execution
+        self.every = max(1, round(self.params["steps"] * self.eval_fraction / spe)) * spe
+        self.started = time.perf_counter()
+
+    def on_test_begin(self, logs=None):  # the trainer's validation at an epoch's end: not training time
+        self._validating = time.perf_counter()
+
+    def on_test_end(self, logs=None):
+        self.paused += time.perf_counter() - self._validating
 
     def _evaluate(self) -> None:
         pause = time.perf_counter()
-        elapsed = pause - self.started - self.paused  # training time so far, earlier evaluations left out
+        elapsed = pause - self.started - self.paused  # training time so far, evaluations left out
         if self._predict is None:
             self._predict = tf.function(lambda x: tf.argmax(self.model(x, training=False), axis=-1))
         predictions = np.concatenate(
@@ -60,28 +71,12 @@ class TimeToAccuracy(keras.callbacks.Callback):
         self._evaluate()
 
 
-def run(
-    stage: models.Stage, mnist: data.Mnist, seed: int, target: float, eval_fraction: float, xla: str, spe: int | None
-):
-    keras.utils.set_random_seed(seed)
-    train_ds = pipeline.make_dataset(mnist.train_images, mnist.train_labels, stage.batch_size, shuffle=True, seed=seed)
-    steps = math.ceil(len(mnist.train_images) / stage.batch_size)
-    started = time.perf_counter()
-    lr = models.learning_rate_for(stage, stage.learning_rate, steps * stage.epochs)
-    spe = distribution.choose_steps_per_execution(spe, strategy="default", num_gpus=0)
-    model = models.build_model(
-        stage,
-        learning_rate=lr,
-        dropout=stage.dropout,
-        steps_per_execution=spe,
-        jit_compile=distribution.jit_compile(xla),
-    )
-    every = max(1, round(steps * eval_fraction / spe)) * spe
-    watch = TimeToAccuracy(started, mnist.test_images, mnist.test_labels, every, target)
-    callbacks = [watch] + (
-        [reporting.lr_schedule(stage.learning_rate, stage.lr_decay)] if stage.lr_decay is not None else []
-    )
-    model.fit(train_ds, epochs=stage.epochs, callbacks=callbacks, shuffle=False, verbose=0)
+def run(stage: models.Stage, mnist: data.Mnist, seed: int, target: float, eval_fraction: float, flags: list[str]):
+    """One run of the trainer's train_and_evaluate, timed; (seconds to the target or None, last accuracy)."""
+    watch = TimeToAccuracy(mnist.test_images, mnist.test_labels, eval_fraction, target)
+    with tempfile.TemporaryDirectory() as job_dir:
+        argv = ["--stage", stage.name, "--seed", str(seed), "--job-dir", job_dir, "--no-plots", *flags]
+        train.train_and_evaluate(config.from_flags(argv, environ={}), mnist=mnist, callbacks=[watch])
     return watch.reached, watch.accuracy
 
 
@@ -102,15 +97,14 @@ def main() -> int:
     args = p.parse_args()
     mnist = data.load_mnist(args.data_dir)
     precision = cpu_precision(args.precision)
-    keras.mixed_precision.set_global_policy(precision)
     print(f"precision={precision}, xla={args.xla}", flush=True)
+    flags = ["--precision", precision, "--xla", args.xla]
+    flags += ["--steps-per-execution", str(args.steps_per_execution)] if args.steps_per_execution else []
     rows = []
     for stage in [models.resolve_stage(s) for s in (args.stage or ["fast", "batchnorm"])]:
         times = []
         for seed in range(1, args.seeds + 1):
-            reached, accuracy = run(
-                stage, mnist, seed, args.target, args.eval_every, args.xla, args.steps_per_execution
-            )
+            reached, accuracy = run(stage, mnist, seed, args.target, args.eval_every, flags)
             print(
                 f"{stage.name} seed {seed}: "
                 + (f"{args.target:.1%} after {reached:.1f} s" if reached else f"never reached {args.target:.1%}")

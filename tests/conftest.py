@@ -51,6 +51,19 @@ def run_in_process(*args: str, env: dict | None = None) -> subprocess.CompletedP
     return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
+def sample_trials(study, count: int, seed: int = 0) -> list[dict[str, str]]:
+    """Random search over the study's parameters, as flag values: Optuna's RandomSampler, as the local sweep
+    draws for RANDOM_SEARCH (and the fake Vertex AI for every study)."""
+    import optuna
+
+    from trainer.submit import study as studies
+    from trainer.submit import sweep
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    return [studies.flag_values(sampler.ask(sweep.distributions(study)).params) for _ in range(count)]
+
+
 def tf_config(cluster: dict, task_type: str, index: int = 0) -> dict:
     """The TF_CONFIG variable Vertex AI sets for this replica, as an environment mapping."""
     return {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": task_type, "index": index}})}
@@ -69,7 +82,7 @@ def mnist_copy(tmp_path: Path) -> Path:
 
 
 SETTINGS_VARIABLES = ("PROJECT_ID", "REGION", "BUCKET", "REPOSITORY", "IMAGE", "TAG", "IMAGE_URI", "TPU_IMAGE_URI",
-                      "SERVICE_ACCOUNT", "VERTEX_API_ENDPOINT")  # fmt: skip
+                      "SERVICE_ACCOUNT", "TENSORBOARD", "VERTEX_API_ENDPOINT")  # fmt: skip
 
 
 @pytest.fixture
@@ -82,12 +95,13 @@ def clean_settings(monkeypatch):
 
 @pytest.fixture(scope="session")
 def vertex(tmp_path_factory):
-    """The fake Vertex AI API, shared by every test that submits; the SDK polls it every second, not every five."""
+    """The fake Vertex AI API, shared by every test that submits; a job's state is read every second, not every five."""
     from fake_vertex import FakeVertex
-    from google.cloud.aiplatform import jobs as sdk_jobs
 
-    sdk_jobs._JOB_WAIT_TIME = 1
+    from trainer.submit import vertex as jobs
+
     with FakeVertex(tmp_path_factory.mktemp("gcs")) as fake, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(jobs, "POLL_SECONDS", (1.0, 1.0))
         # Credentials as a user's service account key gives them, refreshed against the fake's token endpoint.
         patch.setenv(
             "GOOGLE_APPLICATION_CREDENTIALS",

@@ -16,10 +16,12 @@ from __future__ import annotations
 import json
 import re
 import signal
+import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from conftest import sample_trials
 from fake_auth import FakeAuth
 from fake_logging import FakeLogging
 from fake_serving import FakeServing
@@ -76,10 +78,29 @@ class FakeVertex:
 
     # ------------------------------------------------------------ running jobs
 
-    def _log_to(self, job, trial_id: str | None = None):
-        """The on_line of a job's replicas: each line into the fake Cloud Logging, labelled as Vertex AI does."""
+    def _run(self, job, pools, out: Path, log_name: str, trial_id: str | None = None) -> int:
+        """Run the pools as Vertex AI would, each replica's lines read as its logging agent would: into the log
+        file, and into the fake Cloud Logging labelled with the job, the replica and the trial."""
         project, job_id = job.name.split("/")[1], job.name.rsplit("/", 1)[-1]
-        return lambda task, line: self.logging.record(project, job_id, task, line, trial_id)
+        readers, processes = [], self._processes.setdefault(job.name, [])
+        with open(out / log_name, "w") as log:
+
+            def forward(task: str, process: subprocess.Popen) -> None:
+                for raw in process.stdout:
+                    line = raw.decode(errors="replace")
+                    log.write(line)
+                    log.flush()
+                    self.logging.record(project, job_id, task, line.rstrip("\n"), trial_id)
+
+            def started(task: str, process: subprocess.Popen) -> None:
+                processes.append(process)
+                readers.append(threading.Thread(target=forward, args=(task, process)))
+                readers[-1].start()
+
+            rc = local.run_worker_pools(pools, out, job_id, trial_id, subprocess.PIPE, started)
+            for reader in readers:
+                reader.join()
+        return rc
 
     def _set(self, job, **fields) -> None:
         with self._lock:
@@ -92,11 +113,7 @@ class FakeVertex:
         pools = [(int(p.replica_count), list(p.container_spec.args)) for p in spec.worker_pool_specs]
         out = self.local_path(spec.base_output_directory.output_uri_prefix)
         out.mkdir(parents=True, exist_ok=True)
-        processes = self._processes.setdefault(job.name, [])
-        with open(out / "job.log", "w") as log:
-            rc = local.run_worker_pools(
-                pools, out, job.name.rsplit("/", 1)[-1], log=log, started=processes, on_line=self._log_to(job)
-            )
+        rc = self._run(job, pools, out, "job.log")
         states = aiplatform_v1.JobState
         state = states.JOB_STATE_SUCCEEDED if rc == 0 else states.JOB_STATE_FAILED
         if job.state == states.JOB_STATE_CANCELLING:
@@ -118,7 +135,7 @@ class FakeVertex:
         spec = job.trial_job_spec
         metric_id = job.study_spec.metrics[0].metric_id
         base = self.local_path(spec.base_output_directory.output_uri_prefix)
-        for number, values in enumerate(study.sample_trials(job.study_spec, job.max_trial_count, seed=7), 1):
+        for number, values in enumerate(sample_trials(job.study_spec, job.max_trial_count, seed=7), 1):
             trial = aiplatform_v1.Trial(
                 id=str(number),
                 state=aiplatform_v1.Trial.State.ACTIVE,
@@ -131,11 +148,8 @@ class FakeVertex:
             pools = [(int(p.replica_count), [*p.container_spec.args, *flags]) for p in spec.worker_pool_specs]
             out = base / str(number)
             out.mkdir(parents=True, exist_ok=True)
-            with open(out / "trial.log", "w") as log:
-                rc = local.run_worker_pools(
-                    pools, out, job.name.rsplit("/", 1)[-1], str(number), log, on_line=self._log_to(job, str(number))
-                )
-            value = study.read_metric(study.chief_metric_file(out), metric_id)
+            rc = self._run(job, pools, out, "trial.log", str(number))
+            value = (study.reports(study.chief_metric_file(out), metric_id) or [(0, None)])[-1][1]
             with self._lock:
                 trial = job.trials[number - 1]
                 if rc == 0 and value is not None:

@@ -9,10 +9,12 @@ import time
 
 import pytest
 from conftest import CLOUD, SAMPLE_DIR, read_metrics, run_trainer
-from google.cloud import aiplatform, aiplatform_v1
+from google.cloud import aiplatform_v1
 
 from trainer import distribution
-from trainer.submit import cli
+from trainer.submit import cli, credentials
+from trainer.submit import vertex as jobs
+from trainer.submit.settings import settings
 
 pytestmark = pytest.mark.usefixtures("clean_settings")
 IMAGE = "us-central1-docker.pkg.dev/demo-project/mnist/mnist-trainer"
@@ -175,7 +177,8 @@ def test_a_cancelled_job_resubmitted_under_its_name_resumes_after_its_last_backu
     base = vertex.local_path("gs://demo-bucket/resumable")
     metadata = base / "checkpoints" / "backup" / "training_metadata.json"
     held.wait(running=lambda: vertex.jobs[name].state != aiplatform_v1.JobState.JOB_STATE_FAILED)
-    aiplatform.CustomJob.get(name).cancel()
+    s = settings({"project": "demo-project", "api_endpoint": vertex.endpoint}, {}, need_bucket=False)
+    jobs.client(s, credentials.load(dry_run=False)).cancel_custom_job(name=name)  # through the SDK's own client
     _wait(lambda: vertex.jobs[name].state == aiplatform_v1.JobState.JOB_STATE_CANCELLED)
     backed_up = json.loads(metadata.read_text())["epoch"]
     assert "stopped: SIGTERM received during epoch 2" in (base / "job.log").read_text()

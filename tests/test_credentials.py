@@ -67,9 +67,19 @@ def test_the_fake_refuses_a_request_without_credentials_it_issued(vertex):
 
 
 def test_a_launcher_without_its_extra_packages_says_which_install_to_run():
-    hide = "import runpy, sys; sys.modules['yaml'] = None; sys.argv = ['submit', '--help']; runpy.run_module('trainer.submit', run_name='__main__')"
+    # --help needs none of them (the commands import what they need); a dry run of tune needs YAML.
+    argv = ["submit", "tune", "--dry-run", *CLOUD]
+    hide = f"import runpy, sys; sys.modules['yaml'] = None; sys.argv = {argv}; runpy.run_module('trainer.submit', run_name='__main__')"
     result = subprocess.run([sys.executable, "-c", hide], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.strip() == (
         'error: ./submit.sh needs the launcher\'s packages, and yaml is not installed; run: pip install -e ".[submit]"'
     )
+
+
+def test_help_and_local_jobs_need_none_of_the_launchers_extra_packages():
+    hidden = "sys.modules.update(dict.fromkeys(['yaml', 'optuna', 'google.cloud.aiplatform', 'google.cloud.logging']))"
+    for argv in (["submit", "--help"], ["submit", "train", "--help"], ["submit", "local", "--help"]):
+        run = f"import runpy, sys; {hidden}; sys.argv = {argv}; runpy.run_module('trainer.submit', run_name='__main__')"
+        result = subprocess.run([sys.executable, "-c", run], cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0 and "usage: ./submit.sh" in result.stdout, result.stderr

@@ -93,7 +93,10 @@ def test_predict_on_the_endpoint_prints_what_trainer_predict_prints_for_the_same
     assert max(size for _, size in requests) <= 1_500_000  # Vertex AI's online prediction limit
 
 
-def test_a_second_deploy_makes_version_2_of_the_same_model_and_replaces_version_1(vertex, deployed, capsys):
+def test_a_second_deploy_makes_version_2_then_undeploy_removes_the_models_and_delete_endpoint_the_endpoint(
+    vertex, deployed, capsys
+):
+    """One test, in this order: xdist may run a module's tests on different workers, each with its own fake."""
     endpoint, _ = deployed
     argv = ["deploy", *_cloud(vertex), "--model-dir", "gs://demo-bucket/serve-job/model", "--max-replicas", "2"]
     code, out, err = _run(capsys, *argv)
@@ -106,9 +109,6 @@ def test_a_second_deploy_makes_version_2_of_the_same_model_and_replaces_version_
     assert dict(endpoint.traffic_split) == {model.id: 100}
     assert "version 2" in out
 
-
-def test_undeploy_removes_the_models_and_delete_endpoint_the_endpoint(vertex, deployed, capsys):
-    endpoint, _ = deployed
     code, out, err = _run(capsys, "undeploy", *_cloud(vertex), "--endpoint", endpoint.name.rsplit("/", 1)[-1])
     assert code == 0, err
     assert not endpoint.deployed_models and "undeployed: mnist-v2" in out

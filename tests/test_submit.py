@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import CLOUD, REPO, read_metrics
+from conftest import CLOUD, REPO, read_metrics, sample_trials
 from google.cloud import aiplatform_v1
 
 from trainer import config
@@ -147,7 +147,7 @@ def test_tune_runs_trials_and_reports_the_best_one(vertex, capsys):
     base = vertex.local_path("gs://demo-bucket/smoke-tune")
     values = {}
     for trial in job.trials:
-        reported = studies.read_metric(studies.chief_metric_file(base / trial.id), "accuracy")
+        reported = studies.reports(studies.chief_metric_file(base / trial.id), "accuracy")[-1][1]
         assert trial.final_measurement.metrics[0].value == pytest.approx(reported)
         assert (base / trial.id / "model" / "saved_model.pb").is_file()
         values[trial.id] = reported
@@ -156,10 +156,11 @@ def test_tune_runs_trials_and_reports_the_best_one(vertex, capsys):
 
 
 def test_hptuning_yaml_parses_and_each_parameter_is_a_trainer_flag():
-    study, trial_spec = studies.load_study(REPO / "hptuning.yaml")
+    job = studies.load_config(REPO / "hptuning.yaml")
+    study, trial_spec = job.study_spec, job.trial_job_spec
     assert {f"--{p.parameter_id}" for p in study.parameters} <= config.trainer_flags()
     assert {p.parameter_id for p in study.parameters} >= {"learning-rate", "lr-decay", "dropout", "batch-size"}
-    for trial in studies.sample_trials(study, 5):
+    for trial in sample_trials(study, 5):
         config.from_flags(
             [*trial_spec.worker_pool_specs[0].container_spec.args, *(f"--{k}={v}" for k, v in trial.items())]
         )
@@ -185,7 +186,7 @@ def test_tune_local_runs_two_trials_and_prints_the_table(tmp_path, capsys):
     assert [r[0] for r in rows] == ["1", "2"]
     for number, value, *_ in rows:
         assert float(value) == pytest.approx(
-            studies.read_metric(studies.chief_metric_file(tmp_path / number), "accuracy"), abs=1e-4
+            studies.reports(studies.chief_metric_file(tmp_path / number), "accuracy")[-1][1], abs=1e-4
         )
     assert "best: trial " in out.splitlines()[-1]
 

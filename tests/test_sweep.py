@@ -13,7 +13,7 @@ import sys
 
 import optuna
 import yaml
-from conftest import REPO, SAMPLE_DIR
+from conftest import REPO, SAMPLE_DIR, sample_trials
 
 from trainer.submit import study as studies
 
@@ -64,7 +64,7 @@ def _rows(out: str) -> list[list[str]]:
 
 def test_a_trial_that_cannot_learn_is_stopped_by_the_median_rule_and_a_killed_sweep_continues(tmp_path, pause):
     # The sampler's draws for this seed: at least one trial that cannot learn and some that can.
-    draws = [t["learning-rate"] for t in studies.sample_trials(studies.load_config(_write(tmp_path)).study_spec, 4)]
+    draws = [t["learning-rate"] for t in sample_trials(studies.load_config(_write(tmp_path)).study_spec, 4)]
     assert "1e-07" in draws and set(draws) - {"1e-07"}
     # Ctrl-C while trials 3 and 4 hold before their first epoch: trials 1 and 2 have finished, the sweep cannot.
     held = pause("epoch=0;from_trial=3")

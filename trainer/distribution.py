@@ -16,6 +16,18 @@ if TYPE_CHECKING:  # TensorFlow is imported where a strategy is made, not to rea
 VERTEX_POOLS = {"workerpool0": "chief", "workerpool1": "worker", "workerpool2": "ps", "workerpool3": "evaluator"}
 
 
+def replica_name(task_name: str) -> str:
+    """How a replica is called in logs, from Vertex AI's task name: chief for workerpool0-0, worker-1 for
+    workerpool1-0 (the chief is worker 0 of the cluster), ps-0, evaluator-0; other names as they are."""
+    pool, _, index = (task_name or "").rpartition("-")
+    role = VERTEX_POOLS.get(pool)
+    if role is None or not index.isdigit():
+        return task_name or "?"
+    if role == "chief":
+        return "chief"
+    return f"worker-{int(index) + 1}" if role == "worker" else f"{role}-{index}"
+
+
 @dataclass(frozen=True)
 class Role:
     task_type: str
@@ -99,7 +111,7 @@ def choose_precision(
 ) -> str:
     """The Keras dtype policy. auto: bfloat16 on TPU; float16 on GPUs with tensor cores (compute
     capability 7.0 or newer); bfloat16 on CPUs with native bfloat16 instructions (AVX512-BF16, AMX),
-    measured faster at the same accuracy (see the README); float32 on other CPUs and older GPUs."""
+    measured faster at the same accuracy (docs/performance.md); float32 on other CPUs and older GPUs."""
     if requested != "auto":
         return requested
     if strategy == "tpu":

@@ -71,11 +71,15 @@ def print_predictions(path: Path, digits, probabilities) -> None:
         print(f"{where}: {digit} ({probabilities[i][digit]:.1%})")
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m trainer.predict", description=__doc__.splitlines()[0])
     p.add_argument("--model-dir", required=True, help="the exported SavedModel (a job's model dir)")
     p.add_argument("files", nargs="+", type=Path)
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         inputs = [(path, read_inputs(path)) for path in args.files]
     except data.DataError as e:

@@ -16,6 +16,7 @@ import re
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 
 import keras
 import tensorflow as tf
@@ -97,16 +98,21 @@ def place(
 
 
 def train_and_evaluate(
-    config: Config, *, mnist: data.Mnist | None = None, strategy: tf.distribute.Strategy | None = None
+    config: Config,
+    *,
+    mnist: data.Mnist | None = None,
+    strategy: tf.distribute.Strategy | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> results.Result:
     """Train config.stage and publish its outputs; returns the Result.
 
     mnist: the data, instead of reading config.data_dir; strategy: instead of choosing one from config
-    and the environment (TF_CONFIG, CLUSTER_SPEC, the TPU variables). Raises preflight.PreflightError, data.DataError,
+    and the environment (TF_CONFIG, CLUSTER_SPEC, the TPU variables); callbacks: more Keras callbacks, after
+    the trainer's own (benchmarks time the loop that ships with them). Raises preflight.PreflightError, data.DataError,
     preemption.IncompatibleBackup (bad input), distribution.AcceleratorMissing, reporting.TrainingDiverged,
     storage.StorageError, LostPeer, preemption.Terminated (SIGTERM).
     """
-    started = time.perf_counter()
+    started, extra = time.perf_counter(), list(callbacks)
     stage = config.stage
     if mnist is not None:
         config = dataclasses.replace(config, data_dir="arrays in memory")
@@ -171,7 +177,7 @@ def train_and_evaluate(
                 train_ds,
                 epochs=config.epochs,
                 validation_data=test_ds,
-                callbacks=[*callbacks, stop],
+                callbacks=[*callbacks, *extra, stop],
                 shuffle=False,  # tf.data already reshuffles every epoch; this only silences Keras' reminder
                 verbose=1 if sys.stdout.isatty() else 2,
             )

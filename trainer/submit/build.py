@@ -9,10 +9,10 @@ import subprocess
 from trainer.submit.settings import Settings, SubmitError
 
 
-def build(args, s: Settings) -> int:
+def build(s: Settings, tpu: bool, dry_run: bool) -> int:
     """`./submit.sh build [--tpu]`: gcloud builds submit with cloudbuild.yaml; prints the command first (and only,
     with --dry-run). --tpu builds Dockerfile.tpu as IMAGE-tpu, the image TPU jobs run."""
-    image_uri = s.tpu_image_uri if args.tpu else s.image_uri
+    image_uri = s.tpu_image_uri if tpu else s.image_uri
     match = re.fullmatch(r"([a-z0-9-]+)-docker\.pkg\.dev/([^/]+)/([^/]+)/([^:]+):(.+)", image_uri)
     if not match:
         raise SubmitError(
@@ -30,11 +30,11 @@ def build(args, s: Settings) -> int:
         "--config",
         "cloudbuild.yaml",
         f"--substitutions=_REGION={region},_REPOSITORY={repository},_IMAGE={image},_TAG={tag}"
-        + (",_DOCKERFILE=Dockerfile.tpu" if args.tpu else ""),
+        + (",_DOCKERFILE=Dockerfile.tpu" if tpu else ""),
         ".",
     ]
     print(" ".join(command), flush=True)
-    if args.dry_run:
+    if dry_run:
         return 0
     if not shutil.which("gcloud"):
         raise SubmitError("gcloud not found: install the Google Cloud CLI (https://cloud.google.com/sdk/docs/install)")

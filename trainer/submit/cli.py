@@ -1,169 +1,225 @@
-"""The command line of ./submit.sh: flags, then one function per subcommand."""
+"""./submit.sh, put together: the command line becomes frozen options and Settings, then each command runs its
+steps in order (check, send, wait, the last error line on failure, deploy on success), and any error the cloud
+answers becomes one line, here.
+
+The one lazy point is dispatch (`_load`): each command imports the heavy modules it needs (the aiplatform SDK
+for deploy and predict, Optuna for a local sweep, Cloud Logging once a job has failed) and no others, so
+--help, `local` and a dry run start in about a second.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import time
 from pathlib import Path
 
-import trainer.submit
-from trainer.submit import build, container, local, logs, online, serving, study, study_rules, sweep, vertex
-from trainer.submit.settings import SubmitError, check_trainer_args, settings
+from google.api_core import exceptions
 
+import trainer.submit as submit
+from trainer.submit import errors, flags
+from trainer.submit.machines import machine_spec
+from trainer.submit.options import DeployOptions, JobOptions, TuneOptions
+from trainer.submit.settings import ENVIRONMENT, Settings, SubmitError, settings, trainer_config
 
-# fmt: off
-def parse_args(argv: list[str] | None):
-    """The submitter's flags, and the rest (the trainer's flags, passed on unchanged)."""
-    p = argparse.ArgumentParser(prog="./submit.sh", description=trainer.submit.__doc__.splitlines()[0],
-                                epilog="Other flags go to the trainer, e.g. --stage conv --epochs 5.")
-    sub = p.add_subparsers(dest="command", required=True)
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--project", help="Google Cloud project (default: $PROJECT_ID)")
-    common.add_argument("--region", help="Vertex AI region (default: $REGION, else us-central1)")
-    common.add_argument("--bucket", help="gs://BUCKET for job outputs (default: $BUCKET)")
-    common.add_argument("--repository", help="Artifact Registry repository (default: $REPOSITORY, else mnist)")
-    common.add_argument("--image", help="image name (default: $IMAGE, else mnist-trainer)")
-    common.add_argument("--tag", help="image tag (default: $TAG, else latest)")
-    common.add_argument("--image-uri", help="the whole image URI, instead of the four above (default: $IMAGE_URI)")
-    common.add_argument("--dry-run", action="store_true", help="print the request (or command) and send nothing")
-    jobs = argparse.ArgumentParser(add_help=False)
-    jobs.add_argument("--display-name")
-    jobs.add_argument("--machine-type", help="e.g. g2-standard-8, a2-highgpu-1g, ct5lp-hightpu-4t, cloud-tpu (default: n1-standard-8; tune: hptuning.yaml's)")
-    jobs.add_argument("--accelerator-type", help="default: the machine's own GPU (a2, a3, a4, g2, g4), NVIDIA_TESLA_T4 on n1, none on TPU machines")
-    jobs.add_argument("--accelerator-count", type=int, help="0 for a CPU-only job (default: the machine's, else 1)")
-    jobs.add_argument("--replicas", type=int, default=1, help="machines; more than one trains with MultiWorkerMirroredStrategy")
-    jobs.add_argument("--service-account", help="default: $SERVICE_ACCOUNT")
-    jobs.add_argument("--tensorboard", help="a Vertex AI TensorBoard instance (projects/P/locations/R/tensorboards/ID)")
-    jobs.add_argument("--spot", action="store_true", help="run on Spot VMs (cheaper, may be preempted: the trainer resumes)")
-    jobs.add_argument("--no-restart-on-worker-restart", dest="restart_on_worker_restart", action="store_false",
-                      help="by default a restarted worker restarts the whole job, which then resumes from its backup")
-    jobs.add_argument("--api-endpoint", help="Vertex AI API endpoint, e.g. a regional or private one (default: $VERTEX_API_ENDPOINT)")
-    serve = argparse.ArgumentParser(add_help=False)
-    serve.add_argument("--model-name", default=os.environ.get("MODEL_NAME", "mnist"), help="the model's display name in the Model Registry; an existing one gets a new version (default: $MODEL_NAME, else mnist)")
-    serve.add_argument("--endpoint", help="deploy to this endpoint (ID or resource name) instead of the one named --endpoint-name")
-    serve.add_argument("--endpoint-name", default="mnist", help="the endpoint's display name, reused if it exists (default: mnist)")
-    serve.add_argument("--serving-machine-type", default="n1-standard-2", help="default: n1-standard-2")
-    serve.add_argument("--min-replicas", type=int, default=1, help="replicas always running, each billed by the hour (default: 1)")
-    serve.add_argument("--max-replicas", type=int, default=1, help="autoscaling limit (default: 1)")
-    serve.add_argument("--serving-image", help=f"default: Vertex AI's prebuilt TensorFlow {serving.SERVING_TENSORFLOW} CPU prediction image of the region")
-    serve.add_argument("--keep-previous", action="store_true", help="keep the versions the new one replaces deployed (with no traffic, still billed)")
-    build_ = sub.add_parser("build", parents=[common], help="build the image with Cloud Build and push it to Artifact Registry")
-    build_.add_argument("--tpu", action="store_true", help="the TPU image (Dockerfile.tpu, IMAGE-tpu) instead of the CPU/GPU one")
-    build_.add_argument("--local", action="store_true", help="build it here with podman, on a stand-in base, for local --container")
-    train = sub.add_parser("train", parents=[common, jobs, serve], help="run a CustomJob")
-    train.add_argument("--no-wait", action="store_true", help="return once the job is created")
-    train.add_argument("--deploy", action="store_true", help="when the job succeeds, deploy its model (see deploy --help)")
-    tune = sub.add_parser("tune", parents=[common, jobs], help="run a HyperparameterTuningJob from hptuning.yaml")
-    tune.add_argument("--config", type=Path, default=Path("hptuning.yaml"))
-    tune.add_argument("--max-trials", type=int, help="default: the file's maxTrialCount, else 20")
-    tune.add_argument("--parallel-trials", type=int, help="default: the file's parallelTrialCount, else 5")
-    tune.add_argument("--local", action="store_true", help="run the study on this machine with Optuna, --parallel-trials at a time")
-    tune.add_argument("--container", action="store_true", help="with --local: run each trial in the image built by build --local")
-    tune.add_argument("--output-dir", type=Path, help="with --local: the study's folder; the same one again continues it (default: runs/DISPLAY_NAME)")
-    deploy = sub.add_parser("deploy", parents=[common, serve], help="upload a model to the Model Registry and deploy it to an endpoint")
-    deploy.add_argument("--model-dir", required=True, help="the exported model, gs://BUCKET/DISPLAY_NAME/model")
-    predict = sub.add_parser("predict", parents=[common], help="digits from a deployed endpoint, one line per image")
-    predict.add_argument("--endpoint", required=True, help="the endpoint's ID or resource name")
-    predict.add_argument("files", nargs="+", help="PNG, IDX (*idx3-ubyte[.gz]) or JSON lines of {\"image\": 28x28}")
-    undeploy = sub.add_parser("undeploy", parents=[common], help="undeploy every model from an endpoint (an idle endpoint is billed)")
-    undeploy.add_argument("--endpoint", required=True, help="the endpoint's ID or resource name")
-    undeploy.add_argument("--delete-endpoint", action="store_true", help="then delete the endpoint itself")
-    logs_ = sub.add_parser("logs", parents=[common], help="a training or tuning job's log lines from Cloud Logging")
-    logs_.add_argument("job", help="the job's ID or resource name")
-    logs_.add_argument("--follow", action="store_true", help="keep printing new lines until the job ends")
-    logs_.add_argument("--poll-seconds", type=float, default=10, help=argparse.SUPPRESS)
-    for command in (deploy, predict, undeploy, logs_):
-        command.add_argument("--api-endpoint", help="Vertex AI API endpoint (default: $VERTEX_API_ENDPOINT)")
-    local_ = sub.add_parser("local", help="run the job on this machine the way Vertex AI would")
-    local_.add_argument("--output-dir", type=Path, help="default: runs/local-TIMESTAMP")
-    local_.add_argument("--replicas", type=int, default=1)
-    local_.add_argument("--container", action="store_true", help="run each replica in the image built by build --local (podman)")
-    return p.parse_known_args(argv)
-# fmt: on
-
-
-def _default_output(kind: str) -> Path:
-    return Path("runs") / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def _local(args, trainer_args: list[str]) -> int:
-    check_trainer_args(trainer_args)
-    image = container.image_for(trainer_args) if args.container else None
-    return local.run_local(trainer_args, args.output_dir or _default_output("local"), args.replicas, image)
-
-
-def _tune(args, trainer_args: list[str]) -> int:
-    tuning = study.load_config(args.config)
-    trial_spec = tuning.trial_job_spec
-    trial_args = [*trial_spec.worker_pool_specs[0].container_spec.args, *trainer_args]
-    check_trainer_args(trial_args)
-    # Before anything is sent or run: the metric the trials report, Vertex AI's rules, every value a trial can get.
-    trainer_args = [*trainer_args, *study_rules.metric_flag(tuning, trial_args, str(args.config))]
-    study_rules.check(tuning, trial_args, str(args.config))
-    # Flags override the file, as with gcloud's --config.
-    tuning.max_trial_count = args.max_trials or tuning.max_trial_count or 20
-    tuning.parallel_trial_count = min(args.parallel_trials or tuning.parallel_trial_count or 5, tuning.max_trial_count)
-    if args.local:  # the same folder again continues the study (its study.db)
-        output = args.output_dir or Path("runs") / (tuning.display_name or "mnist-tune")
-        image = container.image_for(trainer_args) if args.container else None
-        return sweep.Sweep(tuning.study_spec, trial_spec, trainer_args, output, image).run(
-            tuning.max_trial_count, tuning.parallel_trial_count
-        )
-    return vertex.submit_tune(args, settings(args, os.environ, need_bucket=True), trainer_args, tuning)
-
-
-def _train(args, trainer_args: list[str]) -> int:
-    s = settings(args, os.environ, need_bucket=True)
-    check_trainer_args(trainer_args)
-    if args.deploy and args.no_wait:
-        raise SubmitError("--deploy needs train to wait for the job; drop --no-wait, or deploy later")
-    if args.deploy:
-        serving.check_deploy_args(args)  # now, not after the training
-    return vertex.submit_train(args, s, trainer_args)
-
-
-def _build(args, trainer_args: list[str]) -> int:
-    if args.local:
-        return container.build_local(args.tpu, args.dry_run)
-    return build.build(args, settings(args, os.environ, need_bucket=False))
-
-
-def _deploy(args, trainer_args: list[str]) -> int:
-    return serving.deploy(args, settings(args, os.environ, need_bucket=False), args.model_dir)
-
-
-def _predict(args, trainer_args: list[str]) -> int:
-    return online.predict(args, settings(args, os.environ, need_bucket=False))
-
-
-def _undeploy(args, trainer_args: list[str]) -> int:
-    return serving.undeploy(args, settings(args, os.environ, need_bucket=False))
-
-
-def _logs(args, trainer_args: list[str]) -> int:
-    return logs.show(args, settings(args, os.environ, need_bucket=False))
-
-
-COMMANDS = {"build": _build, "train": _train, "tune": _tune, "local": _local, "deploy": _deploy,
-            "predict": _predict, "undeploy": _undeploy, "logs": _logs}  # fmt: skip
 NO_DRY_RUN = {"deploy", "predict", "undeploy", "logs"}  # each request depends on the answer to the one before
 WITHOUT_TRAINER_FLAGS = {"build", *NO_DRY_RUN}
 
 
+def _load(*modules: str) -> None:
+    """Import these modules of trainer.submit, e.g. _load("vertex") before submit.vertex is used."""
+    for module in modules:
+        importlib.import_module(f"trainer.submit.{module}")
+
+
+def _settings(a: argparse.Namespace, need_bucket: bool) -> Settings:
+    return settings({name: getattr(a, name, None) for name in ENVIRONMENT}, os.environ, need_bucket=need_bucket)
+
+
+def _job_options(a: argparse.Namespace, machine_given: bool = True) -> JobOptions:
+    """The job's options; machine_given False (tune without machine flags): hptuning.yaml's machine."""
+    return JobOptions(
+        display_name=a.display_name,
+        machine=machine_spec(a.machine_type, a.accelerator_type, a.accelerator_count) if machine_given else None,
+        replicas=a.replicas,
+        spot=a.spot,
+        restart_on_worker_restart=a.restart_on_worker_restart,
+        dry_run=a.dry_run,
+        no_wait=getattr(a, "no_wait", False),
+    )
+
+
+def _deploy_options(a: argparse.Namespace) -> DeployOptions:
+    opts = DeployOptions(
+        a.model_name, a.endpoint, a.endpoint_name, a.serving_machine_type,
+        a.min_replicas, a.max_replicas, a.serving_image, a.keep_previous,
+    )  # fmt: skip
+    opts.check()
+    return opts
+
+
+def _credentials(dry_run: bool):
+    _load("credentials")
+    return submit.credentials.load(dry_run)
+
+
+def _print_last_error(s: Settings, creds, job, trial_id: str | None = None) -> None:
+    """The trainer's own last error line from the job's log, and how to see the rest."""
+    _load("logs")
+    line = submit.logs.last_error(s, creds, job, trial_id)  # prefixed with its replica (and trial): chief, ...
+    print(f"last error: {line or '(no error line in its log yet)'}", file=sys.stderr)
+    print(f"all its lines: ./submit.sh logs {job.name}", file=sys.stderr, flush=True)
+
+
+def _train(a: argparse.Namespace, trainer_args: list[str]) -> int:
+    s = _settings(a, need_bucket=True)
+    config = trainer_config(trainer_args)
+    opts = _job_options(a)
+    if a.deploy and a.no_wait:
+        raise SubmitError("--deploy needs train to wait for the job; drop --no-wait, or deploy later")
+    deploy = _deploy_options(a) if a.deploy else None  # checked now, not after the training
+    _load("vertex")
+    vertex, creds = submit.vertex, _credentials(opts.dry_run)
+    jobs = vertex.client(s, creds)
+    name = opts.display_name or f"mnist-{time.strftime('%Y%m%d-%H%M%S')}"
+    job = vertex.create(jobs, s, vertex.custom_job(opts, s, trainer_args, name, config.accelerator), opts.dry_run)
+    if job is None:
+        return 0
+    print(
+        f"job: {job.name}\nconsole: {vertex.console_url(job.name)}\noutputs: {s.bucket}/{name}\n"
+        f"to resume it after a failure or a cancellation: the same command with --display-name {name}",
+        flush=True,
+    )
+    if opts.no_wait:
+        return 0
+    job = vertex.wait(jobs, job)
+    if job.state.name != "JOB_STATE_SUCCEEDED":
+        print(f"error: job {job.name} ended {job.state.name}: {' '.join(job.error.message.split())}", file=sys.stderr)
+        _print_last_error(s, creds, job)
+        return 1
+    if deploy:
+        _load("serving")
+        return submit.serving.deploy(deploy, s, creds, f"{s.bucket}/{name}/model")
+    return 0
+
+
+def _tune(a: argparse.Namespace, trainer_args: list[str]) -> int:
+    _load("study", "study_rules")
+    tune = TuneOptions(a.config, a.max_trials, a.parallel_trials, a.local, a.container, a.output_dir)
+    tuning = submit.study.load_config(tune.config)
+    trial_args = [*tuning.trial_job_spec.worker_pool_specs[0].container_spec.args, *trainer_args]
+    config = trainer_config(trial_args)
+    # Before anything is sent or run: the metric the trials report, Vertex AI's rules, every value a trial can get.
+    trainer_args = [*trainer_args, *submit.study_rules.metric_flag(tuning, trial_args, str(tune.config))]
+    submit.study_rules.check(tuning, trial_args, str(tune.config))
+    # Flags override the file, as with gcloud's --config.
+    tuning.max_trial_count = tune.max_trials or tuning.max_trial_count or 20
+    tuning.parallel_trial_count = min(tune.parallel_trials or tuning.parallel_trial_count or 5, tuning.max_trial_count)
+    if tune.local:  # the same folder again continues the study (its study.db)
+        _load("sweep", "container")
+        output = tune.output_dir or Path("runs") / (tuning.display_name or "mnist-tune")
+        image = submit.container.image_for(config.accelerator == "tpu") if tune.container else None
+        sweep = submit.sweep.Sweep(tuning.study_spec, tuning.trial_job_spec, trainer_args, output, image)
+        return sweep.run(tuning.max_trial_count, tuning.parallel_trial_count)
+    return _tune_on_vertex(a, tuning, trainer_args, config.accelerator)
+
+
+def _tune_on_vertex(a: argparse.Namespace, tuning, trainer_args: list[str], accelerator: str) -> int:
+    s = _settings(a, need_bucket=True)
+    given = any(v is not None for v in (a.machine_type, a.accelerator_type, a.accelerator_count))
+    opts = _job_options(a, machine_given=given)  # flags over the file
+    machine = opts.machine or submit.machines.from_message(tuning.trial_job_spec.worker_pool_specs[0].machine_spec)
+    _load("vertex")
+    vertex, creds = submit.vertex, _credentials(opts.dry_run)
+    jobs = vertex.client(s, creds)
+    # A new folder for each sweep: trial N of another sweep must not resume from this one's backups.
+    name = opts.display_name or f"{tuning.display_name or 'mnist-tune'}-{time.strftime('%Y%m%d-%H%M%S')}"
+    job = vertex.tuning_job(tuning, opts, s, machine, trainer_args, name, accelerator)
+    job = vertex.create(jobs, s, job, opts.dry_run)
+    if job is None:
+        return 0
+    print(f"job: {job.name}\nconsole: {vertex.console_url(job.name)}", flush=True)
+    job = vertex.wait(jobs, job)
+    if job.state.name != "JOB_STATE_SUCCEEDED":
+        print(f"error: tuning job ended {job.state.name}: {' '.join(job.error.message.split())}", file=sys.stderr)
+    for trial in job.trials:
+        if trial.state.name == "INFEASIBLE":  # failed; trials stopped early end SUCCEEDED
+            _print_last_error(s, creds, job, trial.id)
+    best = vertex.best_trial(job)
+    if best is None:
+        print("error: no trial reported a metric", file=sys.stderr)
+        return 1
+    params = {p.parameter_id: str(p.value) for p in best.parameters}
+    metric = job.study_spec.metrics[0].metric_id
+    print(submit.study.best_line(best.id, metric, best.final_measurement.metrics[0].value, params), flush=True)
+    return 0 if job.state.name == "JOB_STATE_SUCCEEDED" else 1
+
+
+def _local(a: argparse.Namespace, trainer_args: list[str]) -> int:
+    config = trainer_config(trainer_args)
+    _load("local", "container")
+    image = submit.container.image_for(config.accelerator == "tpu") if a.container else None
+    output = a.output_dir or Path("runs") / f"local-{time.strftime('%Y%m%d-%H%M%S')}"
+    return submit.local.run_local(trainer_args, output, a.replicas, image)
+
+
+def _build(a: argparse.Namespace, trainer_args: list[str]) -> int:
+    if a.local:
+        _load("container")
+        return submit.container.build_local(a.tpu, a.dry_run)
+    _load("build")
+    return submit.build.build(_settings(a, need_bucket=False), a.tpu, a.dry_run)
+
+
+def _deploy(a: argparse.Namespace, trainer_args: list[str]) -> int:
+    s, opts = _settings(a, need_bucket=False), _deploy_options(a)
+    _load("serving")
+    submit.serving.check_model_dir(a.model_dir)
+    return submit.serving.deploy(opts, s, _credentials(False), a.model_dir)
+
+
+def _predict(a: argparse.Namespace, trainer_args: list[str]) -> int:
+    s = _settings(a, need_bucket=False)
+    _load("online")
+    inputs = submit.online.read_all(a.files)  # every file first: a bad one is one line, and nothing is sent
+    return submit.online.predict(s, _credentials(False), a.endpoint, inputs)
+
+
+def _undeploy(a: argparse.Namespace, trainer_args: list[str]) -> int:
+    s = _settings(a, need_bucket=False)
+    _load("serving")
+    return submit.serving.undeploy(s, _credentials(False), a.endpoint, a.delete_endpoint)
+
+
+def _logs(a: argparse.Namespace, trainer_args: list[str]) -> int:
+    s = _settings(a, need_bucket=False)
+    _load("vertex", "logs")
+    creds = _credentials(False)
+    return submit.logs.show(s, creds, submit.vertex.client(s, creds), a.job, a.follow, a.poll_seconds)
+
+
+COMMANDS = {"build": _build, "train": _train, "tune": _tune, "local": _local, "deploy": _deploy,
+            "predict": _predict, "undeploy": _undeploy, "logs": _logs}  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
-    """`./submit.sh COMMAND [flags]`: returns the exit status (2 for a bad setting, reported in one line)."""
-    args, trainer_args = parse_args(argv)
-    if args.command in WITHOUT_TRAINER_FLAGS and trainer_args:
-        print(f"error: ./submit.sh {args.command}: unknown arguments {' '.join(trainer_args)}", file=sys.stderr)
+    """`./submit.sh COMMAND [flags]`: returns the exit status (2 for a bad setting or an error the cloud
+    answered, reported in one line)."""
+    a, trainer_args = flags.parser().parse_known_args(argv)
+    if a.command in WITHOUT_TRAINER_FLAGS and trainer_args:
+        print(f"error: ./submit.sh {a.command}: unknown arguments {' '.join(trainer_args)}", file=sys.stderr)
         return 2
-    if args.command in NO_DRY_RUN and args.dry_run:
-        print(f"error: --dry-run: ./submit.sh {args.command} has none (its requests depend on each other's answers)",
+    if a.command in NO_DRY_RUN and a.dry_run:
+        print(f"error: --dry-run: ./submit.sh {a.command} has none (its requests depend on each other's answers)",
               file=sys.stderr)  # fmt: skip
         return 2
     try:
-        return COMMANDS[args.command](args, trainer_args)
+        return COMMANDS[a.command](a, trainer_args)
     except SubmitError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except exceptions.GoogleAPICallError as e:  # what the API answered: one line, whichever request it was
+        print(f"error: {errors.explain(e, _settings(a, need_bucket=False))}", file=sys.stderr)
         return 2

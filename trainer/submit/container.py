@@ -32,7 +32,7 @@ def podman() -> str:
     if not found:
         raise SubmitError(
             "podman not found: install it with `apt-get install -y podman runc` (Debian, Ubuntu) or see "
-            "https://podman.io/docs/installation; the README's 'Test the image locally' has the one-time setup"
+            "https://podman.io/docs/installation; docs/vertex.md's 'Test the image locally' has the one-time setup"
         )
     return found
 
@@ -79,10 +79,8 @@ def build_local(tpu: bool, dry_run: bool = False) -> int:
     return 0 if dry_run else subprocess.call(command)
 
 
-def image_for(trainer_args: list[str]) -> str:
-    """The local image a job runs in: the TPU one for --accelerator tpu; checked to exist."""
-    pairs = zip(trainer_args, trainer_args[1:], strict=False)
-    tpu = "--accelerator=tpu" in trainer_args or ("--accelerator", "tpu") in pairs
+def image_for(tpu: bool) -> str:
+    """The local image a job runs in: the TPU one for a job with --accelerator tpu; checked to exist."""
     image = IMAGES[tpu]
     if not _image_exists(image):
         raise SubmitError(f"no image {image} here: build it first with ./submit.sh build --local{' --tpu' * tpu}")

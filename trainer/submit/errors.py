@@ -1,6 +1,5 @@
 """What Vertex AI's answers mean, in one line each: invalid argument, permission, disabled API, quota,
-no capacity, not found, no credentials. Raised as SubmitError, so each ends in exit 2 with nothing sent
-after it."""
+no capacity, not found, no credentials. cli prints it and exits 2, with nothing sent after it."""
 
 from __future__ import annotations
 
@@ -8,7 +7,7 @@ import re
 
 from google.api_core import exceptions
 
-from trainer.submit.settings import Settings, SubmitError
+from trainer.submit.settings import Settings
 
 
 def _quota(message: str) -> str:
@@ -56,7 +55,3 @@ def explain(error: exceptions.GoogleAPICallError, s: Settings) -> str:
     if isinstance(error, (exceptions.InvalidArgument, exceptions.BadRequest, exceptions.FailedPrecondition)):
         return f"Vertex AI rejected the request: {message}"
     return f"Vertex AI answered {error.code} {status or type(error).__name__}: {message}"
-
-
-def raise_one_line(error: exceptions.GoogleAPICallError, s: Settings) -> None:
-    raise SubmitError(explain(error, s)) from None

@@ -7,14 +7,14 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from trainer.distribution import VERTEX_POOLS
 from trainer.submit import container
 
-VERTEX_POOLS = ["workerpool0", "workerpool1"]  # chief pool, then the other workers, as Vertex AI requires
+POOLS = list(VERTEX_POOLS)[:2]  # a job's pools: the chief's, then the other workers', as Vertex AI requires
 
 
 def _free_port() -> int:
@@ -27,7 +27,6 @@ def vertex_environment(
     output_dir: Path, job_id: str, cluster: dict[str, list[str]], pool: str, index: int, trial_id: str | None = None
 ) -> dict[str, str]:
     """What Vertex AI puts in a replica's environment, with the output dirs under output_dir."""
-    tf_names = {"workerpool0": "chief", "workerpool1": "worker"}
     env = {
         "AIP_MODEL_DIR": str(output_dir / "model"),
         "AIP_CHECKPOINT_DIR": str(output_dir / "checkpoints"),
@@ -39,8 +38,8 @@ def vertex_environment(
         ),
         "TF_CONFIG": json.dumps(
             {
-                "cluster": {tf_names[p]: hosts for p, hosts in cluster.items()},
-                "task": {"type": tf_names[pool], "index": index},
+                "cluster": {VERTEX_POOLS[p]: hosts for p, hosts in cluster.items()},
+                "task": {"type": VERTEX_POOLS[pool], "index": index},
                 "environment": "cloud",
             }
         ),
@@ -56,29 +55,25 @@ def run_worker_pools(
     job_id: str,
     trial_id: str | None = None,
     log=None,
-    started: list | None = None,
-    on_line: Callable[[str, str], None] | None = None,
+    on_start: Callable[[str, subprocess.Popen], None] | None = None,
     image: str | None = None,
 ) -> int:
     """Run each replica of each pool as a local process of the image's entry point
     (`python -m trainer.task ARGS`) with the Vertex environment; the worst exit status.
-    `started`, if given, receives each process as it starts (to signal them, as Vertex AI does on cancel).
-    `on_line`, if given, gets (task name, line) for each line a replica prints, task names as Vertex AI's
-    logs label them (workerpool0-0, workerpool1-0, ...); the lines still go to `log` too.
+    `log`: where the replicas' output goes (a file, subprocess.PIPE; None: this process's).
+    `on_start`, if given, gets each replica's task name as Vertex AI's logs label it (workerpool0-0,
+    workerpool1-0, ...) and its process as it starts (to signal them, as Vertex AI does on cancel).
     `image`, if given: each replica runs in that image with podman instead (trainer.submit.container)."""
     cluster = {
-        VERTEX_POOLS[i]: [f"127.0.0.1:{_free_port()}" for _ in range(count)]
-        for i, (count, _) in enumerate(pools)
-        if count
+        POOLS[i]: [f"127.0.0.1:{_free_port()}" for _ in range(count)] for i, (count, _) in enumerate(pools) if count
     }
-    procs = [] if started is None else started
-    readers: list[threading.Thread] = []
+    procs: list[subprocess.Popen] = []
     containers: list[str] = []
     try:
         for i, (count, args) in enumerate(pools):
             for index in range(count):
-                task = f"{VERTEX_POOLS[i]}-{index}"  # as Vertex AI's logs name the replica
-                vertex_env = vertex_environment(output_dir, job_id, cluster, VERTEX_POOLS[i], index, trial_id)
+                task = f"{POOLS[i]}-{index}"
+                vertex_env = vertex_environment(output_dir, job_id, cluster, POOLS[i], index, trial_id)
                 command = [sys.executable, "-m", "trainer.task", *args]
                 if image:
                     containers.append(f"{job_id}-{task}".lower())
@@ -86,14 +81,12 @@ def run_worker_pools(
                 process = subprocess.Popen(
                     command,
                     env={**os.environ, "PYTHONUNBUFFERED": "1", **vertex_env},
-                    stdout=subprocess.PIPE if on_line else log,
-                    stderr=subprocess.STDOUT if (log or on_line) else None,
-                    text=bool(on_line),
+                    stdout=log,
+                    stderr=subprocess.STDOUT if log else None,
                 )
                 procs.append(process)
-                if on_line:
-                    readers.append(threading.Thread(target=_forward, args=(process, task, log, on_line)))
-                    readers[-1].start()
+                if on_start:
+                    on_start(task, process)
         return max(abs(p.wait()) for p in procs)
     finally:
         for p in procs:
@@ -101,17 +94,6 @@ def run_worker_pools(
                 p.kill()
                 p.wait()
         container.remove(containers)
-        for reader in readers:
-            reader.join()
-
-
-def _forward(process: subprocess.Popen, task: str, log, on_line: Callable[[str, str], None]) -> None:
-    """Each line a replica prints, to its log file and to on_line, as a logging agent would pick it up."""
-    for line in process.stdout:
-        if log:
-            log.write(line)
-            log.flush()
-        on_line(task, line.rstrip("\n"))
 
 
 def run_local(trainer_args: list[str], output_dir: Path, replicas: int, image: str | None = None) -> int:

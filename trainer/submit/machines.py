@@ -132,11 +132,10 @@ def check_machine(machine_type: str, accelerator_type: str | None, accelerator_c
     )
 
 
-def machine_spec(args) -> Machine:
+def machine_spec(machine_type: str | None, accelerator_type: str | None, count: int | None) -> Machine:
     """The checked Machine for --machine-type, --accelerator-type and --accelerator-count.
     Without any of the three: n1-standard-8 with one NVIDIA_TESLA_T4; n1 alone keeps the T4."""
-    machine_type = args.machine_type or "n1-standard-8"
-    accelerator_type, count = args.accelerator_type, args.accelerator_count
+    machine_type = machine_type or "n1-standard-8"
     if machine_type.startswith("n1-") and accelerator_type is None and count is None:
         accelerator_type, count = "NVIDIA_TESLA_T4", 1
     if accelerator_type is not None and count is None and not machine_type.startswith(("a", "g", "ct", "cloud-tpu")):

@@ -9,10 +9,14 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+import numpy as np
+from google.auth.credentials import Credentials
+from google.cloud import aiplatform_v1
+from google.protobuf import json_format
+
 from trainer import data
 from trainer.predict import print_predictions, read_inputs
-from trainer.submit import errors, vertex
-from trainer.submit.serving import endpoint
+from trainer.submit.serving import endpoint, init_sdk
 from trainer.submit.settings import Settings, SubmitError
 
 REQUEST_LIMIT = 1_500_000  # bytes of one request's JSON
@@ -27,9 +31,6 @@ def instances(images) -> list[dict]:
 def _request_size(instances: list) -> int:
     """Bytes of a predict request as the SDK's REST transport sends it (indented JSON, the largest form;
     gRPC's binary one is smaller)."""
-    from google.cloud import aiplatform_v1
-    from google.protobuf import json_format
-
     request = aiplatform_v1.PredictRequest()
     request.instances.extend(instances)  # as the SDK's client builds it
     return len(json_format.MessageToJson(aiplatform_v1.PredictRequest.pb(request)).encode())
@@ -58,25 +59,24 @@ def batches(items: list[dict], limit: int = REQUEST_LIMIT) -> list[list[dict]]:
     return groups + ([current] if current else [])
 
 
-def predict(args, s: Settings) -> int:
-    """Read every file first (a bad one is one line, exit 2, nothing sent), then one line per image."""
-    from google.api_core import exceptions
-
+def read_all(files: list[str]) -> list[tuple[str, np.ndarray]]:
+    """Every file's images, read before anything is sent: a bad file is one line (exit 2)."""
     try:
-        inputs = [(path, read_inputs(Path(path))) for path in args.files]
+        return [(path, read_inputs(Path(path))) for path in files]
     except data.DataError as e:
         raise SubmitError(str(e)) from None
-    vertex.init_sdk(s, dry_run=False)
-    target = endpoint(s, args.endpoint)
+
+
+def predict(s: Settings, credentials: Credentials, endpoint_id: str, inputs: list[tuple[str, np.ndarray]]) -> int:
+    """One line per image of each input (see read_all), from the endpoint's deployed model. Returns 0."""
+    init_sdk(s, credentials)
+    target = endpoint(s, endpoint_id)
     if not target.gca_resource.deployed_models:
-        raise SubmitError(f"--endpoint {args.endpoint}: no model is deployed there; run ./submit.sh deploy first")
+        raise SubmitError(f"--endpoint {endpoint_id}: no model is deployed there; run ./submit.sh deploy first")
     for path, images in inputs:
         digits, probabilities = [], []
         for batch in batches(instances(images)):
-            try:
-                response = target.predict(instances=batch)
-            except exceptions.GoogleAPICallError as e:
-                errors.raise_one_line(e, s)
+            response = target.predict(instances=batch)
             digits += [int(p["digit"]) for p in response.predictions]
             probabilities += [p["probabilities"] for p in response.predictions]
         print_predictions(path, digits, probabilities)

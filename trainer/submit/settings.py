@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import functools
+import importlib.util
 import io
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from trainer import config  # the trainer's flag parser: no TensorFlow
 
@@ -14,7 +19,7 @@ class SubmitError(Exception):
     """A bad setting, reported as one line before anything is sent."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Settings:
     project: str
     region: str
@@ -26,46 +31,58 @@ class Settings:
     api_endpoint: str | None
 
 
-def _setting(args, environ, name: str, env_name: str, default: str | None = None) -> str | None:
-    return getattr(args, name, None) or environ.get(env_name) or default
+# The settings' flags (cli) and the environment variables each falls back to.
+ENVIRONMENT = {
+    "project": "PROJECT_ID", "region": "REGION", "bucket": "BUCKET", "repository": "REPOSITORY", "image": "IMAGE",
+    "tag": "TAG", "image_uri": "IMAGE_URI", "tpu_image_uri": "TPU_IMAGE_URI", "service_account": "SERVICE_ACCOUNT",
+    "tensorboard": "TENSORBOARD", "api_endpoint": "VERTEX_API_ENDPOINT",
+}  # fmt: skip
 
 
-def settings(args, environ, *, need_bucket: bool) -> Settings:
-    """Flags, then environment variables; every value checked before anything is sent."""
-    from google.cloud.aiplatform.constants import base as constants
+@functools.cache
+def vertex_regions() -> frozenset[str]:
+    """The SDK's own list of Vertex AI regions (aiplatform.constants.base.SUPPORTED_REGIONS), read from its source:
+    importing it would import the whole SDK, 2.5 s that a dry run or a bad flag should not wait for."""
+    (google_cloud,) = importlib.util.find_spec("google.cloud").submodule_search_locations[:1]
+    tree = ast.parse((Path(google_cloud) / "aiplatform" / "constants" / "base.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "SUPPORTED_REGIONS":
+            return frozenset(ast.literal_eval(node.value.args[0]))  # frozenset({...})
+    raise RuntimeError("google-cloud-aiplatform no longer lists SUPPORTED_REGIONS in constants/base.py")
 
-    project = _setting(args, environ, "project", "PROJECT_ID")
-    region = _setting(args, environ, "region", "REGION", "us-central1")
-    bucket = _setting(args, environ, "bucket", "BUCKET")
+
+def settings(flags: Mapping[str, str | None], environ: Mapping[str, str], *, need_bucket: bool) -> Settings:
+    """Flags (by name, as ENVIRONMENT lists them), then environment variables; every value checked before
+    anything is sent."""
+
+    def get(name: str, default: str | None = None) -> str | None:
+        return flags.get(name) or environ.get(ENVIRONMENT[name]) or default
+
+    project, region, bucket = get("project"), get("region", "us-central1"), get("bucket")
     if not project:
         raise SubmitError("no project: pass --project or set PROJECT_ID")
-    if region not in constants.SUPPORTED_REGIONS:
+    if region not in vertex_regions():
         raise SubmitError(f"--region {region}: not a Vertex AI region (e.g. us-central1, europe-west4)")
     if need_bucket and not bucket:
         raise SubmitError("no bucket: pass --bucket gs://BUCKET or set BUCKET")
     if bucket and not bucket.startswith("gs://"):
         raise SubmitError(f"--bucket {bucket}: must be a Cloud Storage URI, gs://BUCKET")
-    repository = _setting(args, environ, "repository", "REPOSITORY", "mnist")
-    image = _setting(args, environ, "image", "IMAGE", "mnist-trainer")
-    tag = _setting(args, environ, "tag", "TAG", "latest")
-    registry = f"{region}-docker.pkg.dev/{project}/{repository}"
-    image_uri = _setting(args, environ, "image_uri", "IMAGE_URI", f"{registry}/{image}:{tag}")
-    tpu_image_uri = _setting(args, environ, "tpu_image_uri", "TPU_IMAGE_URI", f"{registry}/{image}-tpu:{tag}")
-    tensorboard = getattr(args, "tensorboard", None)
-    service_account = _setting(args, environ, "service_account", "SERVICE_ACCOUNT")
+    registry = f"{region}-docker.pkg.dev/{project}/{get('repository', 'mnist')}"
+    image, tag = get("image", "mnist-trainer"), get("tag", "latest")
+    tensorboard, service_account = get("tensorboard"), get("service_account")
     if tensorboard and not service_account:
         raise SubmitError(
             "--tensorboard needs --service-account (or SERVICE_ACCOUNT): Vertex AI TensorBoard uploads as that account"
         )
     return Settings(
-        project,
-        region,
-        (bucket or "").rstrip("/"),
-        image_uri,
-        tpu_image_uri,
-        service_account,
-        tensorboard,
-        _setting(args, environ, "api_endpoint", "VERTEX_API_ENDPOINT"),
+        project=project,
+        region=region,
+        bucket=(bucket or "").rstrip("/"),
+        image_uri=get("image_uri", f"{registry}/{image}:{tag}"),
+        tpu_image_uri=get("tpu_image_uri", f"{registry}/{image}-tpu:{tag}"),
+        service_account=service_account,
+        tensorboard=tensorboard,
+        api_endpoint=get("api_endpoint"),
     )
 
 
@@ -81,9 +98,10 @@ def trainer_refusal(args: list[str]) -> str | None:
     return None
 
 
-def check_trainer_args(trainer_args: list[str]) -> None:
-    """Fail here, not an hour later in the cloud, on flags the trainer would reject."""
+def trainer_config(trainer_args: list[str]) -> config.Config:
+    """The trainer's Config for these flags, parsed as the trainer will: fail here, not an hour later in the
+    cloud, on flags it would reject (its own message first, then one line)."""
     try:
-        config.from_flags(trainer_args, environ={})
+        return config.from_flags(trainer_args, environ={})
     except SystemExit:
         raise SubmitError(f"trainer flags {' '.join(trainer_args)!r} are not valid (see the message above)") from None

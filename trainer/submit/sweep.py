@@ -10,7 +10,6 @@ but runs a gRPC service and pulls in JAX: much heavier for a laptop sweep.
 
 from __future__ import annotations
 
-import json
 import signal
 import statistics
 import sys
@@ -31,7 +30,7 @@ def _sampler(study, seed: int) -> optuna.samplers.BaseSampler:
     algorithm = study.algorithm.name
     if algorithm == "GRID_SEARCH":  # only discrete, integer and categorical parameters: study_rules checked it
         grid = {}
-        for name, d in studies.distributions(study).items():
+        for name, d in distributions(study).items():
             grid[name] = list(d.choices) if hasattr(d, "choices") else list(range(d.low, d.high + 1))
         return optuna.samplers.GridSampler(grid, seed=seed)
     if algorithm == "RANDOM_SEARCH":
@@ -69,15 +68,22 @@ def _pruner(study) -> optuna.pruners.BasePruner:
     return VertexMedianPruner() if "median_automated_stopping_spec" in study else optuna.pruners.NopPruner()
 
 
-def _reports(path: Path, tag: str) -> dict[int, float]:
-    """What a trial has reported so far: epoch -> value (the final evaluation repeats the last epoch)."""
-    if not path.exists():
-        return {}
+def distributions(study) -> dict:
+    """The study's parameters as Optuna distributions (UNIT_LOG_SCALE: sampled on a log scale)."""
     found = {}
-    for line in path.read_text().splitlines():
-        entry = json.loads(line)
-        if tag in entry:
-            found.setdefault(int(entry["global_step"]), float(entry[tag]))
+    for p in study.parameters:
+        kind, log = studies.value_spec(p), p.scale_type.name == "UNIT_LOG_SCALE"
+        if kind == "double_value_spec":
+            spec = p.double_value_spec
+            found[p.parameter_id] = optuna.distributions.FloatDistribution(spec.min_value, spec.max_value, log=log)
+        elif kind == "integer_value_spec":
+            spec = p.integer_value_spec
+            found[p.parameter_id] = optuna.distributions.IntDistribution(
+                int(spec.min_value), int(spec.max_value), log=log
+            )
+        else:
+            values = p.discrete_value_spec.values if kind == "discrete_value_spec" else p.categorical_value_spec.values
+            found[p.parameter_id] = optuna.distributions.CategoricalDistribution(list(values))
     return found
 
 
@@ -90,7 +96,7 @@ class Sweep:
     ) -> None:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.metric = study.metrics[0]
-        self.distributions = studies.distributions(study)  # what each trial samples, the same for all
+        self.distributions = distributions(study)  # what each trial samples, the same for all
         self.base_args = [*trial_spec.worker_pool_specs[0].container_spec.args, *trainer_args]
         self.output_dir = output_dir.resolve() if image else output_dir  # mounted at the same path in the image
         self.image = image  # None: trials run as processes here
@@ -115,19 +121,17 @@ class Sweep:
 
         def run() -> None:
             with open(folder / "log.txt", "w") as log:
-                result.append(
-                    local.run_worker_pools(
-                        [(1, args)], folder, job_id, str(trial.number + 1), log, processes, image=self.image
-                    )
-                )
+                pools = [(1, args)]
+                trial_id, started = str(trial.number + 1), lambda task, process: processes.append(process)
+                result.append(local.run_worker_pools(pools, folder, job_id, trial_id, log, started, self.image))
 
         runner = threading.Thread(target=run)
         runner.start()
-        reported, pruned = set(), False
+        reported, pruned, metric_file = set(), False, studies.chief_metric_file(folder)
         while runner.is_alive():
             runner.join(POLL_SECONDS)
-            for step, value in sorted(_reports(studies.chief_metric_file(folder), self.metric.metric_id).items()):
-                if step not in reported:
+            for step, value in studies.reports(metric_file, self.metric.metric_id):
+                if step not in reported:  # each epoch once (the final evaluation repeats the last one)
                     reported.add(step)
                     with self.lock:
                         trial.report(value, step)
@@ -139,7 +143,7 @@ class Sweep:
                     if process.poll() is None:
                         process.send_signal(signal.SIGTERM)  # a clean stop: the trial's outputs so far are kept
         trial.set_user_attr("epochs", len(reported))
-        final = studies.read_metric(studies.chief_metric_file(folder), self.metric.metric_id)
+        final = (studies.reports(metric_file, self.metric.metric_id) or [(0, None)])[-1][1]
         with self.lock:
             if pruned:
                 self.optuna.tell(trial, state=optuna.trial.TrialState.PRUNED)
@@ -197,6 +201,6 @@ class Sweep:
             print(f"error: no trial finished; see the logs under {self.output_dir}", file=sys.stderr)
             return 1
         best = self.optuna.best_trial
-        flags = " ".join(f"--{k}={v}" for k, v in studies.flag_values(best.params).items())
-        print(f"best: trial {best.number + 1}, {self.metric.metric_id} {best.value:.4f}, {flags}")
+        flags = studies.flag_values(best.params)
+        print(studies.best_line(str(best.number + 1), self.metric.metric_id, best.value, flags))
         return 0

@@ -1,0 +1,81 @@
+"""./submit.sh's command line: each subcommand and its flags, as `./submit.sh COMMAND --help` shows them."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import trainer.submit
+from trainer.submit.prebuilt import SERVING_TENSORFLOW
+
+
+# fmt: off
+def parser() -> argparse.ArgumentParser:
+    """./submit.sh's flags; the ones it does not know are the trainer's (parse_known_args)."""
+    p = argparse.ArgumentParser(prog="./submit.sh", description=trainer.submit.__doc__.splitlines()[0],
+                                epilog="Other flags go to the trainer, e.g. --stage conv --epochs 5.")
+    sub = p.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--project", help="Google Cloud project (default: $PROJECT_ID)")
+    common.add_argument("--region", help="Vertex AI region (default: $REGION, else us-central1)")
+    common.add_argument("--bucket", help="gs://BUCKET for job outputs (default: $BUCKET)")
+    common.add_argument("--repository", help="Artifact Registry repository (default: $REPOSITORY, else mnist)")
+    common.add_argument("--image", help="image name (default: $IMAGE, else mnist-trainer)")
+    common.add_argument("--tag", help="image tag (default: $TAG, else latest)")
+    common.add_argument("--image-uri", help="the whole image URI, instead of the four above (default: $IMAGE_URI)")
+    common.add_argument("--dry-run", action="store_true", help="print the request (or command) and send nothing")
+    jobs = argparse.ArgumentParser(add_help=False)
+    jobs.add_argument("--display-name")
+    jobs.add_argument("--machine-type", help="e.g. g2-standard-8, a2-highgpu-1g, ct5lp-hightpu-4t, cloud-tpu (default: n1-standard-8; tune: hptuning.yaml's)")
+    jobs.add_argument("--accelerator-type", help="default: the machine's own GPU (a2, a3, a4, g2, g4), NVIDIA_TESLA_T4 on n1, none on TPU machines")
+    jobs.add_argument("--accelerator-count", type=int, help="0 for a CPU-only job (default: the machine's, else 1)")
+    jobs.add_argument("--replicas", type=int, default=1, help="machines; more than one trains with MultiWorkerMirroredStrategy")
+    jobs.add_argument("--service-account", help="default: $SERVICE_ACCOUNT")
+    jobs.add_argument("--tensorboard", help="a Vertex AI TensorBoard instance (projects/P/locations/R/tensorboards/ID)")
+    jobs.add_argument("--spot", action="store_true", help="run on Spot VMs (cheaper, may be preempted: the trainer resumes)")
+    jobs.add_argument("--no-restart-on-worker-restart", dest="restart_on_worker_restart", action="store_false",
+                      help="by default a restarted worker restarts the whole job, which then resumes from its backup")
+    jobs.add_argument("--api-endpoint", help="Vertex AI API endpoint, e.g. a regional or private one (default: $VERTEX_API_ENDPOINT)")
+    serve = argparse.ArgumentParser(add_help=False)
+    serve.add_argument("--model-name", default=os.environ.get("MODEL_NAME", "mnist"), help="the model's display name in the Model Registry; an existing one gets a new version (default: $MODEL_NAME, else mnist)")
+    serve.add_argument("--endpoint", help="deploy to this endpoint (ID or resource name) instead of the one named --endpoint-name")
+    serve.add_argument("--endpoint-name", default="mnist", help="the endpoint's display name, reused if it exists (default: mnist)")
+    serve.add_argument("--serving-machine-type", default="n1-standard-2", help="default: n1-standard-2")
+    serve.add_argument("--min-replicas", type=int, default=1, help="replicas always running, each billed by the hour (default: 1)")
+    serve.add_argument("--max-replicas", type=int, default=1, help="autoscaling limit (default: 1)")
+    serve.add_argument("--serving-image", help=f"default: Vertex AI's prebuilt TensorFlow {SERVING_TENSORFLOW} CPU prediction image of the region")
+    serve.add_argument("--keep-previous", action="store_true", help="keep the versions the new one replaces deployed (with no traffic, still billed)")
+    build_ = sub.add_parser("build", parents=[common], help="build the image with Cloud Build and push it to Artifact Registry")
+    build_.add_argument("--tpu", action="store_true", help="the TPU image (Dockerfile.tpu, IMAGE-tpu) instead of the CPU/GPU one")
+    build_.add_argument("--local", action="store_true", help="build it here with podman, on a stand-in base, for local --container")
+    train = sub.add_parser("train", parents=[common, jobs, serve], help="run a CustomJob")
+    train.add_argument("--no-wait", action="store_true", help="return once the job is created")
+    train.add_argument("--deploy", action="store_true", help="when the job succeeds, deploy its model (see deploy --help)")
+    tune = sub.add_parser("tune", parents=[common, jobs], help="run a HyperparameterTuningJob from hptuning.yaml")
+    tune.add_argument("--config", type=Path, default=Path("hptuning.yaml"))
+    tune.add_argument("--max-trials", type=int, help="default: the file's maxTrialCount, else 20")
+    tune.add_argument("--parallel-trials", type=int, help="default: the file's parallelTrialCount, else 5")
+    tune.add_argument("--local", action="store_true", help="run the study on this machine with Optuna, --parallel-trials at a time")
+    tune.add_argument("--container", action="store_true", help="with --local: run each trial in the image built by build --local")
+    tune.add_argument("--output-dir", type=Path, help="with --local: the study's folder; the same one again continues it (default: runs/DISPLAY_NAME)")
+    deploy = sub.add_parser("deploy", parents=[common, serve], help="upload a model to the Model Registry and deploy it to an endpoint")
+    deploy.add_argument("--model-dir", required=True, help="the exported model, gs://BUCKET/DISPLAY_NAME/model")
+    predict = sub.add_parser("predict", parents=[common], help="digits from a deployed endpoint, one line per image")
+    predict.add_argument("--endpoint", required=True, help="the endpoint's ID or resource name")
+    predict.add_argument("files", nargs="+", help="PNG, IDX (*idx3-ubyte[.gz]) or JSON lines of {\"image\": 28x28}")
+    undeploy = sub.add_parser("undeploy", parents=[common], help="undeploy every model from an endpoint (an idle endpoint is billed)")
+    undeploy.add_argument("--endpoint", required=True, help="the endpoint's ID or resource name")
+    undeploy.add_argument("--delete-endpoint", action="store_true", help="then delete the endpoint itself")
+    logs_ = sub.add_parser("logs", parents=[common], help="a training or tuning job's log lines from Cloud Logging")
+    logs_.add_argument("job", help="the job's ID or resource name")
+    logs_.add_argument("--follow", action="store_true", help="keep printing new lines until the job ends")
+    logs_.add_argument("--poll-seconds", type=float, default=10, help=argparse.SUPPRESS)
+    for command in (deploy, predict, undeploy, logs_):
+        command.add_argument("--api-endpoint", help="Vertex AI API endpoint (default: $VERTEX_API_ENDPOINT)")
+    local_ = sub.add_parser("local", help="run the job on this machine the way Vertex AI would")
+    local_.add_argument("--output-dir", type=Path, help="default: runs/local-TIMESTAMP")
+    local_.add_argument("--replicas", type=int, default=1)
+    local_.add_argument("--container", action="store_true", help="run each replica in the image built by build --local (podman)")
+    return p
+# fmt: on
