@@ -1,5 +1,5 @@
 """What the fake Vertex AI API's serving calls share: error answers in the API's format, messages parsed
-into and written from the SDK's own types, list answers and their display-name filter, and long-running
+into and written from the SDK's own types, list answers and their filters, and long-running
 operations that finish in a thread."""
 
 from __future__ import annotations
@@ -40,16 +40,22 @@ def to_json(message) -> str:
     return json_format.MessageToJson(type(message).pb(message))
 
 
-def display_name_filter(query: str) -> str | None:
-    """The display name a list request's `filter=display_name="NAME"` asks for; None for all; any other
-    filter is INVALID_ARGUMENT."""
+def list_filter(query: str) -> Callable[[object], bool]:
+    """What a list request's filter keeps: clauses `display_name="NAME"` and `labels.KEY="VALUE"`, joined by
+    AND (Vertex AI's list filter syntax); no filter keeps all; any other clause is INVALID_ARGUMENT."""
     (expression,) = parse_qs(query).get("filter", [""])
-    if not expression:
-        return None
-    match = re.fullmatch(r'display_name="([^"]*)"', expression)
-    if not match:
-        raise Refused(INVALID_ARGUMENT, f"unsupported filter {expression!r}")
-    return match.group(1)
+    tests = []
+    for clause in filter(None, (c.strip() for c in expression.split(" AND "))):
+        match = re.fullmatch(r'(display_name|labels\.[a-z][a-z0-9_-]*)="([^"]*)"', clause)
+        if not match:
+            raise Refused(INVALID_ARGUMENT, f"unsupported filter {expression!r}")
+        field, value = match.groups()
+        if field == "display_name":
+            tests.append(lambda r, value=value: r.display_name == value)
+        else:
+            key = field.removeprefix("labels.")
+            tests.append(lambda r, key=key, value=value: r.labels.get(key) == value)
+    return lambda resource: all(test(resource) for test in tests)
 
 
 def list_answer(key: str, items) -> str:

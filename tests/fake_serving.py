@@ -117,10 +117,10 @@ class FakeServing:
         return op.to_json(self._model(name))
 
     def _model_list(self, parent: str, query: str) -> str:
-        wanted = op.display_name_filter(query)
+        keep = op.list_filter(query)
         with self._lock:
             models = [self._default(v) for n, v in self.models.items() if n.startswith(parent + "/")]
-        return op.list_answer("models", [m for m in models if wanted is None or m.display_name == wanted])
+        return op.list_answer("models", [m for m in models if keep(m)])
 
     @staticmethod
     def _default(versions: list[v1.Model]) -> v1.Model:
@@ -149,10 +149,10 @@ class FakeServing:
             return self.endpoints[name]
 
     def _endpoint_list(self, parent: str, query: str) -> str:
-        wanted = op.display_name_filter(query)
+        keep = op.list_filter(query)
         with self._lock:
             found = [e for n, e in self.endpoints.items() if n.startswith(parent + "/")]
-        return op.list_answer("endpoints", [e for e in found if wanted is None or e.display_name == wanted])
+        return op.list_answer("endpoints", [e for e in found if keep(e)])
 
     def _delete_endpoint(self, name: str) -> str:
         endpoint = self._endpoint(name)

@@ -1,11 +1,9 @@
 """A local fake of the Vertex AI REST API (v1) that the real google-cloud-aiplatform SDK talks to.
 
 Every request body is parsed into the SDK's own aiplatform_v1 message types, unknown fields being
-errors, and jobs really run: each replica of each worker pool is a local trainer process with the
-Vertex AI environment (trainer.submit.local.run_worker_pools), and a tuning job runs its trials that way,
-reading each trial's cloudml-hypertune file for its final measurement. gs://BUCKET/PATH output
-directories live under a local folder, as Vertex's /gcs/ mount shows them to a job. Cancelling a job
-sends its processes SIGTERM, as Vertex AI does; fail_next() makes the next create answer with an error,
+errors, and jobs really run (fake_jobs.py: local trainer processes with the Vertex AI environment; cancel,
+timeout, lists filtered by label). gs://BUCKET/PATH output directories live under a local folder, as
+Vertex's /gcs/ mount shows them to a job. fail_next() makes the next create answer with an error,
 in the API's own error format, as a real quota, permission or argument problem would. The Model Registry,
 endpoints and prediction live in fake_serving.py; Cloud Logging's entries:list, serving the lines the
 jobs printed, in fake_logging.py.
@@ -15,43 +13,33 @@ from __future__ import annotations
 
 import json
 import re
-import signal
-import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from conftest import sample_trials
+import fake_operations as op
 from fake_auth import FakeAuth
+from fake_jobs import FakeJobs
 from fake_logging import FakeLogging
 from fake_serving import FakeServing
 from google.cloud import aiplatform_v1
-from google.protobuf import json_format, timestamp_pb2
-
-from trainer.submit import local, study
+from google.protobuf import json_format
 
 PARENT = r"/v1/(projects/[^/]+/locations/[^/]+)"
 COLLECTIONS = {"customJobs": aiplatform_v1.CustomJob, "hyperparameterTuningJobs": aiplatform_v1.HyperparameterTuningJob}
 
 
-def _now() -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.GetCurrentTime()
-    return stamp
-
-
 class FakeVertex:
     def __init__(self, storage_root: Path) -> None:
         self.storage_root = storage_root
-        self.jobs: dict[str, object] = {}
         self.requests: list[tuple[str, dict]] = []  # (collection, body) of every create, as received
-        self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._threads: list[threading.Thread] = []
         self._failures: list[tuple[int, str, str]] = []
-        self._processes: dict[str, list] = {}  # job name -> its replicas' processes
         self.serving = FakeServing(self.local_path)
         self.logging = FakeLogging()
+        self.runner = FakeJobs(self.local_path, self.logging)
+        self.jobs = self.runner.jobs  # job name -> its CustomJob or HyperparameterTuningJob
+        self._lock = self.runner.lock
         self.auth = FakeAuth()
 
     def fail_next(self, code: int, status: str, message: str) -> None:
@@ -73,100 +61,8 @@ class FakeVertex:
 
     def __exit__(self, *exc) -> None:
         self._server.shutdown()
-        for t in self._threads:
+        for t in self.runner.threads:
             t.join(timeout=300)
-
-    # ------------------------------------------------------------ running jobs
-
-    def _run(self, job, pools, out: Path, log_name: str, trial_id: str | None = None) -> int:
-        """Run the pools as Vertex AI would, each replica's lines read as its logging agent would: into the log
-        file, and into the fake Cloud Logging labelled with the job, the replica and the trial."""
-        project, job_id = job.name.split("/")[1], job.name.rsplit("/", 1)[-1]
-        readers, processes = [], self._processes.setdefault(job.name, [])
-        with open(out / log_name, "w") as log:
-
-            def forward(task: str, process: subprocess.Popen) -> None:
-                for raw in process.stdout:
-                    line = raw.decode(errors="replace")
-                    log.write(line)
-                    log.flush()
-                    self.logging.record(project, job_id, task, line.rstrip("\n"), trial_id)
-
-            def started(task: str, process: subprocess.Popen) -> None:
-                processes.append(process)
-                readers.append(threading.Thread(target=forward, args=(task, process)))
-                readers[-1].start()
-
-            rc = local.run_worker_pools(pools, out, job_id, trial_id, subprocess.PIPE, started)
-            for reader in readers:
-                reader.join()
-        return rc
-
-    def _set(self, job, **fields) -> None:
-        with self._lock:
-            for key, value in fields.items():
-                setattr(job, key, value)
-
-    def _run_custom_job(self, job: aiplatform_v1.CustomJob) -> None:
-        self._set(job, state=aiplatform_v1.JobState.JOB_STATE_RUNNING, start_time=_now())
-        spec = job.job_spec
-        pools = [(int(p.replica_count), list(p.container_spec.args)) for p in spec.worker_pool_specs]
-        out = self.local_path(spec.base_output_directory.output_uri_prefix)
-        out.mkdir(parents=True, exist_ok=True)
-        rc = self._run(job, pools, out, "job.log")
-        states = aiplatform_v1.JobState
-        state = states.JOB_STATE_SUCCEEDED if rc == 0 else states.JOB_STATE_FAILED
-        if job.state == states.JOB_STATE_CANCELLING:
-            state = states.JOB_STATE_CANCELLED
-        self._set(job, state=state, end_time=_now())
-
-    def _cancel(self, name: str) -> bool:
-        job = self.jobs.get(name)
-        if job is None:
-            return False
-        self._set(job, state=aiplatform_v1.JobState.JOB_STATE_CANCELLING)
-        for process in self._processes.get(name, []):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)  # what Vertex AI sends first; SIGKILL follows after a grace period
-        return True
-
-    def _run_tuning_job(self, job: aiplatform_v1.HyperparameterTuningJob) -> None:
-        self._set(job, state=aiplatform_v1.JobState.JOB_STATE_RUNNING, start_time=_now())
-        spec = job.trial_job_spec
-        metric_id = job.study_spec.metrics[0].metric_id
-        base = self.local_path(spec.base_output_directory.output_uri_prefix)
-        for number, values in enumerate(sample_trials(job.study_spec, job.max_trial_count, seed=7), 1):
-            trial = aiplatform_v1.Trial(
-                id=str(number),
-                state=aiplatform_v1.Trial.State.ACTIVE,
-                start_time=_now(),
-                parameters=[{"parameter_id": k, "value": float(v)} for k, v in values.items()],
-            )
-            with self._lock:
-                job.trials.append(trial)
-            flags = [f"--{k}={v}" for k, v in values.items()]
-            pools = [(int(p.replica_count), [*p.container_spec.args, *flags]) for p in spec.worker_pool_specs]
-            out = base / str(number)
-            out.mkdir(parents=True, exist_ok=True)
-            rc = self._run(job, pools, out, "trial.log", str(number))
-            value = (study.reports(study.chief_metric_file(out), metric_id) or [(0, None)])[-1][1]
-            with self._lock:
-                trial = job.trials[number - 1]
-                if rc == 0 and value is not None:
-                    trial.final_measurement = aiplatform_v1.Measurement(
-                        metrics=[{"metric_id": metric_id, "value": value}]
-                    )
-                    trial.state = aiplatform_v1.Trial.State.SUCCEEDED
-                else:
-                    trial.state = aiplatform_v1.Trial.State.INFEASIBLE
-                trial.end_time = _now()
-        failed = sum(t.state != aiplatform_v1.Trial.State.SUCCEEDED for t in job.trials)
-        state = (
-            aiplatform_v1.JobState.JOB_STATE_FAILED
-            if failed > job.max_failed_trial_count
-            else aiplatform_v1.JobState.JOB_STATE_SUCCEEDED
-        )
-        self._set(job, state=state, end_time=_now())
 
     # ------------------------------------------------------------ HTTP
 
@@ -225,7 +121,7 @@ class FakeVertex:
                     return
                 cancel = re.fullmatch(r"/v1/(" + PARENT[4:] + r"/\w+/\d+):cancel", self.path.split("?")[0])
                 if cancel:
-                    found = fake._cancel(cancel.group(1))
+                    found = fake.runner.cancel(cancel.group(1))
                     return (
                         self._reply(200, {}) if found else self._error(404, "NOT_FOUND", f"{cancel.group(1)} not found")
                     )
@@ -253,15 +149,7 @@ class FakeVertex:
                     fake.requests.append((collection, json.loads(raw)))  # recorded even when refused below
                 if fake._failures:
                     return self._error(*fake._failures.pop(0))
-                with fake._lock:
-                    job.name = f"{parent}/{collection}/{len(fake.jobs) + 1}"
-                    job.state = aiplatform_v1.JobState.JOB_STATE_PENDING
-                    job.create_time = _now()
-                    fake.jobs[job.name] = job
-                run = fake._run_custom_job if collection == "customJobs" else fake._run_tuning_job
-                thread = threading.Thread(target=run, args=(job,), daemon=True)
-                fake._threads.append(thread)
-                thread.start()
+                fake.runner.start(parent, collection, job)
                 self._reply(200, self._to_json(job))
 
             def do_GET(self):
@@ -269,7 +157,16 @@ class FakeVertex:
                     return
                 if self._serving("GET"):
                     return
-                name = self.path.split("?")[0][len("/v1/") :]
+                path, _, query = self.path.partition("?")
+                listing = re.fullmatch(PARENT + r"/(\w+)", path)
+                if listing and listing.group(2) in COLLECTIONS:
+                    try:
+                        found = fake.runner.listed(*listing.groups(), query)
+                    except op.Refused as e:
+                        return self._reply(*op.error_answer(*e.args))
+                    with fake._lock:
+                        return self._reply(200, op.list_answer(listing.group(2), found))
+                name = path[len("/v1/") :]
                 job = fake.jobs.get(name)
                 if job is None:
                     return self._error(404, "NOT_FOUND", f"{name} not found")

@@ -178,7 +178,7 @@ def test_a_cancelled_job_resubmitted_under_its_name_resumes_after_its_last_backu
     metadata = base / "checkpoints" / "backup" / "training_metadata.json"
     held.wait(running=lambda: vertex.jobs[name].state != aiplatform_v1.JobState.JOB_STATE_FAILED)
     s = settings({"project": "demo-project", "api_endpoint": vertex.endpoint}, {}, need_bucket=False)
-    jobs.client(s, credentials.load(dry_run=False)).cancel_custom_job(name=name)  # through the SDK's own client
+    jobs.client(s, credentials.load()).cancel_custom_job(name=name)  # through the SDK's own client
     _wait(lambda: vertex.jobs[name].state == aiplatform_v1.JobState.JOB_STATE_CANCELLED)
     backed_up = json.loads(metadata.read_text())["epoch"]
     assert "stopped: SIGTERM received during epoch 2" in (base / "job.log").read_text()

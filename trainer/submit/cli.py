@@ -19,12 +19,20 @@ from pathlib import Path
 from google.api_core import exceptions
 
 import trainer.submit as submit
-from trainer.submit import errors, flags
-from trainer.submit.machines import machine_spec
+from trainer.submit import errors, flags, scheduling
+from trainer.submit.machines import Machine, from_message, machine_spec
 from trainer.submit.options import DeployOptions, JobOptions, TuneOptions
 from trainer.submit.settings import ENVIRONMENT, Settings, SubmitError, settings, trainer_config
 
-NO_DRY_RUN = {"deploy", "predict", "undeploy", "logs"}  # each request depends on the answer to the one before
+NO_DRY_RUN = {
+    "deploy",
+    "predict",
+    "undeploy",
+    "logs",
+    "status",
+    "list",
+    "cancel",
+}  # each request depends on the answer to the one before
 WITHOUT_TRAINER_FLAGS = {"build", *NO_DRY_RUN}
 
 
@@ -38,76 +46,85 @@ def _settings(a: argparse.Namespace, need_bucket: bool) -> Settings:
     return settings({name: getattr(a, name, None) for name in ENVIRONMENT}, os.environ, need_bucket=need_bucket)
 
 
-def _job_options(a: argparse.Namespace, machine_given: bool = True) -> JobOptions:
-    """The job's options; machine_given False (tune without machine flags): hptuning.yaml's machine."""
+def _job_options(a: argparse.Namespace, machine: Machine) -> JobOptions:
+    """The job's options on this machine (checked: flags, or hptuning.yaml's for tune)."""
+    timeout = scheduling.seconds("--timeout", a.timeout)
+    if a.max_wait is not None and not a.flex_start:
+        raise SubmitError("--max-wait: only with --flex-start (how long to wait for Dynamic Workload Scheduler)")
+    max_wait = (
+        None if a.max_wait is None else (0 if a.max_wait == "0" else scheduling.seconds("--max-wait", a.max_wait))
+    )
+    if a.flex_start:
+        scheduling.check_flex_start(machine.spec.get("accelerator_type"), machine.spec["machine_type"], a.spot, timeout)
     return JobOptions(
         display_name=a.display_name,
-        machine=machine_spec(a.machine_type, a.accelerator_type, a.accelerator_count) if machine_given else None,
+        machine=machine,
         replicas=a.replicas,
         spot=a.spot,
         restart_on_worker_restart=a.restart_on_worker_restart,
         dry_run=a.dry_run,
         no_wait=getattr(a, "no_wait", False),
+        timeout=timeout,
+        labels=tuple(scheduling.labels(a.labels).items()),
+        flex_start=a.flex_start,
+        max_wait=max_wait,
     )
+
+
+def _machine(a: argparse.Namespace) -> Machine:
+    return machine_spec(a.machine_type, a.accelerator_type, a.accelerator_count)
 
 
 def _deploy_options(a: argparse.Namespace) -> DeployOptions:
     opts = DeployOptions(
         a.model_name, a.endpoint, a.endpoint_name, a.serving_machine_type,
-        a.min_replicas, a.max_replicas, a.serving_image, a.keep_previous,
+        a.min_replicas, a.max_replicas, a.serving_image, a.keep_previous, tuple(scheduling.labels(a.labels).items()),
     )  # fmt: skip
     opts.check()
     return opts
 
 
-def _credentials(dry_run: bool):
+def _credentials():
     _load("credentials")
-    return submit.credentials.load(dry_run)
+    return submit.credentials.load()
 
 
-def _print_last_error(s: Settings, creds, job, trial_id: str | None = None) -> None:
-    """The trainer's own last error line from the job's log, and how to see the rest."""
-    _load("logs")
-    line = submit.logs.last_error(s, creds, job, trial_id)  # prefixed with its replica (and trial): chief, ...
-    print(f"last error: {line or '(no error line in its log yet)'}", file=sys.stderr)
-    print(f"all its lines: ./submit.sh logs {job.name}", file=sys.stderr, flush=True)
+def _send(job, s: Settings, opts: JobOptions, deploy: DeployOptions | None) -> int:
+    """A dry run prints the job's request; else the steps of trainer.submit.steps, with --deploy's as the last."""
+    if opts.dry_run:
+        return submit.vertex.print_request(job)
+    _load("steps")
+    creds = _credentials()
+    then = None
+    if deploy:
+        _load("serving")
+        then = lambda model_dir: submit.serving.deploy(deploy, s, creds, model_dir)  # noqa: E731
+    jobs = submit.vertex.client(s, creds)
+    if isinstance(job, submit.vertex.aiplatform_v1.CustomJob):
+        return submit.steps.train(jobs, s, creds, job, opts.no_wait, then)
+    return submit.steps.tune(jobs, s, creds, job, then)
 
 
 def _train(a: argparse.Namespace, trainer_args: list[str]) -> int:
     s = _settings(a, need_bucket=True)
     config = trainer_config(trainer_args)
-    opts = _job_options(a)
+    opts = _job_options(a, _machine(a))
     if a.deploy and a.no_wait:
         raise SubmitError("--deploy needs train to wait for the job; drop --no-wait, or deploy later")
     deploy = _deploy_options(a) if a.deploy else None  # checked now, not after the training
     _load("vertex")
-    vertex, creds = submit.vertex, _credentials(opts.dry_run)
-    jobs = vertex.client(s, creds)
     name = opts.display_name or f"mnist-{time.strftime('%Y%m%d-%H%M%S')}"
-    job = vertex.create(jobs, s, vertex.custom_job(opts, s, trainer_args, name, config.accelerator), opts.dry_run)
-    if job is None:
-        return 0
-    print(
-        f"job: {job.name}\nconsole: {vertex.console_url(job.name)}\noutputs: {s.bucket}/{name}\n"
-        f"to resume it after a failure or a cancellation: the same command with --display-name {name}",
-        flush=True,
-    )
-    if opts.no_wait:
-        return 0
-    job = vertex.wait(jobs, job)
-    if job.state.name != "JOB_STATE_SUCCEEDED":
-        print(f"error: job {job.name} ended {job.state.name}: {' '.join(job.error.message.split())}", file=sys.stderr)
-        _print_last_error(s, creds, job)
-        return 1
-    if deploy:
-        _load("serving")
-        return submit.serving.deploy(deploy, s, creds, f"{s.bucket}/{name}/model")
-    return 0
+    job = submit.vertex.custom_job(opts, s, trainer_args, name, config.accelerator)
+    return _send(job, s, opts, deploy)
 
 
 def _tune(a: argparse.Namespace, trainer_args: list[str]) -> int:
     _load("study", "study_rules")
     tune = TuneOptions(a.config, a.max_trials, a.parallel_trials, a.local, a.container, a.output_dir)
+    if a.deploy and a.local:
+        raise SubmitError("--deploy with --local: the trials' models are on this machine; copy the best one to "
+                          "gs:// (gcloud storage cp -r DIR gs://BUCKET/PATH) and run ./submit.sh deploy")  # fmt: skip
+    deploy = _deploy_options(a) if a.deploy else None  # checked now, not after the sweep
     tuning = submit.study.load_config(tune.config)
     trial_args = [*tuning.trial_job_spec.worker_pool_specs[0].container_spec.args, *trainer_args]
     config = trainer_config(trial_args)
@@ -123,38 +140,20 @@ def _tune(a: argparse.Namespace, trainer_args: list[str]) -> int:
         image = submit.container.image_for(config.accelerator == "tpu") if tune.container else None
         sweep = submit.sweep.Sweep(tuning.study_spec, tuning.trial_job_spec, trainer_args, output, image)
         return sweep.run(tuning.max_trial_count, tuning.parallel_trial_count)
-    return _tune_on_vertex(a, tuning, trainer_args, config.accelerator)
+    return _tune_on_vertex(a, tuning, trainer_args, config.accelerator, deploy)
 
 
-def _tune_on_vertex(a: argparse.Namespace, tuning, trainer_args: list[str], accelerator: str) -> int:
+def _tune_on_vertex(
+    a: argparse.Namespace, tuning, trainer_args: list[str], accelerator: str, deploy: DeployOptions | None
+) -> int:
     s = _settings(a, need_bucket=True)
     given = any(v is not None for v in (a.machine_type, a.accelerator_type, a.accelerator_count))
-    opts = _job_options(a, machine_given=given)  # flags over the file
-    machine = opts.machine or submit.machines.from_message(tuning.trial_job_spec.worker_pool_specs[0].machine_spec)
+    yaml_machine = tuning.trial_job_spec.worker_pool_specs[0].machine_spec
+    opts = _job_options(a, _machine(a) if given else from_message(yaml_machine))  # flags over the file
     _load("vertex")
-    vertex, creds = submit.vertex, _credentials(opts.dry_run)
-    jobs = vertex.client(s, creds)
     # A new folder for each sweep: trial N of another sweep must not resume from this one's backups.
     name = opts.display_name or f"{tuning.display_name or 'mnist-tune'}-{time.strftime('%Y%m%d-%H%M%S')}"
-    job = vertex.tuning_job(tuning, opts, s, machine, trainer_args, name, accelerator)
-    job = vertex.create(jobs, s, job, opts.dry_run)
-    if job is None:
-        return 0
-    print(f"job: {job.name}\nconsole: {vertex.console_url(job.name)}", flush=True)
-    job = vertex.wait(jobs, job)
-    if job.state.name != "JOB_STATE_SUCCEEDED":
-        print(f"error: tuning job ended {job.state.name}: {' '.join(job.error.message.split())}", file=sys.stderr)
-    for trial in job.trials:
-        if trial.state.name == "INFEASIBLE":  # failed; trials stopped early end SUCCEEDED
-            _print_last_error(s, creds, job, trial.id)
-    best = vertex.best_trial(job)
-    if best is None:
-        print("error: no trial reported a metric", file=sys.stderr)
-        return 1
-    params = {p.parameter_id: str(p.value) for p in best.parameters}
-    metric = job.study_spec.metrics[0].metric_id
-    print(submit.study.best_line(best.id, metric, best.final_measurement.metrics[0].value, params), flush=True)
-    return 0 if job.state.name == "JOB_STATE_SUCCEEDED" else 1
+    return _send(submit.vertex.tuning_job(tuning, opts, s, trainer_args, name, accelerator), s, opts, deploy)
 
 
 def _local(a: argparse.Namespace, trainer_args: list[str]) -> int:
@@ -177,31 +176,44 @@ def _deploy(a: argparse.Namespace, trainer_args: list[str]) -> int:
     s, opts = _settings(a, need_bucket=False), _deploy_options(a)
     _load("serving")
     submit.serving.check_model_dir(a.model_dir)
-    return submit.serving.deploy(opts, s, _credentials(False), a.model_dir)
+    return submit.serving.deploy(opts, s, _credentials(), a.model_dir)
 
 
 def _predict(a: argparse.Namespace, trainer_args: list[str]) -> int:
     s = _settings(a, need_bucket=False)
     _load("online")
     inputs = submit.online.read_all(a.files)  # every file first: a bad one is one line, and nothing is sent
-    return submit.online.predict(s, _credentials(False), a.endpoint, inputs)
+    return submit.online.predict(s, _credentials(), a.endpoint, inputs)
 
 
 def _undeploy(a: argparse.Namespace, trainer_args: list[str]) -> int:
     s = _settings(a, need_bucket=False)
     _load("serving")
-    return submit.serving.undeploy(s, _credentials(False), a.endpoint, a.delete_endpoint)
+    return submit.serving.undeploy(s, _credentials(), a.endpoint, a.delete_endpoint)
 
 
 def _logs(a: argparse.Namespace, trainer_args: list[str]) -> int:
     s = _settings(a, need_bucket=False)
     _load("vertex", "logs")
-    creds = _credentials(False)
+    creds = _credentials()
     return submit.logs.show(s, creds, submit.vertex.client(s, creds), a.job, a.follow, a.poll_seconds)
 
 
+def _lifecycle(a: argparse.Namespace, trainer_args: list[str]) -> int:
+    """status JOB, list [--all], cancel JOB."""
+    s = _settings(a, need_bucket=False)
+    _load("vertex", "lifecycle")
+    creds = _credentials()
+    jobs, lifecycle = submit.vertex.client(s, creds), submit.lifecycle
+    if a.command == "list":
+        endpoints = submit.vertex.client(s, creds, lifecycle.aiplatform_v1.EndpointServiceClient)
+        return lifecycle.list_all(jobs, endpoints, s, a.all)
+    return (lifecycle.status if a.command == "status" else lifecycle.cancel)(jobs, s, a.job)
+
+
 COMMANDS = {"build": _build, "train": _train, "tune": _tune, "local": _local, "deploy": _deploy,
-            "predict": _predict, "undeploy": _undeploy, "logs": _logs}  # fmt: skip
+            "predict": _predict, "undeploy": _undeploy, "logs": _logs,
+            "status": _lifecycle, "list": _lifecycle, "cancel": _lifecycle}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -220,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     except SubmitError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except errors.StoppedWaiting as e:
+        print(str(e), file=sys.stderr)
+        return 130
     except exceptions.GoogleAPICallError as e:  # what the API answered: one line, whichever request it was
         print(f"error: {errors.explain(e, _settings(a, need_bucket=False))}", file=sys.stderr)
         return 2

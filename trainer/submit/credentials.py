@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import google.auth
 from google.auth import exceptions
-from google.auth.credentials import AnonymousCredentials, Credentials
+from google.auth.credentials import Credentials
 from google.auth.transport.requests import Request
 
 from trainer.submit.settings import SubmitError
@@ -25,11 +25,9 @@ def _short(error: Exception) -> str:
     return " ".join(str(error).split())[:200]
 
 
-def load(dry_run: bool) -> Credentials:
-    """The credentials this command's requests carry, refreshed once now; none for a dry run, which sends
-    nothing. Raises SubmitError when there are none or they cannot be refreshed (expired, revoked)."""
-    if dry_run:
-        return AnonymousCredentials()
+def load() -> Credentials:
+    """The credentials this command's requests carry, refreshed once now (a dry run, which sends nothing,
+    needs none). Raises SubmitError when there are none or they cannot be refreshed (expired, revoked)."""
     try:
         credentials, _ = google.auth.default(scopes=SCOPES)
     except exceptions.DefaultCredentialsError as e:

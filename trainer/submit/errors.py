@@ -10,6 +10,10 @@ from google.api_core import exceptions
 from trainer.submit.settings import Settings
 
 
+class StoppedWaiting(Exception):
+    """Ctrl-C while waiting for a job: the job goes on in the cloud (cli exits 130)."""
+
+
 def _quota(message: str) -> str:
     """The quota metric Vertex AI names in a RESOURCE_EXHAUSTED answer, e.g. custom_model_training_nvidia_t4_gpus."""
     match = re.search(r"aiplatform\.googleapis\.com/([\w.-]+)", message)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import trainer.submit
 from trainer.submit.prebuilt import SERVING_TENSORFLOW
+from trainer.submit.scheduling import DEFAULT_TIMEOUT, TOOL_LABEL
 
 
 # fmt: off
@@ -37,6 +38,11 @@ def parser() -> argparse.ArgumentParser:
     jobs.add_argument("--no-restart-on-worker-restart", dest="restart_on_worker_restart", action="store_false",
                       help="by default a restarted worker restarts the whole job, which then resumes from its backup")
     jobs.add_argument("--api-endpoint", help="Vertex AI API endpoint, e.g. a regional or private one (default: $VERTEX_API_ENDPOINT)")
+    jobs.add_argument("--timeout", default=DEFAULT_TIMEOUT, help="the longest a job (each trial of a tuning job) may run, e.g. 90m, 2h, 1d; then Vertex AI stops it (default: %(default)s; Vertex AI's own is 7 days)")
+    jobs.add_argument("--flex-start", action="store_true", help="wait for GPU capacity with Dynamic Workload Scheduler (L4, A100, H100, H200, B200; not with --spot)")
+    jobs.add_argument("--max-wait", help="with --flex-start: how long to wait for the capacity, e.g. 2h; 0 waits indefinitely (default: Vertex AI's, 1 day)")
+    labelled = argparse.ArgumentParser(add_help=False)
+    labelled.add_argument("--labels", help=f"k=v,... on every job, model and endpoint this creates, besides {TOOL_LABEL[0]}={TOOL_LABEL[1]}")
     serve = argparse.ArgumentParser(add_help=False)
     serve.add_argument("--model-name", default=os.environ.get("MODEL_NAME", "mnist"), help="the model's display name in the Model Registry; an existing one gets a new version (default: $MODEL_NAME, else mnist)")
     serve.add_argument("--endpoint", help="deploy to this endpoint (ID or resource name) instead of the one named --endpoint-name")
@@ -49,17 +55,18 @@ def parser() -> argparse.ArgumentParser:
     build_ = sub.add_parser("build", parents=[common], help="build the image with Cloud Build and push it to Artifact Registry")
     build_.add_argument("--tpu", action="store_true", help="the TPU image (Dockerfile.tpu, IMAGE-tpu) instead of the CPU/GPU one")
     build_.add_argument("--local", action="store_true", help="build it here with podman, on a stand-in base, for local --container")
-    train = sub.add_parser("train", parents=[common, jobs, serve], help="run a CustomJob")
+    train = sub.add_parser("train", parents=[common, jobs, serve, labelled], help="run a CustomJob")
     train.add_argument("--no-wait", action="store_true", help="return once the job is created")
     train.add_argument("--deploy", action="store_true", help="when the job succeeds, deploy its model (see deploy --help)")
-    tune = sub.add_parser("tune", parents=[common, jobs], help="run a HyperparameterTuningJob from hptuning.yaml")
+    tune = sub.add_parser("tune", parents=[common, jobs, serve, labelled], help="run a HyperparameterTuningJob from hptuning.yaml")
+    tune.add_argument("--deploy", action="store_true", help="when the sweep ends, deploy the best trial's model (see deploy --help)")
     tune.add_argument("--config", type=Path, default=Path("hptuning.yaml"))
     tune.add_argument("--max-trials", type=int, help="default: the file's maxTrialCount, else 20")
     tune.add_argument("--parallel-trials", type=int, help="default: the file's parallelTrialCount, else 5")
     tune.add_argument("--local", action="store_true", help="run the study on this machine with Optuna, --parallel-trials at a time")
     tune.add_argument("--container", action="store_true", help="with --local: run each trial in the image built by build --local")
     tune.add_argument("--output-dir", type=Path, help="with --local: the study's folder; the same one again continues it (default: runs/DISPLAY_NAME)")
-    deploy = sub.add_parser("deploy", parents=[common, serve], help="upload a model to the Model Registry and deploy it to an endpoint")
+    deploy = sub.add_parser("deploy", parents=[common, serve, labelled], help="upload a model to the Model Registry and deploy it to an endpoint")
     deploy.add_argument("--model-dir", required=True, help="the exported model, gs://BUCKET/DISPLAY_NAME/model")
     predict = sub.add_parser("predict", parents=[common], help="digits from a deployed endpoint, one line per image")
     predict.add_argument("--endpoint", required=True, help="the endpoint's ID or resource name")
@@ -71,7 +78,13 @@ def parser() -> argparse.ArgumentParser:
     logs_.add_argument("job", help="the job's ID or resource name")
     logs_.add_argument("--follow", action="store_true", help="keep printing new lines until the job ends")
     logs_.add_argument("--poll-seconds", type=float, default=10, help=argparse.SUPPRESS)
-    for command in (deploy, predict, undeploy, logs_):
+    status = sub.add_parser("status", parents=[common], help="a training or tuning job's state, times and machine; a tuning job's trials")
+    status.add_argument("job", help="the job's ID or resource name")
+    list_ = sub.add_parser("list", parents=[common], help="this tool's jobs, newest first, and its endpoints with deployed models")
+    list_.add_argument("--all", action="store_true", help="everything in the project and region, not only what this tool created")
+    cancel = sub.add_parser("cancel", parents=[common], help="cancel a training or tuning job and wait until it is cancelled")
+    cancel.add_argument("job", help="the job's ID or resource name")
+    for command in (deploy, predict, undeploy, logs_, status, list_, cancel):
         command.add_argument("--api-endpoint", help="Vertex AI API endpoint (default: $VERTEX_API_ENDPOINT)")
     local_ = sub.add_parser("local", help="run the job on this machine the way Vertex AI would")
     local_.add_argument("--output-dir", type=Path, help="default: runs/local-TIMESTAMP")

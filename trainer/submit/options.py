@@ -21,6 +21,10 @@ class JobOptions:
     restart_on_worker_restart: bool
     dry_run: bool
     no_wait: bool = False
+    timeout: int = 24 * 3600  # seconds: Scheduling.timeout
+    labels: tuple[tuple[str, str], ...] = ()  # on the job, with the tool's own
+    flex_start: bool = False  # Dynamic Workload Scheduler
+    max_wait: int | None = None  # seconds; with flex_start: Scheduling.max_wait_duration
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class DeployOptions:
     max_replicas: int
     serving_image: str | None
     keep_previous: bool
+    labels: tuple[tuple[str, str], ...] = ()  # on the model and on an endpoint it creates
 
     def check(self) -> None:
         """One line for an impossible setting, before anything is sent (for `train --deploy`, before the job is)."""

@@ -75,6 +75,7 @@ def _upload(opts: DeployOptions, s: Settings, model_dir: str) -> aiplatform.Mode
             serving_container_image_uri=serving_image(s, opts.serving_image),
             parent_model=parent.resource_name if parent else None,
             is_default_version=True,
+            labels=dict(opts.labels),
             sync=True,
         )
     except exceptions.GoogleAPICallError as e:
@@ -96,7 +97,7 @@ def deploy(opts: DeployOptions, s: Settings, credentials: Credentials, model_dir
     model = _upload(opts, s, model_dir)
     print(f"model: {model.resource_name} version {model.version_id} (from {model_dir})", flush=True)
     target = target or _by_display_name(aiplatform.Endpoint, opts.endpoint_name)
-    target = target or aiplatform.Endpoint.create(display_name=opts.endpoint_name, sync=True)
+    target = target or aiplatform.Endpoint.create(display_name=opts.endpoint_name, labels=dict(opts.labels), sync=True)
     previous = [m.id for m in target.list_models()]
     target.deploy(
         model=model,

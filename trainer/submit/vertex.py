@@ -15,7 +15,7 @@ import time
 from google.api_core import exceptions
 from google.auth.credentials import Credentials
 from google.cloud import aiplatform_v1
-from google.protobuf import json_format
+from google.protobuf import duration_pb2, json_format
 
 from trainer.submit import machines
 from trainer.submit.options import JobOptions
@@ -26,10 +26,11 @@ POLL_SECONDS = (5.0, 60.0)  # a job's state is read every 5 s at first, then les
 KINDS = {"customJobs": "custom_job", "hyperparameterTuningJobs": "hyperparameter_tuning_job"}
 
 
-def client(s: Settings, credentials: Credentials) -> aiplatform_v1.JobServiceClient:
-    """The job service of the region (or of --api-endpoint; a local http:// one speaks REST, not gRPC)."""
+def client(s: Settings, credentials: Credentials, service=aiplatform_v1.JobServiceClient):
+    """A Vertex AI service's client for the region (or for --api-endpoint; a local http:// one speaks REST, not
+    gRPC): the job service, or e.g. aiplatform_v1.EndpointServiceClient."""
     endpoint = s.api_endpoint or f"{s.region}-aiplatform.googleapis.com"
-    return aiplatform_v1.JobServiceClient(
+    return service(
         credentials=credentials,
         transport="rest" if endpoint.startswith("http://") else "grpc",
         client_options={"api_endpoint": endpoint},
@@ -64,19 +65,26 @@ def job_spec(
         tensorboard=s.tensorboard,
         base_output_directory={"output_uri_prefix": output},
     )
+    spec.scheduling.timeout = duration_pb2.Duration(seconds=opts.timeout)
     if opts.restart_on_worker_restart:
         spec.scheduling.restart_job_on_worker_restart = True
     if opts.spot:
         spec.scheduling.strategy = aiplatform_v1.Scheduling.Strategy.SPOT
+    if opts.flex_start:
+        spec.scheduling.strategy = aiplatform_v1.Scheduling.Strategy.FLEX_START
+        if opts.max_wait is not None:
+            spec.scheduling.max_wait_duration = duration_pb2.Duration(seconds=opts.max_wait)
     return spec
 
 
-def create(jobs: aiplatform_v1.JobServiceClient, s: Settings, job, dry_run: bool):
-    """Send the create request for a CustomJob or HyperparameterTuningJob; the job as created. With dry_run,
-    print the request as JSON and send nothing (returns None)."""
-    if dry_run:
-        print(json_format.MessageToJson(type(job).pb(job), indent=2))
-        return None
+def print_request(job) -> int:
+    """A dry run: the create request of this CustomJob or HyperparameterTuningJob, as JSON, and nothing sent."""
+    print(json_format.MessageToJson(type(job).pb(job), indent=2))
+    return 0
+
+
+def create(jobs: aiplatform_v1.JobServiceClient, s: Settings, job):
+    """Send the create request for a CustomJob or HyperparameterTuningJob; the job as created."""
     if isinstance(job, aiplatform_v1.CustomJob):
         return jobs.create_custom_job(parent=parent(s), custom_job=job)
     return jobs.create_hyperparameter_tuning_job(parent=parent(s), hyperparameter_tuning_job=job)
@@ -117,20 +125,19 @@ def custom_job(opts: JobOptions, s: Settings, trainer_args: list[str], name: str
     """The CustomJob on opts.machine, its outputs in BUCKET/NAME (the same name again: the same checkpoints,
     so the trainer resumes)."""
     spec = job_spec(opts, s, opts.machine, trainer_args, f"{s.bucket}/{name}", accelerator)
-    return aiplatform_v1.CustomJob(display_name=name, job_spec=spec)
+    return aiplatform_v1.CustomJob(display_name=name, job_spec=spec, labels=dict(opts.labels))
 
 
 def tuning_job(
     tuning,
     opts: JobOptions,
     s: Settings,
-    machine: machines.Machine,
     trainer_args: list[str],
     name: str,
     accelerator: str,
 ) -> aiplatform_v1.HyperparameterTuningJob:
-    """hptuning.yaml's HyperparameterTuningJob with its study as written, and each trial a CustomJobSpec on this
-    machine and image, its outputs under BUCKET/NAME/TRIAL_ID."""
+    """hptuning.yaml's HyperparameterTuningJob with its study as written, and each trial a CustomJobSpec on
+    opts.machine and its image, its outputs under BUCKET/NAME/TRIAL_ID."""
     base_args = list(tuning.trial_job_spec.worker_pool_specs[0].container_spec.args)
     job = aiplatform_v1.HyperparameterTuningJob(
         display_name=name,
@@ -138,8 +145,8 @@ def tuning_job(
         max_trial_count=tuning.max_trial_count,
         parallel_trial_count=tuning.parallel_trial_count,
         max_failed_trial_count=tuning.max_failed_trial_count,
-        trial_job_spec=job_spec(opts, s, machine, [*base_args, *trainer_args], f"{s.bucket}/{name}", accelerator),
-        labels=dict(tuning.labels),
+        trial_job_spec=job_spec(opts, s, opts.machine, [*base_args, *trainer_args], f"{s.bucket}/{name}", accelerator),
+        labels={**tuning.labels, **dict(opts.labels)},
     )
     if tuning.encryption_spec.kms_key_name:
         job.encryption_spec = tuning.encryption_spec
