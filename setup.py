@@ -28,8 +28,10 @@ setup(
     extras_require={
         # ./submit.sh: Vertex AI jobs and endpoints through the SDK, hptuning.yaml, job logs.
         "submit": ["google-cloud-aiplatform>=1.60", "pyyaml", "optuna>=4,<6", "google-cloud-logging>=3.5"],
+        # The serving image's server (trainer/server.py): Vertex AI's Custom Prediction Routine server.
+        "serve": ["google-cloud-aiplatform[prediction]>=1.60"],
         "test": [
-            "google-cloud-aiplatform>=1.60",
+            "google-cloud-aiplatform[prediction]>=1.60",
             "google-cloud-logging>=3.5",
             "pyyaml",
             "optuna>=4,<6",

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the image, submit Vertex AI training and tuning jobs, or run the same jobs locally.
-#   ./submit.sh build | train | tune | local | deploy | predict | undeploy | logs [flags]   (./submit.sh --help)
+#   ./submit.sh build | train | tune | local | status | list | cancel | serve | deploy | predict | undeploy | logs [flags]
 # Backed by `python -m trainer.submit`; settings from flags, then PROJECT_ID, REGION, BUCKET, ...
 set -euo pipefail
 

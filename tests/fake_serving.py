@@ -16,9 +16,11 @@ import threading
 from urllib.parse import unquote, urlsplit
 
 import fake_operations as op
-import numpy as np
+from fastapi import HTTPException
 from google.cloud import aiplatform_v1 as v1
-from google.protobuf import empty_pb2
+from google.protobuf import empty_pb2, json_format
+
+from trainer.server import MnistPredictor
 
 
 class FakeServing:
@@ -27,7 +29,7 @@ class FakeServing:
         self.models: dict[str, list[v1.Model]] = {}  # model name -> its versions, 1 first
         self.endpoints: dict[str, v1.Endpoint] = {}
         self.predict_requests: list[tuple[int, int]] = []  # (instances, bytes) of each predict request
-        self._signatures: dict[str, object] = {}  # deployed model id -> the loaded serving_default
+        self._predictors: dict[str, MnistPredictor] = {}  # deployed model id -> the serving image's predictor
         self._ids = itertools.count(1000)
         self._operations = op.Operations(self._ids)
         self._lock = threading.Lock()
@@ -177,14 +179,13 @@ class FakeServing:
             raise op.Refused(op.INVALID_ARGUMENT, f"traffic_split {dict(request.traffic_split)} must add up to 100")
 
         def work():
-            import tensorflow as tf
-
-            signature = tf.saved_model.load(str(self.local_path(model.artifact_uri))).signatures["serving_default"]
+            predictor = MnistPredictor()  # the serving image's own code, as Vertex AI would run it
+            predictor.load(str(self.local_path(model.artifact_uri)))
             with self._lock:
                 deployed.id = str(next(self._ids))
                 deployed.model, deployed.model_version_id = model.name, model.version_id  # as Vertex AI stores it
                 deployed.create_time = op.now()
-                self._signatures[deployed.id] = signature
+                self._predictors[deployed.id] = predictor
                 endpoint.deployed_models.append(deployed)
                 split = {deployed.id if k == "0" else k: v for k, v in request.traffic_split.items()}
                 endpoint.traffic_split.clear()
@@ -208,7 +209,7 @@ class FakeServing:
                 split.pop(request.deployed_model_id, None)
                 endpoint.traffic_split.clear()
                 endpoint.traffic_split.update({k: v for k, v in split.items() if v})
-                self._signatures.pop(request.deployed_model_id, None)
+                self._predictors.pop(request.deployed_model_id, None)
             return v1.UndeployModelResponse()
 
         return self._operations.start(name, v1.UndeployModelOperationMetadata(), work)
@@ -216,31 +217,21 @@ class FakeServing:
     # ------------------------------------------------------------ prediction
 
     def _predict(self, name: str, raw: str) -> str:
-        import tensorflow as tf
-
         request = op.parse(v1.PredictRequest, raw)
         endpoint = self._endpoint(name)
         with self._lock:
             serving = [
-                (d, self._signatures[d.id]) for d in endpoint.deployed_models if endpoint.traffic_split.get(d.id)
+                (d, self._predictors[d.id]) for d in endpoint.deployed_models if endpoint.traffic_split.get(d.id)
             ]
             self.predict_requests.append((len(request.instances), len(raw.encode())))
         if not serving:
             raise op.Refused(op.FAILED_PRECONDITION, f"Endpoint {name} has no deployed model with traffic")
-        deployed, signature = serving[0]
-        images = []
-        for i, instance in enumerate(request.instances):
-            image = np.asarray(dict(instance).get("image"), np.float32)
-            if image.shape != (28, 28):  # what TensorFlow Serving answers for a wrong shape
-                raise op.Refused(
-                    op.INVALID_ARGUMENT, f"instances[{i}]: image has shape {list(image.shape)}, expected [28, 28]"
-                )
-            images.append(image)
-        out = signature(image=tf.constant(np.stack(images)))
-        predictions = [
-            {"digit": int(d), "probabilities": [float(p) for p in ps]}
-            for d, ps in zip(out["digit"].numpy(), out["probabilities"].numpy(), strict=True)
-        ]
+        deployed, predictor = serving[0]
+        try:  # the serving image's preprocess, predict and postprocess, as its server runs them
+            body = {"instances": json_format.MessageToDict(v1.PredictRequest.pb(request)).get("instances", [])}
+            predictions = predictor.postprocess(predictor.predict(predictor.preprocess(body)))["predictions"]
+        except HTTPException as e:
+            raise op.Refused(op.INVALID_ARGUMENT, e.detail) from None
         model = self._model(f"{deployed.model}@{deployed.model_version_id}")
         answer = {
             "predictions": predictions,

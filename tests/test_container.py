@@ -96,13 +96,22 @@ def test_build_local_dry_run_prints_the_podman_build_and_builds_nothing(clean_se
     assert cli.main(["build", "--local", "--tpu", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "TENSORFLOW" not in out and "Dockerfile.tpu" in out and f"--tag {container.IMAGES[True]}" in out
+    assert cli.main(["build", "--local", "--serving", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "--build-arg TENSORFLOW" not in out
+        and "Dockerfile.serving" in out
+        and f"--tag {container.SERVING_IMAGE}" in out
+    )
+    assert cli.main(["build", "--serving", "--dry-run", "--project", "p"]) == 2  # the cloud build makes both anyway
 
 
 def test_container_commands_without_podman_give_one_line_that_says_how_to_install_it(
     clean_settings, tmp_path, monkeypatch, capsys
 ):
     monkeypatch.setenv("PATH", str(tmp_path))  # no podman on it
-    for argv in (["build", "--local"], ["local", "--container", "--smoke"], ["tune", "--local", "--container"]):
+    serve = ["serve", "--local", "--model-dir", str(tmp_path)]
+    for argv in (["build", "--local"], ["local", "--container", "--smoke"], ["tune", "--local", "--container"], serve):
         assert cli.main(argv) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: podman not found: install it with `apt-get install -y podman runc`"), err

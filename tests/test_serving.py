@@ -66,7 +66,7 @@ def test_train_deploy_uploads_the_model_and_deploys_it_with_all_the_traffic(vert
     (versions,) = vertex.serving.models.values()
     assert [m.version_id for m in versions] == ["1"]
     assert versions[0].artifact_uri == "gs://demo-bucket/serve-job/model"
-    assert versions[0].container_spec.image_uri == "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"
+    assert versions[0].container_spec.image_uri == "us-central1-docker.pkg.dev/demo-project/mnist/mnist-serving:latest"
     (model,) = endpoint.deployed_models
     assert model.dedicated_resources.machine_spec.machine_type == "n1-standard-2"
     assert dict(endpoint.traffic_split) == {model.id: 100}

@@ -18,7 +18,7 @@ import pytest
 from conftest import SAMPLE_DIR, run_trainer
 
 from trainer import data
-from trainer.submit.serving import SERVING_TENSORFLOW
+from trainer.submit.prebuilt import SERVING_TENSORFLOW
 
 pytestmark = pytest.mark.serving_image
 SERVING_PIN = f"tensorflow-cpu=={SERVING_TENSORFLOW}.1"  # the 2.15 release the prebuilt images carry
@@ -94,7 +94,7 @@ def test_every_export_serves_the_same_digits_and_probabilities_in_tensorflow_2_1
         assert clear.mean() > 0.9, f"{stage} {precision}: {clear.mean():.0%} of the digits clear of a tie"
 
 
-def test_the_pin_is_the_serving_image_the_launcher_deploys_with():
+def test_the_pin_is_the_tensorflow_of_the_prebuilt_image_deploy_still_accepts():
     from google.cloud import aiplatform
 
     uri = aiplatform.helpers.get_prebuilt_prediction_container_uri("tensorflow", SERVING_TENSORFLOW, None, "cpu")

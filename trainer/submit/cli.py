@@ -33,7 +33,7 @@ NO_DRY_RUN = {
     "list",
     "cancel",
 }  # each request depends on the answer to the one before
-WITHOUT_TRAINER_FLAGS = {"build", *NO_DRY_RUN}
+WITHOUT_TRAINER_FLAGS = {"build", "serve", *NO_DRY_RUN}
 
 
 def _load(*modules: str) -> None:
@@ -165,11 +165,18 @@ def _local(a: argparse.Namespace, trainer_args: list[str]) -> int:
 
 
 def _build(a: argparse.Namespace, trainer_args: list[str]) -> int:
+    if a.serving and not a.local:
+        raise SubmitError("--serving: only with --local; ./submit.sh build builds the serving image too")
     if a.local:
         _load("container")
-        return submit.container.build_local(a.tpu, a.dry_run)
+        return submit.container.build_local(a.tpu, a.dry_run, a.serving)
     _load("build")
     return submit.build.build(_settings(a, need_bucket=False), a.tpu, a.dry_run)
+
+
+def _serve(a: argparse.Namespace, trainer_args: list[str]) -> int:
+    _load("serve_local")
+    return submit.serve_local.serve(a.model_dir, a.port, submit.container.image_for(serving=True))
 
 
 def _deploy(a: argparse.Namespace, trainer_args: list[str]) -> int:
@@ -213,7 +220,7 @@ def _lifecycle(a: argparse.Namespace, trainer_args: list[str]) -> int:
 
 COMMANDS = {"build": _build, "train": _train, "tune": _tune, "local": _local, "deploy": _deploy,
             "predict": _predict, "undeploy": _undeploy, "logs": _logs,
-            "status": _lifecycle, "list": _lifecycle, "cancel": _lifecycle}  # fmt: skip
+            "serve": _serve, "status": _lifecycle, "list": _lifecycle, "cancel": _lifecycle}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,6 +21,7 @@ from trainer.submit.settings import SubmitError
 REPO = Path(__file__).resolve().parents[2]
 STAND_IN = "localhost/mnist-stand-in-base:bookworm"
 IMAGES = {False: "localhost/mnist-trainer:local", True: "localhost/mnist-trainer-tpu:local"}  # by --tpu
+SERVING_IMAGE = "localhost/mnist-serving:local"  # build --local --serving; serve --local
 CPU_TENSORFLOW = "tensorflow==2.20.0"  # the GPU image's TensorFlow, without its CUDA extra
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # the host's, so pip inside trusts what the host trusts
 PACKAGES = "python3,python3-venv,python3-pip,ca-certificates"
@@ -67,23 +68,25 @@ def stand_in_base() -> str:
     return STAND_IN
 
 
-def build_local(tpu: bool, dry_run: bool = False) -> int:
-    """`./submit.sh build --local [--tpu]`: the image built here, on the stand-in base; the build's exit
-    status. dry_run: print the build command, make and build nothing."""
+def build_local(tpu: bool, dry_run: bool = False, serving: bool = False) -> int:
+    """`./submit.sh build --local [--tpu | --serving]`: the training (or TPU, or serving) image built here, on
+    the stand-in base; the build's exit status. dry_run: print the build command, make and build nothing."""
     command = [podman(), "build", "--network", "host", "--volume", f"{CA_BUNDLE}:{CA_BUNDLE}:ro"]
     command += ["--build-arg", f"BASE={STAND_IN if dry_run else stand_in_base()}"]
-    if not tpu:
+    if not tpu and not serving:
         command += ["--build-arg", f"TENSORFLOW={CPU_TENSORFLOW}"]
-    command += ["--file", str(REPO / ("Dockerfile.tpu" if tpu else "Dockerfile")), "--tag", IMAGES[tpu], str(REPO)]
+    dockerfile, tag = ("Dockerfile.serving", SERVING_IMAGE) if serving else (f"Dockerfile{'.tpu' * tpu}", IMAGES[tpu])
+    command += ["--file", str(REPO / dockerfile), "--tag", tag, str(REPO)]
     print(" ".join(command), flush=True)
     return 0 if dry_run else subprocess.call(command)
 
 
-def image_for(tpu: bool) -> str:
-    """The local image a job runs in: the TPU one for a job with --accelerator tpu; checked to exist."""
-    image = IMAGES[tpu]
+def image_for(tpu: bool = False, serving: bool = False) -> str:
+    """The local image a job runs in (the TPU one for a job with --accelerator tpu), or the serving image;
+    checked to exist."""
+    image, flag = (SERVING_IMAGE, " --serving") if serving else (IMAGES[tpu], " --tpu" * tpu)
     if not _image_exists(image):
-        raise SubmitError(f"no image {image} here: build it first with ./submit.sh build --local{' --tpu' * tpu}")
+        raise SubmitError(f"no image {image} here: build it first with ./submit.sh build --local{flag}")
     return image
 
 

@@ -15,11 +15,12 @@ from google.cloud import aiplatform_v1
 from google.protobuf import json_format
 
 from trainer import data
+from trainer.contract import MAX_REQUEST_BYTES
 from trainer.predict import print_predictions, read_inputs
 from trainer.submit.serving import endpoint, init_sdk
 from trainer.submit.settings import Settings, SubmitError
 
-REQUEST_LIMIT = 1_500_000  # bytes of one request's JSON
+REQUEST_LIMIT = MAX_REQUEST_BYTES  # bytes of one request's JSON
 ENVELOPE = 1_000  # the rest of the request: {"instances": [...], "parameters": ...}
 
 

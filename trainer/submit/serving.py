@@ -1,20 +1,24 @@
 """From a trained model to an endpoint and back: `deploy`, `undeploy`, through the aiplatform SDK.
 
-The model goes to the Model Registry with Vertex AI's prebuilt TensorFlow prediction image. Those images
-stop at TensorFlow 2.15 (the SDK's own helper lists 2.15 as the newest); tests/test_serving_tf215.py proves
-that the trainer's export (TensorFlow 2.20, Keras 3, every precision) loads and serves in TensorFlow 2.15.
+The model goes to the Model Registry with this project's serving image (Dockerfile.serving: the training
+TensorFlow behind Vertex AI's Custom Prediction Routine server, trainer/server.py), or with a prebuilt
+TensorFlow image given as --serving-image, checked against its end of availability (prebuilt.py).
+tests/test_serving_tf215.py proves that the trainer's export loads and serves in the prebuilt images'
+TensorFlow 2.15 while they are still offered.
 """
 
 from __future__ import annotations
 
+import datetime
 import re
+import sys
 
 from google.api_core import exceptions
 from google.auth.credentials import Credentials
 from google.cloud import aiplatform
 
+from trainer.submit import prebuilt
 from trainer.submit.options import DeployOptions
-from trainer.submit.prebuilt import SERVING_TENSORFLOW
 from trainer.submit.settings import Settings, SubmitError
 
 
@@ -31,10 +35,14 @@ def init_sdk(s: Settings, credentials: Credentials) -> None:
 
 
 def serving_image(s: Settings, image: str | None) -> str:
-    """The prediction image: --serving-image, else the prebuilt TensorFlow CPU image of the job's region."""
-    return image or aiplatform.helpers.get_prebuilt_prediction_container_uri(
-        "tensorflow", SERVING_TENSORFLOW, s.region, "cpu"
-    )
+    """The prediction image: --serving-image (a prebuilt one checked against its end of availability, with a
+    warning within 90 days of it), else this project's own, built by ./submit.sh build."""
+    if image is None:
+        return s.serving_image_uri
+    warning = prebuilt.check(image, datetime.date.today())
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
+    return image
 
 
 def check_model_dir(model_dir: str) -> None:
@@ -65,14 +73,14 @@ def endpoint(s: Settings, name_or_id: str) -> aiplatform.Endpoint:
         ) from None
 
 
-def _upload(opts: DeployOptions, s: Settings, model_dir: str) -> aiplatform.Model:
+def _upload(opts: DeployOptions, model_dir: str, image: str) -> aiplatform.Model:
     """model_dir into the Model Registry: a new version of the model named opts.model_name if there is one."""
     parent = _by_display_name(aiplatform.Model, opts.model_name)
     try:
         return aiplatform.Model.upload(
             display_name=opts.model_name,
             artifact_uri=model_dir,
-            serving_container_image_uri=serving_image(s, opts.serving_image),
+            serving_container_image_uri=image,
             parent_model=parent.resource_name if parent else None,
             is_default_version=True,
             labels=dict(opts.labels),
@@ -92,9 +100,10 @@ def deploy(opts: DeployOptions, s: Settings, credentials: Credentials, model_dir
     with all the traffic, then undeploy the versions it replaced unless opts.keep_previous. Returns 0."""
     model_dir = model_dir.rstrip("/")
     check_model_dir(model_dir)
+    image = serving_image(s, opts.serving_image)  # a retired prebuilt image: refused before anything is sent
     init_sdk(s, credentials)
     target = endpoint(s, opts.endpoint) if opts.endpoint else None
-    model = _upload(opts, s, model_dir)
+    model = _upload(opts, model_dir, image)
     print(f"model: {model.resource_name} version {model.version_id} (from {model_dir})", flush=True)
     target = target or _by_display_name(aiplatform.Endpoint, opts.endpoint_name)
     target = target or aiplatform.Endpoint.create(display_name=opts.endpoint_name, labels=dict(opts.labels), sync=True)

@@ -26,6 +26,7 @@ class Settings:
     bucket: str
     image_uri: str  # CPU and GPU jobs
     tpu_image_uri: str  # TPU jobs: the image built from Dockerfile.tpu
+    serving_image_uri: str  # deploy: the image built from Dockerfile.serving
     service_account: str | None
     tensorboard: str | None
     api_endpoint: str | None
@@ -35,6 +36,7 @@ class Settings:
 ENVIRONMENT = {
     "project": "PROJECT_ID", "region": "REGION", "bucket": "BUCKET", "repository": "REPOSITORY", "image": "IMAGE",
     "tag": "TAG", "image_uri": "IMAGE_URI", "tpu_image_uri": "TPU_IMAGE_URI", "service_account": "SERVICE_ACCOUNT",
+    "serving_image_uri": "SERVING_IMAGE_URI",
     "tensorboard": "TENSORBOARD", "api_endpoint": "VERTEX_API_ENDPOINT",
 }  # fmt: skip
 
@@ -80,6 +82,7 @@ def settings(flags: Mapping[str, str | None], environ: Mapping[str, str], *, nee
         bucket=(bucket or "").rstrip("/"),
         image_uri=get("image_uri", f"{registry}/{image}:{tag}"),
         tpu_image_uri=get("tpu_image_uri", f"{registry}/{image}-tpu:{tag}"),
+        serving_image_uri=get("serving_image_uri", f"{registry}/mnist-serving:{tag}"),
         service_account=service_account,
         tensorboard=tensorboard,
         api_endpoint=get("api_endpoint"),

@@ -1,0 +1,129 @@
+"""The serving image's server over HTTP against the model in-process: latency of one image, throughput of 64.
+
+    python benchmarks/serving.py                     # trains a batchnorm model on the sample first
+    python benchmarks/serving.py --model-dir runs/batchnorm/model --requests 500
+
+The server is trainer/server.py (what Dockerfile.serving runs: Vertex AI's CPR server, FastAPI on uvicorn)
+started here as a process, on the same CPU as the baseline: Keras's `model.predict` on the same digits, in
+this process, measured in the same run. Requests go over one kept-alive HTTP connection, as a client of an
+endpoint would send them, in predict's own JSON. Exits 1 when a target is missed: p50 latency of a 1-image
+request at most 10 ms, and at least 70% of the in-process throughput at 64 images per request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+from common import REPO  # first: puts the repository on sys.path
+
+from trainer import data, models  # noqa: F401 (models: the custom layers model.keras needs)
+from trainer.contract import ROUTES
+
+P50_MS, SHARE = 10.0, 0.70
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _cpu() -> str:
+    flags = re.findall(r"avx512_bf16|amx_bf16", Path("/proc/cpuinfo").read_text())
+    return f"{os.cpu_count()} cores, {'AVX512-BF16' if flags else 'no AVX512-BF16 (AVX2 class)'}"
+
+
+def _model_dir(given: str | None, scratch: str) -> Path:
+    if given:
+        return Path(given)
+    argv = [sys.executable, "-m", "trainer.task", "--stage", "batchnorm", "--epochs", "1", "--no-plots",
+            "--data-dir", str(REPO / "trainer" / "sample"), "--job-dir", scratch]  # fmt: skip
+    subprocess.run(argv, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    return Path(scratch) / "model"
+
+
+def _serve(model_dir: Path, port: int) -> subprocess.Popen:
+    env = {**os.environ, "AIP_HTTP_PORT": str(port), "AIP_STORAGE_URI": str(model_dir), **ROUTES}
+    server = subprocess.Popen([sys.executable, "-m", "trainer.server"], cwd=REPO, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection.request("GET", ROUTES["AIP_HEALTH_ROUTE"])
+            if connection.getresponse().status == 200:
+                return server
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("the server did not become healthy")
+
+
+def _timed_posts(port: int, bodies: list[bytes]) -> list[float]:
+    """Seconds of each request over one kept-alive connection."""
+    connection, seconds = http.client.HTTPConnection("127.0.0.1", port, timeout=60), []
+    for body in bodies:
+        started = time.perf_counter()
+        connection.request("POST", ROUTES["AIP_PREDICT_ROUTE"], body, {"Content-Type": "application/json"})
+        answer = connection.getresponse()
+        answer.read()
+        seconds.append(time.perf_counter() - started)
+        assert answer.status == 200, answer.status
+    return seconds
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model-dir", help="an exported model folder (default: train batchnorm for 1 epoch on the sample)")
+    p.add_argument("--requests", type=int, default=300, help="1-image requests timed (default: %(default)s)")
+    p.add_argument("--batches", type=int, default=60, help="64-image requests timed (default: %(default)s)")
+    args = p.parse_args()
+    images = data.read_images(REPO / "trainer" / "sample" / "t10k-images-idx3-ubyte.gz").astype(np.float32) / 255.0
+    with tempfile.TemporaryDirectory() as scratch:
+        model_dir = _model_dir(args.model_dir, scratch)
+        model = keras.models.load_model(model_dir / "model.keras")
+        batch = images[:64]
+        model.predict(batch, verbose=0)  # traced once, as the server's first request is
+        started = time.perf_counter()
+        for _ in range(args.batches):
+            model.predict(batch, verbose=0)
+        in_process = 64 * args.batches / (time.perf_counter() - started)
+
+        port = _port()
+        server = _serve(model_dir, port)
+        try:
+            one = [
+                json.dumps({"instances": [{"image": images[i % 1000].tolist()}]}).encode() for i in range(args.requests)
+            ]
+            _timed_posts(port, one[:20])  # warm-up
+            latency = sorted(_timed_posts(port, one))
+            sixty_four = json.dumps({"instances": [{"image": image.tolist()} for image in batch]}).encode()
+            over_http = 64 * args.batches / sum(_timed_posts(port, [sixty_four] * args.batches))
+        finally:
+            server.terminate()
+            server.wait()
+    p50, p99 = statistics.median(latency) * 1000, latency[int(0.99 * (len(latency) - 1))] * 1000
+    share = over_http / in_process
+    print(f"CPU: {_cpu()}; model: {model_dir.name} ({model.count_params():,} parameters)")
+    print("\n| measure | server over HTTP | in-process model.predict | target |\n|---|---|---|---|")
+    print(f"| 1-image request, p50 | {p50:.1f} ms | - | <= {P50_MS:.0f} ms |")
+    print(f"| 1-image request, p99 | {p99:.1f} ms | - | - |")
+    print(f"| 64 images per request | {over_http:,.0f} images/s | {in_process:,.0f} images/s | >= {SHARE:.0%} |")
+    print(f"\nthroughput over HTTP: {share:.0%} of in-process; p50 {p50:.1f} ms")
+    return 0 if p50 <= P50_MS and share >= SHARE else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

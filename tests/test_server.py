@@ -1,0 +1,124 @@
+"""The serving image's server (trainer/server.py, Vertex AI's CPR model server with our predictor) as a real
+process speaking HTTP: healthy once the model is loaded, the same answers as trainer.predict for the requests
+`./submit.sh predict` sends an endpoint, 4xx in one line for bad requests while it keeps serving, and a clean
+stop on SIGTERM. tests/test_serving_image.py runs the same checks against the image in podman."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+from conftest import REPO, SAMPLE_DIR, run_in_process
+
+from trainer import data
+from trainer.contract import ROUTES
+from trainer.submit import online
+
+DIGITS = 300
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def post(url: str, body: bytes) -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=120) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def wait_healthy(url: str, running, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                if answer.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        assert running(), "the server exited before it was healthy"
+        assert time.monotonic() < deadline, f"not healthy within {timeout} s"
+        time.sleep(0.2)
+
+
+def check_serving(base: str, model_dir) -> None:
+    """What Vertex AI relies on, against a running server: predictions equal to the SavedModel's in-process
+    ones for predict's own requests, and 4xx for bad ones with the server still serving."""
+    import tensorflow as tf
+
+    images = data.read_images(SAMPLE_DIR / "t10k-images-idx3-ubyte.gz")[:DIGITS].astype(np.float32) / 255.0
+    predict_url = base + ROUTES["AIP_PREDICT_ROUTE"]
+    got = []
+    batches = online.batches(online.instances(images))  # the requests `./submit.sh predict` sends an endpoint
+    assert len(batches) > 1
+    for batch in batches:
+        status, answer = post(predict_url, json.dumps({"instances": batch}).encode())
+        assert status == 200, answer
+        got += answer["predictions"]
+    expected = tf.saved_model.load(str(model_dir)).signatures["serving_default"](image=tf.constant(images))
+    assert [p["digit"] for p in got] == expected["digit"].numpy().tolist()
+    np.testing.assert_allclose([p["probabilities"] for p in got], expected["probabilities"].numpy(), atol=1e-6)
+
+    one = {"image": images[0].tolist()}
+    bad = {
+        "not json": (b"{instances", 400),
+        "no instances": (json.dumps({"inputs": [one]}).encode(), 400),
+        "wrong shape": (json.dumps({"instances": [{"image": images[0][:27].tolist()}]}).encode(), 400),
+        "too large": (json.dumps({"instances": [one] * 600}).encode(), 413),
+    }
+    for name, (body, code) in bad.items():
+        status, answer = post(predict_url, body)
+        assert status == code and "\n" not in answer["detail"], (name, status, answer)
+        status, _ = post(predict_url, json.dumps({"instances": [one]}).encode())
+        assert status == 200, f"not serving after {name}"
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    job = tmp_path_factory.mktemp("served")
+    argv = ["--stage", "dense", "--data-dir", str(SAMPLE_DIR), "--train-size", "2000", "--test-size", "200",
+            "--epochs", "1", "--no-plots", "--job-dir", str(job)]  # fmt: skip
+    assert run_in_process(*argv).returncode == 0
+    return job / "model"
+
+
+def test_the_server_answers_as_vertex_ai_expects_and_stops_on_sigterm(model_dir):
+    port = free_port()
+    env = {**os.environ, "AIP_HTTP_PORT": str(port), "AIP_STORAGE_URI": str(model_dir), **ROUTES}
+    server = subprocess.Popen([sys.executable, "-m", "trainer.server"], cwd=REPO, env=env, stderr=subprocess.PIPE,
+                              stdout=subprocess.DEVNULL, text=True)  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_healthy(base + ROUTES["AIP_HEALTH_ROUTE"], running=lambda: server.poll() is None)
+        check_serving(base, model_dir)
+        server.send_signal(signal.SIGTERM)
+        # uvicorn drains, shuts down, then re-raises the signal it caught, so the status says SIGTERM.
+        assert server.wait(timeout=120) in (0, -signal.SIGTERM)
+        log = server.stderr.read()
+        assert "Shutting down" in log and "Finished server process" in log, log[-2000:]
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+
+
+def test_a_server_without_a_model_never_reports_healthy(tmp_path):
+    port = free_port()
+    env = {**os.environ, "AIP_HTTP_PORT": str(port), "AIP_STORAGE_URI": str(tmp_path), **ROUTES}
+    server = subprocess.run([sys.executable, "-m", "trainer.server"], cwd=REPO, env=env, capture_output=True,
+                            text=True, timeout=300)  # fmt: skip
+    assert server.returncode != 0 and "SavedModel file does not exist" in server.stderr + server.stdout

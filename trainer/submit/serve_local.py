@@ -1,0 +1,70 @@
+"""`./submit.sh serve --local --model-dir DIR [--port P]`: the serving image (build --local --serving) run here
+with podman as Vertex AI runs it on an endpoint (trainer/contract.py), so that it can be curled exactly as the
+endpoint will be. It prints the health and predict URLs once healthy, and on Ctrl-C or SIGTERM stops the
+server (SIGTERM to it: it drains its requests), its container removed."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from trainer.contract import ROUTES
+from trainer.submit import container
+from trainer.submit.settings import SubmitError
+
+READY_SECONDS = 600  # loading TensorFlow and the model; far more than it takes
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return answer.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _stop(signum, frame) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops the server as Ctrl-C does
+
+
+def serve(model_dir: Path, port: int, image: str) -> int:
+    """Run the image with model_dir as its AIP_STORAGE_URI until Ctrl-C or SIGTERM; the exit status."""
+    if not (model_dir / "saved_model.pb").is_file():
+        raise SubmitError(
+            f"--model-dir {model_dir}: no saved_model.pb there; pass the model folder a run wrote (JOB_DIR/model)"
+        )
+    name = f"mnist-serve-{port}"
+    container.remove([name])  # left by a killed run
+    env = {"AIP_HTTP_PORT": str(port), **ROUTES, "AIP_STORAGE_URI": "/model"}
+    command = [container.podman(), "run", "--rm", "--name", name, "--network", "host"]
+    command += ["--volume", f"{model_dir.resolve()}:/model:ro"]
+    for key, value in env.items():
+        command += ["--env", f"{key}={value}"]
+    base = f"http://127.0.0.1:{port}"
+    previous = signal.signal(signal.SIGTERM, _stop)
+    process = subprocess.Popen([*command, image])
+    try:
+        deadline = time.monotonic() + READY_SECONDS
+        while not _healthy(base + ROUTES["AIP_HEALTH_ROUTE"]):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SubmitError(
+                    f"the server in {image} exited (status {process.poll()}) before it was healthy; see its output above"
+                )
+            time.sleep(0.5)
+        print(f"health: {base}{ROUTES['AIP_HEALTH_ROUTE']}\npredict: {base}{ROUTES['AIP_PREDICT_ROUTE']}", flush=True)
+        return process.wait()
+    except KeyboardInterrupt:
+        subprocess.run([container.podman(), "stop", "--time", "30", name], capture_output=True)
+        process.wait()
+        print(f"stopped: {name}", flush=True)
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        container.remove([name])
