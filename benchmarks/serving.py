@@ -4,10 +4,13 @@
     python benchmarks/serving.py --model-dir runs/batchnorm/model --requests 500
 
 The server is trainer/server.py (what Dockerfile.serving runs: Vertex AI's CPR server, FastAPI on uvicorn)
-started here as a process, on the same CPU as the baseline: Keras's `model.predict` on the same digits, in
-this process, measured in the same run. Requests go over one kept-alive HTTP connection, as a client of an
+started here as a process, on the same CPU as the baselines, measured in the same run on the same digits:
+Keras's `model.predict` in this process, and the SavedModel's serving signature called in this process (what
+the server runs, without HTTP and JSON: the fair measure of what serving over HTTP costs). Requests go over one kept-alive HTTP connection, as a client of an
 endpoint would send them, in predict's own JSON. Exits 1 when a target is missed: p50 latency of a 1-image
-request at most 10 ms, and at least 70% of the in-process throughput at 64 images per request.
+request at most 10 ms, and at least 70% of `model.predict`'s in-process throughput at 64 images per request.
+The signature's share is printed too: JSON decoding of a 64-image request (383 KB of floats, 6 ms) costs more
+than the model itself, which is what keeps HTTP serving well below it.
 """
 
 from __future__ import annotations
@@ -100,6 +103,14 @@ def main() -> int:
         for _ in range(args.batches):
             model.predict(batch, verbose=0)
         in_process = 64 * args.batches / (time.perf_counter() - started)
+        import tensorflow as tf
+
+        signature = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
+        signature(image=tf.constant(batch))
+        started = time.perf_counter()
+        for _ in range(args.batches):
+            signature(image=tf.constant(batch))["digit"].numpy()
+        in_signature = 64 * args.batches / (time.perf_counter() - started)
 
         port = _port()
         server = _serve(model_dir, port)
@@ -115,13 +126,17 @@ def main() -> int:
             server.terminate()
             server.wait()
     p50, p99 = statistics.median(latency) * 1000, latency[int(0.99 * (len(latency) - 1))] * 1000
-    share = over_http / in_process
-    print(f"CPU: {_cpu()}; model: {model_dir.name} ({model.count_params():,} parameters)")
-    print("\n| measure | server over HTTP | in-process model.predict | target |\n|---|---|---|---|")
-    print(f"| 1-image request, p50 | {p50:.1f} ms | - | <= {P50_MS:.0f} ms |")
-    print(f"| 1-image request, p99 | {p99:.1f} ms | - | - |")
-    print(f"| 64 images per request | {over_http:,.0f} images/s | {in_process:,.0f} images/s | >= {SHARE:.0%} |")
-    print(f"\nthroughput over HTTP: {share:.0%} of in-process; p50 {p50:.1f} ms")
+    share, signature_share = over_http / in_process, over_http / in_signature
+    print(f"CPU: {_cpu()}; model: {model.name} ({model.count_params():,} parameters)")
+    print("\n| measure | server over HTTP | in-process model.predict | in-process serving signature | target |")
+    print("|---|---|---|---|---|")
+    print(f"| 1-image request, p50 | {p50:.1f} ms | - | - | <= {P50_MS:.0f} ms |")
+    print(f"| 1-image request, p99 | {p99:.1f} ms | - | - | - |")
+    print(f"| 64 images per request | {over_http:,.0f} images/s | {in_process:,.0f} images/s | {in_signature:,.0f} images/s "
+          f"| >= {SHARE:.0%} of model.predict |")  # fmt: skip
+    print(
+        f"\nthroughput over HTTP: {share:.0%} of model.predict's, {signature_share:.0%} of the signature's; p50 {p50:.1f} ms"
+    )
     return 0 if p50 <= P50_MS and share >= SHARE else 1
 
 

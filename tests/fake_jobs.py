@@ -11,6 +11,7 @@ message is this fake's wording, not a documented one.
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import threading
@@ -18,9 +19,10 @@ from pathlib import Path
 
 import fake_operations as op
 from conftest import sample_trials
-from google.cloud import aiplatform_v1
+from google.cloud import aiplatform_v1, storage
 from google.rpc import status_pb2
 
+from trainer.server import MnistPredictor
 from trainer.submit import local, study
 
 STATES = aiplatform_v1.JobState
@@ -28,8 +30,8 @@ DEADLINE_EXCEEDED = 4  # google.rpc.Code
 
 
 class FakeJobs:
-    def __init__(self, local_path, logging) -> None:
-        self.local_path, self.logging = local_path, logging
+    def __init__(self, local_path, logging, model) -> None:
+        self.local_path, self.logging, self.model = local_path, logging, model  # model: its name -> its Model
         self.jobs: dict[str, object] = {}
         self.lock = threading.Lock()
         self._processes: dict[str, list] = {}  # job name -> its replicas' processes
@@ -43,7 +45,8 @@ class FakeJobs:
             job.state = STATES.JOB_STATE_PENDING
             job.create_time = op.now()
             self.jobs[job.name] = job
-        run = self._run_custom_job if collection == "customJobs" else self._run_tuning_job
+        run = {"customJobs": self._run_custom_job, "hyperparameterTuningJobs": self._run_tuning_job,
+               "batchPredictionJobs": self._run_batch_job}[collection]  # fmt: skip
         self.threads.append(threading.Thread(target=run, args=(job,), daemon=True))
         self.threads[-1].start()
 
@@ -161,6 +164,36 @@ class FakeJobs:
                 trial.end_time = op.now()
         failed = sum(t.state != aiplatform_v1.Trial.State.SUCCEEDED for t in job.trials)
         self._end(job, failed <= job.max_failed_trial_count, f"{failed} trials failed.")
+
+    def _run_batch_job(self, job: aiplatform_v1.BatchPredictionJob) -> None:
+        """Vertex AI's batch prediction, for real: the JSON-lines instances read from Cloud Storage, run through the
+        serving image's own predictor, written as prediction.results-00000-of-00001 under
+        OUTPUT/prediction-MODEL-TIME/, each line {"instance": ..., "prediction": ...}."""
+        self._begin(job)
+        model = self.model(job.model)
+        predictor = MnistPredictor()
+        predictor.load(str(self.local_path(model.artifact_uri)))
+        gcs = storage.Client()
+        lines = []
+        for uri in job.input_config.gcs_source.uris:
+            bucket, name = uri[len("gs://") :].split("/", 1)
+            lines += [
+                json.loads(line) for line in gcs.bucket(bucket).blob(name).download_as_text().splitlines() if line
+            ]
+        predictions = predictor.postprocess(predictor.predict(predictor.preprocess({"instances": lines})))[
+            "predictions"
+        ]
+        prefix = job.output_config.gcs_destination.output_uri_prefix
+        folder = f"{prefix}/prediction-{model.display_name}-{job.create_time.strftime('%Y_%m_%dT%H_%M_%S_%fZ')}"
+        bucket, name = folder[len("gs://") :].split("/", 1)
+        results = "".join(
+            json.dumps({"instance": i, "prediction": p}) + "\n" for i, p in zip(lines, predictions, strict=True)
+        )
+        gcs.bucket(bucket).blob(f"{name}/prediction.results-00000-of-00001").upload_from_string(results)
+        with self.lock:
+            job.output_info.gcs_output_directory = folder
+            job.completion_stats.successful_count = len(predictions)
+        self._end(job, True, "")
 
 
 def job_spec(job) -> aiplatform_v1.CustomJobSpec:

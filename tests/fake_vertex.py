@@ -37,7 +37,7 @@ class FakeVertex:
         self._failures: list[tuple[int, str, str]] = []
         self.serving = FakeServing(self.local_path)
         self.logging = FakeLogging()
-        self.runner = FakeJobs(self.local_path, self.logging)
+        self.runner = FakeJobs(self.local_path, self.logging, self.serving._model)
         self.jobs = self.runner.jobs  # job name -> its CustomJob or HyperparameterTuningJob
         self._lock = self.runner.lock
         self.auth = FakeAuth()
@@ -126,6 +126,8 @@ class FakeVertex:
                         self._reply(200, {}) if found else self._error(404, "NOT_FOUND", f"{cancel.group(1)} not found")
                     )
                 match = re.fullmatch(PARENT + r"/(\w+)", self.path.split("?")[0])
+                if match and match.group(2) == "batchPredictionJobs":
+                    return self._batch(match.group(1), raw)
                 if not match or match.group(2) not in COLLECTIONS:
                     return self._error(404, "NOT_FOUND", f"no such method: POST {self.path}")
                 parent, collection = match.groups()
@@ -150,6 +152,23 @@ class FakeVertex:
                 if fake._failures:
                     return self._error(*fake._failures.pop(0))
                 fake.runner.start(parent, collection, job)
+                self._reply(200, self._to_json(job))
+
+            def _batch(self, parent: str, raw: str) -> None:
+                """Create a BatchPredictionJob of a model in the fake's registry, reading and writing gs://."""
+                try:
+                    job = op.parse(aiplatform_v1.BatchPredictionJob, raw)
+                    fake.serving._model(job.model)
+                    uris = [*job.input_config.gcs_source.uris, job.output_config.gcs_destination.output_uri_prefix]
+                    if job.input_config.instances_format != "jsonl" or not all(u.startswith("gs://") for u in uris):
+                        raise op.Refused(op.INVALID_ARGUMENT, "jsonl instances and gs:// input and output are required")
+                except op.Refused as e:
+                    return self._reply(*op.error_answer(*e.args))
+                with fake._lock:
+                    fake.requests.append(("batchPredictionJobs", json.loads(raw)))
+                if fake._failures:
+                    return self._error(*fake._failures.pop(0))
+                fake.runner.start(parent, "batchPredictionJobs", job)
                 self._reply(200, self._to_json(job))
 
             def do_GET(self):

@@ -21,18 +21,11 @@ from google.api_core import exceptions
 import trainer.submit as submit
 from trainer.submit import errors, flags, scheduling
 from trainer.submit.machines import Machine, from_message, machine_spec
-from trainer.submit.options import DeployOptions, JobOptions, TuneOptions
+from trainer.submit.options import BatchOptions, DeployOptions, JobOptions, TuneOptions
 from trainer.submit.settings import ENVIRONMENT, Settings, SubmitError, settings, trainer_config
 
-NO_DRY_RUN = {
-    "deploy",
-    "predict",
-    "undeploy",
-    "logs",
-    "status",
-    "list",
-    "cancel",
-}  # each request depends on the answer to the one before
+NO_DRY_RUN = {"deploy", "predict", "undeploy", "logs", "status", "list", "cancel", "batch-predict"}  # fmt: skip
+# (each request of those depends on the answer to the one before)
 WITHOUT_TRAINER_FLAGS = {"build", "serve", *NO_DRY_RUN}
 
 
@@ -174,6 +167,17 @@ def _build(a: argparse.Namespace, trainer_args: list[str]) -> int:
     return submit.build.build(_settings(a, need_bucket=False), a.tpu, a.dry_run)
 
 
+def _batch_predict(a: argparse.Namespace, trainer_args: list[str]) -> int:
+    s = _settings(a, need_bucket=False)
+    if a.replicas < 1:
+        raise SubmitError(f"--replicas {a.replicas}: at least 1")
+    name = a.display_name or f"mnist-batch-{time.strftime('%Y%m%d-%H%M%S')}"
+    opts = BatchOptions(name, tuple(a.input), a.output, a.model_dir, a.model, a.model_name, a.serving_image,
+                        a.machine_type, a.replicas, tuple(scheduling.labels(a.labels).items()))  # fmt: skip
+    _load("batch")
+    return submit.batch.run(opts, s, _credentials())
+
+
 def _serve(a: argparse.Namespace, trainer_args: list[str]) -> int:
     _load("serve_local")
     return submit.serve_local.serve(a.model_dir, a.port, submit.container.image_for(serving=True))
@@ -220,7 +224,7 @@ def _lifecycle(a: argparse.Namespace, trainer_args: list[str]) -> int:
 
 COMMANDS = {"build": _build, "train": _train, "tune": _tune, "local": _local, "deploy": _deploy,
             "predict": _predict, "undeploy": _undeploy, "logs": _logs,
-            "serve": _serve, "status": _lifecycle, "list": _lifecycle, "cancel": _lifecycle}  # fmt: skip
+            "batch-predict": _batch_predict, "serve": _serve, "status": _lifecycle, "list": _lifecycle, "cancel": _lifecycle}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

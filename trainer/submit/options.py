@@ -58,3 +58,20 @@ class DeployOptions:
                 f"--min-replicas {self.min_replicas} --max-replicas {self.max_replicas}: "
                 "need 1 <= min <= max (Vertex AI keeps at least one replica of a deployed model)"
             )
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """A batch prediction: its inputs and output in Cloud Storage, the model (a folder to upload, or one in the
+    Model Registry), and the machines."""
+
+    display_name: str
+    inputs: tuple[str, ...]
+    output: str
+    model_dir: str | None
+    model: str | None  # NAME or NAME@VERSION
+    model_name: str  # with model_dir
+    serving_image: str | None  # with model_dir
+    machine_type: str
+    replicas: int
+    labels: tuple[tuple[str, str], ...] = ()

@@ -60,6 +60,16 @@ def _by_display_name(resource_class, display_name: str):
     return found[0] if found else None
 
 
+def registered(s: Settings, name: str) -> str:
+    """The resource name of the model NAME (its default version) or NAME@VERSION in the Model Registry; one
+    line (exit 2) if there is none."""
+    display_name, _, version = name.partition("@")
+    found = _by_display_name(aiplatform.Model, display_name)
+    if found is None:
+        raise SubmitError(f"--model {name}: no model named {display_name} in project {s.project}, region {s.region}")
+    return f"{found.resource_name}@{version}" if version else found.resource_name
+
+
 def endpoint(s: Settings, name_or_id: str) -> aiplatform.Endpoint:
     """The endpoint named by its ID or resource name (the SDK already configured by init_sdk); one line
     (exit 2) if it does not exist."""
@@ -73,17 +83,18 @@ def endpoint(s: Settings, name_or_id: str) -> aiplatform.Endpoint:
         ) from None
 
 
-def _upload(opts: DeployOptions, model_dir: str, image: str) -> aiplatform.Model:
-    """model_dir into the Model Registry: a new version of the model named opts.model_name if there is one."""
-    parent = _by_display_name(aiplatform.Model, opts.model_name)
+def upload(model_name: str, model_dir: str, image: str, labels: dict[str, str]) -> aiplatform.Model:
+    """model_dir into the Model Registry, served by image: a new version of the model named model_name if
+    there is one (the SDK configured by init_sdk)."""
+    parent = _by_display_name(aiplatform.Model, model_name)
     try:
         return aiplatform.Model.upload(
-            display_name=opts.model_name,
+            display_name=model_name,
             artifact_uri=model_dir,
             serving_container_image_uri=image,
             parent_model=parent.resource_name if parent else None,
             is_default_version=True,
-            labels=dict(opts.labels),
+            labels=labels,
             sync=True,
         )
     except exceptions.GoogleAPICallError as e:
@@ -103,7 +114,7 @@ def deploy(opts: DeployOptions, s: Settings, credentials: Credentials, model_dir
     image = serving_image(s, opts.serving_image)  # a retired prebuilt image: refused before anything is sent
     init_sdk(s, credentials)
     target = endpoint(s, opts.endpoint) if opts.endpoint else None
-    model = _upload(opts, model_dir, image)
+    model = upload(opts.model_name, model_dir, image, dict(opts.labels))
     print(f"model: {model.resource_name} version {model.version_id} (from {model_dir})", flush=True)
     target = target or _by_display_name(aiplatform.Endpoint, opts.endpoint_name)
     target = target or aiplatform.Endpoint.create(display_name=opts.endpoint_name, labels=dict(opts.labels), sync=True)

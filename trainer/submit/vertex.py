@@ -84,10 +84,8 @@ def print_request(job) -> int:
 
 
 def create(jobs: aiplatform_v1.JobServiceClient, s: Settings, job):
-    """Send the create request for a CustomJob or HyperparameterTuningJob; the job as created."""
-    if isinstance(job, aiplatform_v1.CustomJob):
-        return jobs.create_custom_job(parent=parent(s), custom_job=job)
-    return jobs.create_hyperparameter_tuning_job(parent=parent(s), hyperparameter_tuning_job=job)
+    """Send the create request for a CustomJob, HyperparameterTuningJob or BatchPredictionJob; the job as created."""
+    return getattr(jobs, f"create_{_kind(job)}")(**{"parent": parent(s), _kind(job): job})
 
 
 def get(jobs: aiplatform_v1.JobServiceClient, s: Settings, name: str):
@@ -106,10 +104,19 @@ def get(jobs: aiplatform_v1.JobServiceClient, s: Settings, name: str):
     raise SubmitError(f"{name}: no such training or tuning job in project {s.project}, region {s.region}")
 
 
+def _kind(job) -> str:
+    """custom_job, hyperparameter_tuning_job or batch_prediction_job: the job service's name for its type."""
+    return {
+        aiplatform_v1.CustomJob: "custom_job",
+        aiplatform_v1.HyperparameterTuningJob: "hyperparameter_tuning_job",
+        aiplatform_v1.BatchPredictionJob: "batch_prediction_job",
+    }[type(job)]
+
+
 def wait(jobs: aiplatform_v1.JobServiceClient, job):
     """Poll the job until it has ended, printing each state it reaches; the ended job."""
     (seconds, most), shown = POLL_SECONDS, None
-    read = jobs.get_custom_job if isinstance(job, aiplatform_v1.CustomJob) else jobs.get_hyperparameter_tuning_job
+    read = getattr(jobs, f"get_{_kind(job)}")
     while True:
         job = read(name=job.name)
         if job.state.name != shown:

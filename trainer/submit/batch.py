@@ -1,0 +1,124 @@
+"""`./submit.sh batch-predict`: digits for files of images without an endpoint, as a Vertex AI BatchPredictionJob
+on the serving image and the model.
+
+The inputs are read here first (PNG, IDX or JSON lines, as `predict` reads them, from gs://; a bad one is one
+line, exit 2, nothing sent) and written as one JSON-lines file of instances beside the results, the
+`instancesFormat: jsonl` Vertex AI reads. Vertex AI writes its results under OUTPUT/prediction-MODEL-TIME/
+as `prediction.results-*` files of {"instance": ..., "prediction": ...} lines
+(https://cloud.google.com/vertex-ai/docs/predictions/get-batch-predictions); the summary reads them back.
+Cloud Storage through google-cloud-storage.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from google.auth.credentials import Credentials
+from google.cloud import aiplatform_v1, storage
+
+from trainer import data
+from trainer.predict import read_inputs
+from trainer.submit import serving, steps, vertex
+from trainer.submit.online import instances
+from trainer.submit.options import BatchOptions
+from trainer.submit.settings import Settings, SubmitError
+
+INSTANCES = "instances.jsonl"
+
+
+def _split(uri: str, flag: str) -> tuple[str, str]:
+    match = re.fullmatch(r"gs://([^/]+)/?(.*)", uri)
+    if not match:
+        raise SubmitError(f"{flag} {uri}: must be in Cloud Storage, gs://BUCKET/PATH")
+    return match.group(1), match.group(2)
+
+
+def read_all(client: storage.Client, uris: list[str]) -> list[tuple[str, np.ndarray]]:
+    """Every image of every input: a gs:// file, or each file under a gs:// folder (ending with /)."""
+    found = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for uri in uris:
+            bucket, name = _split(uri, "--input")
+            blobs = list(client.list_blobs(bucket, prefix=name)) if name.endswith("/") or not name else []
+            blobs = blobs or [client.bucket(bucket).blob(name)]
+            for blob in blobs:
+                local = Path(scratch) / Path(blob.name).name
+                if not blob.exists():
+                    raise SubmitError(f"--input gs://{bucket}/{blob.name}: no such object")
+                blob.download_to_filename(local)
+                try:
+                    found.append((f"gs://{bucket}/{blob.name}", read_inputs(local)))
+                except data.DataError as e:
+                    raise SubmitError(str(e).replace(str(local), f"gs://{bucket}/{blob.name}")) from None
+    return found
+
+
+def write_instances(client: storage.Client, inputs: list[tuple[str, np.ndarray]], output: str) -> str:
+    """The instances of every input as JSON lines in OUTPUT/instances.jsonl; its URI."""
+    bucket, prefix = _split(output.rstrip("/"), "--output")
+    lines = [json.dumps(instance) for _, images in inputs for instance in instances(images)]
+    name = f"{prefix}/{INSTANCES}" if prefix else INSTANCES
+    client.bucket(bucket).blob(name).upload_from_string("\n".join(lines) + "\n", content_type="application/jsonl")
+    return f"gs://{bucket}/{name}"
+
+
+def job(name: str, model: str, instances_uri: str, output: str, machine_type: str, replicas: int, labels: dict):
+    """The BatchPredictionJob: the model's serving image on machine_type, replicas at most."""
+    return aiplatform_v1.BatchPredictionJob(
+        display_name=name,
+        model=model,
+        input_config={"instances_format": "jsonl", "gcs_source": {"uris": [instances_uri]}},
+        output_config={"predictions_format": "jsonl", "gcs_destination": {"output_uri_prefix": output.rstrip("/")}},
+        dedicated_resources={
+            "machine_spec": {"machine_type": machine_type},
+            "starting_replica_count": 1,
+            "max_replica_count": replicas,
+        },
+        labels=labels,
+    )
+
+
+def summary(client: storage.Client, ended: aiplatform_v1.BatchPredictionJob) -> str:
+    """How many images, the digits' histogram, and where the results are."""
+    folder = ended.output_info.gcs_output_directory
+    bucket, prefix = _split(folder, "output")
+    digits = collections.Counter()
+    for blob in client.list_blobs(bucket, prefix=prefix + "/prediction.results-"):
+        for line in blob.download_as_text().splitlines():
+            digits[int(json.loads(line)["prediction"]["digit"])] += 1
+    histogram = ", ".join(f"{d}: {digits[d]}" for d in range(10))
+    return f"predictions: {sum(digits.values())} images in {folder}/\ndigits: {histogram}"
+
+
+def run(opts: BatchOptions, s: Settings, credentials: Credentials) -> int:
+    """Inputs read and checked, the model found or uploaded, then the job sent, waited for and summed up."""
+    gcs = storage.Client(project=s.project, credentials=credentials)
+    instances_uri = write_instances(gcs, read_all(gcs, list(opts.inputs)), opts.output)  # bad input: nothing sent
+    serving.init_sdk(s, credentials)
+    if opts.model_dir:
+        serving.check_model_dir(opts.model_dir)
+        image = serving.serving_image(s, opts.serving_image)
+        model = serving.upload(opts.model_name, opts.model_dir.rstrip("/"), image, dict(opts.labels)).resource_name
+    else:
+        model = serving.registered(s, opts.model)
+    jobs = vertex.client(s, credentials)
+    request = job(
+        opts.display_name, model, instances_uri, opts.output, opts.machine_type, opts.replicas, dict(opts.labels)
+    )
+    created = vertex.create(jobs, s, request)
+    print(f"job: {created.name}\ninstances: {instances_uri}", flush=True)
+    ended = steps.wait(jobs, created)
+    if ended.state.name != "JOB_STATE_SUCCEEDED":
+        print(
+            f"error: job {ended.name} ended {ended.state.name}: {' '.join(ended.error.message.split())}",
+            file=sys.stderr,
+        )
+        return 1
+    print(summary(gcs, ended), flush=True)
+    return 0
