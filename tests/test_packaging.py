@@ -48,24 +48,28 @@ def test_build_derives_the_cloud_build_substitutions_from_the_job_settings(capsy
 def test_cloudbuild_pushes_the_tag_and_latest_with_a_default_for_every_substitution():
     build = yaml.safe_load((REPO / "cloudbuild.yaml").read_text())
     image = "${_REGION}-docker.pkg.dev/$PROJECT_ID/${_REPOSITORY}/${_IMAGE}"
-    assert build["images"] == [f"{image}:${{_TAG}}", f"{image}:latest"]
+    serving = "${_REGION}-docker.pkg.dev/$PROJECT_ID/${_REPOSITORY}/${_SERVING_IMAGE}"  # Dockerfile.serving's
+    assert build["images"] == [f"{image}:${{_TAG}}", f"{image}:latest", f"{serving}:${{_TAG}}", f"{serving}:latest"]
+    assert [step["args"][1] for step in build["steps"]] == ["--file=${_DOCKERFILE}", "--file=Dockerfile.serving"]
     used = {name for text in json.dumps(build["steps"]).split("${")[1:] for name in [text.split("}")[0]]}
     assert used <= set(build["substitutions"])
 
 
 @pytest.mark.parametrize(
     "dockerfile, tensorflow",
-    [("Dockerfile", "tensorflow[and-cuda]==2.20.0"), ("Dockerfile.tpu", "tensorflow-tpu==2.20.0")],
-)
+    [("Dockerfile", "tensorflow[and-cuda]==2.20.0"), ("Dockerfile.tpu", "tensorflow-tpu==2.20.0"),
+     ("Dockerfile.serving", "tensorflow==2.20.0")],
+)  # fmt: skip
 def test_dockerfiles_are_clean_under_hadolint_and_run_the_trainer(dockerfile, tensorflow):
     result = subprocess.run(
         [Path(sys.executable).parent / "hadolint", dockerfile], cwd=REPO, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
     text = (REPO / dockerfile).read_text()
-    assert 'ENTRYPOINT ["python", "-m", "trainer.task"]' in text
+    entry = "trainer.server" if dockerfile == "Dockerfile.serving" else "trainer.task"
+    assert f'ENTRYPOINT ["python", "-m", "{entry}"]' in text
     assert "ARG BASE=python:3.11-slim-bookworm\nFROM ${BASE}" in text and f'ARG TENSORFLOW="{tensorflow}"' in text
-    assert 'python -c "import tensorflow, hypertune, trainer.task"' in text, (
+    assert re.search(rf'python -c "import tensorflow, .*{entry}"', text), (
         "the build fails if TensorFlow does not import"
     )
     assert {"tests", ".git", "benchmarks"} <= set((REPO / ".dockerignore").read_text().split())
