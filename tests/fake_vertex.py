@@ -44,7 +44,7 @@ class FakeVertex:
 
     def fail_next(self, code: int, status: str, message: str) -> None:
         """The next create request (a job, a model upload, an endpoint, a deploy, a predict or a Cloud Logging
-        entries:list) is answered with this error instead."""
+        entries:list), job list or cancel is answered with this error instead."""
         self._failures.append((code, status, message))
 
     @property
@@ -120,6 +120,8 @@ class FakeVertex:
                 if self._serving("POST", raw):
                     return
                 cancel = re.fullmatch(r"/v1/(" + PARENT[4:] + r"/\w+/\d+):cancel", self.path.split("?")[0])
+                if cancel and fake._failures:
+                    return self._error(*fake._failures.pop(0))
                 if cancel:
                     found = fake.runner.cancel(cancel.group(1))
                     return (
@@ -178,6 +180,8 @@ class FakeVertex:
                     return
                 path, _, query = self.path.partition("?")
                 listing = re.fullmatch(PARENT + r"/(\w+)", path)
+                if listing and listing.group(2) in COLLECTIONS and fake._failures:
+                    return self._error(*fake._failures.pop(0))
                 if listing and listing.group(2) in COLLECTIONS:
                     try:
                         found = fake.runner.listed(*listing.groups(), query)

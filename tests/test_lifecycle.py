@@ -152,7 +152,7 @@ def test_an_unknown_job_is_one_line(vertex, capsys, command):
 def test_tune_deploy_serves_the_best_trials_model_and_status_shows_the_trials(vertex, capsys):
     where = [*CLOUD, "--api-endpoint", vertex.endpoint]
     argv = ["tune", *where, *CPU, "--display-name", "tuned", "--max-trials", "2", "--deploy", "--endpoint-name",
-            "tuned-endpoint", "--labels", "team=a", "--smoke", "--train-size", "256", "--test-size", "200"]  # fmt: skip
+            "tuned-endpoint", "--model-name", "tuned", "--labels", "team=a", "--smoke", "--train-size", "256", "--test-size", "200"]  # fmt: skip
     code, out, err = _run(capsys, *argv)
     assert code == 0, err
     best = re.search(r"^best: trial (\d+), accuracy", out, re.M).group(1)
@@ -169,9 +169,22 @@ def test_tune_deploy_serves_the_best_trials_model_and_status_shows_the_trials(ve
     assert [t[0] for t in trials] == ["1", "2"] and all(t[1] == "SUCCEEDED" for t in trials)
     assert all(re.fullmatch(r"0\.\d{4}", t[2]) for t in trials) and all("learning-rate=" in " ".join(t) for t in trials)
     code, out, err = _run(capsys, "list", *where)
-    assert re.search(r"tuned-endpoint \[mnist-v\d+\]\s+\(billing", out), out
+    assert re.search(r"tuned-endpoint \[tuned-v\d+\]\s+\(billing", out), out
 
 
 def test_tune_deploy_with_local_is_refused(capsys):
     code, out, err = _run(capsys, "tune", "--local", "--deploy", "--smoke")
     assert code == 2 and err.startswith("error: --deploy with --local:")
+
+
+@pytest.mark.parametrize(
+    "answer, expected",
+    [((403, "PERMISSION_DENIED", "Permission 'aiplatform.customJobs.list' denied on resource"), "permission denied"),
+     ((429, "RESOURCE_EXHAUSTED", "Quota exceeded for aiplatform.googleapis.com/read_requests"), "quota exceeded")],
+    ids=["permission", "quota"],
+)  # fmt: skip
+def test_an_error_answer_to_list_is_one_line(vertex, capsys, answer, expected):
+    where = [*CLOUD, "--api-endpoint", vertex.endpoint]
+    vertex.fail_next(*answer)
+    code, out, err = _run(capsys, "list", *where)
+    assert (code, err.count("\n")) == (2, 1) and err.startswith("error: ") and expected in err, err

@@ -25,6 +25,11 @@ def _cloud(vertex) -> list[str]:
     return [*CLOUD, "--api-endpoint", vertex.endpoint]
 
 
+def _named(resources: dict, name: str = "mnist") -> list:
+    """This module's models or endpoints (display name mnist): other modules share the session's fake."""
+    return [r for r in resources.values() if (r[0] if isinstance(r, list) else r).display_name == name]
+
+
 def _run(capsys, *argv: str) -> tuple[int, str, str]:
     code = cli.main(list(argv))
     captured = capsys.readouterr()
@@ -57,13 +62,13 @@ def deployed(vertex):
     with redirect_stdout(out), redirect_stderr(err):
         code = cli.main(argv)
     assert code == 0, err.getvalue()
-    (endpoint,) = vertex.serving.endpoints.values()
+    (endpoint,) = _named(vertex.serving.endpoints)
     return endpoint, out.getvalue()
 
 
 def test_train_deploy_uploads_the_model_and_deploys_it_with_all_the_traffic(vertex, deployed):
     endpoint, printed = deployed
-    (versions,) = vertex.serving.models.values()
+    (versions,) = _named(vertex.serving.models)
     assert [m.version_id for m in versions] == ["1"]
     assert versions[0].artifact_uri == "gs://demo-bucket/serve-job/model"
     assert versions[0].container_spec.image_uri == "us-central1-docker.pkg.dev/demo-project/mnist/mnist-serving:latest"
@@ -101,9 +106,9 @@ def test_a_second_deploy_makes_version_2_then_undeploy_removes_the_models_and_de
     argv = ["deploy", *_cloud(vertex), "--model-dir", "gs://demo-bucket/serve-job/model", "--max-replicas", "2"]
     code, out, err = _run(capsys, *argv)
     assert code == 0, err
-    (versions,) = vertex.serving.models.values()
+    (versions,) = _named(vertex.serving.models)
     assert [m.version_id for m in versions] == ["1", "2"]
-    assert list(vertex.serving.endpoints.values()) == [endpoint]  # the endpoint named mnist, reused
+    assert _named(vertex.serving.endpoints) == [endpoint]  # the endpoint named mnist, reused
     (model,) = endpoint.deployed_models  # version 1 undeployed: with no traffic it would still be billed
     assert (model.model_version_id, model.dedicated_resources.max_replica_count) == ("2", 2)
     assert dict(endpoint.traffic_split) == {model.id: 100}
@@ -114,7 +119,7 @@ def test_a_second_deploy_makes_version_2_then_undeploy_removes_the_models_and_de
     assert not endpoint.deployed_models and "undeployed: mnist-v2" in out
     code, out, err = _run(capsys, "undeploy", *_cloud(vertex), "--endpoint", endpoint.name, "--delete-endpoint")
     assert code == 0, err
-    assert not vertex.serving.endpoints and f"deleted: {endpoint.name}" in out
+    assert not _named(vertex.serving.endpoints) and f"deleted: {endpoint.name}" in out
 
 
 @pytest.mark.parametrize(
