@@ -21,21 +21,8 @@ pytestmark = pytest.mark.usefixtures("clean_settings")
 @pytest.fixture(scope="module")
 def trained(vertex):
     """One CustomJob submitted through the SDK and run to the end by the fake."""
-    argv = [
-        "train",
-        *CLOUD,
-        "--api-endpoint",
-        vertex.endpoint,
-        "--display-name",
-        "smoke-job",
-        "--machine-type",
-        "n1-standard-4",
-        "--accelerator-count",
-        "0",
-        "--stage",
-        "dense",
-        "--smoke",
-    ]
+    argv = ["train", *CLOUD, "--api-endpoint", vertex.endpoint, "--display-name", "smoke-job",
+            "--machine-type", "n1-standard-4", "--accelerator-count", "0", "--stage", "dense", "--smoke"]  # fmt: skip
     code = cli.main(argv)
     return code, argv
 
@@ -167,20 +154,7 @@ def test_hptuning_yaml_parses_and_each_parameter_is_a_trainer_flag():
 
 
 def test_tune_local_runs_two_trials_and_prints_the_table(tmp_path, capsys):
-    assert (
-        cli.main(
-            [
-                "tune",
-                "--local",
-                "--max-trials",
-                "2",
-                "--output-dir",
-                str(tmp_path),
-                *TINY_TRIAL,
-            ]
-        )
-        == 0
-    )
+    assert cli.main(["tune", "--local", "--max-trials", "2", "--output-dir", str(tmp_path), *TINY_TRIAL]) == 0
     out = capsys.readouterr().out
     rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit() and "=" in line]
     assert [r[0] for r in rows] == ["1", "2"]

@@ -25,6 +25,7 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--image", help="image name (default: $IMAGE, else mnist-trainer)")
     common.add_argument("--tag", help="image tag (default: $TAG, else latest)")
     common.add_argument("--image-uri", help="the whole image URI, instead of the four above (default: $IMAGE_URI)")
+    common.add_argument("--tpu-image-uri", help="the TPU jobs' whole image URI (default: $TPU_IMAGE_URI, else IMAGE-tpu)")
     common.add_argument("--dry-run", action="store_true", help="print the request (or command) and send nothing")
     jobs = argparse.ArgumentParser(add_help=False)
     jobs.add_argument("--display-name")
@@ -33,7 +34,7 @@ def parser() -> argparse.ArgumentParser:
     jobs.add_argument("--accelerator-count", type=int, help="0 for a CPU-only job (default: the machine's, else 1)")
     jobs.add_argument("--replicas", type=int, default=1, help="machines; more than one trains with MultiWorkerMirroredStrategy")
     jobs.add_argument("--service-account", help="default: $SERVICE_ACCOUNT")
-    jobs.add_argument("--tensorboard", help="a Vertex AI TensorBoard instance (projects/P/locations/R/tensorboards/ID)")
+    jobs.add_argument("--tensorboard", help="a Vertex AI TensorBoard instance, projects/P/locations/R/tensorboards/ID (default: $TENSORBOARD)")
     jobs.add_argument("--spot", action="store_true", help="run on Spot VMs (cheaper, may be preempted: the trainer resumes)")
     jobs.add_argument("--no-restart-on-worker-restart", dest="restart_on_worker_restart", action="store_false",
                       help="by default a restarted worker restarts the whole job, which then resumes from its backup")
