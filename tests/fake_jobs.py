@@ -52,7 +52,8 @@ class FakeJobs:
 
     def listed(self, parent: str, collection: str, query: str) -> list:
         keep = op.list_filter(query)
-        kind = aiplatform_v1.CustomJob if collection == "customJobs" else aiplatform_v1.HyperparameterTuningJob
+        kind = {"customJobs": aiplatform_v1.CustomJob, "hyperparameterTuningJobs": aiplatform_v1.HyperparameterTuningJob,
+                "batchPredictionJobs": aiplatform_v1.BatchPredictionJob}[collection]  # fmt: skip
         with self.lock:
             return [j for n, j in self.jobs.items() if n.startswith(parent + "/") and isinstance(j, kind) and keep(j)]
 

@@ -27,6 +27,7 @@ from google.protobuf import json_format
 
 PARENT = r"/v1/(projects/[^/]+/locations/[^/]+)"
 COLLECTIONS = {"customJobs": aiplatform_v1.CustomJob, "hyperparameterTuningJobs": aiplatform_v1.HyperparameterTuningJob}
+LISTED = {*COLLECTIONS, "batchPredictionJobs"}
 
 
 class FakeVertex:
@@ -180,9 +181,9 @@ class FakeVertex:
                     return
                 path, _, query = self.path.partition("?")
                 listing = re.fullmatch(PARENT + r"/(\w+)", path)
-                if listing and listing.group(2) in COLLECTIONS and fake._failures:
+                if listing and listing.group(2) in LISTED and fake._failures:
                     return self._error(*fake._failures.pop(0))
-                if listing and listing.group(2) in COLLECTIONS:
+                if listing and listing.group(2) in LISTED:
                     try:
                         found = fake.runner.listed(*listing.groups(), query)
                     except op.Refused as e:

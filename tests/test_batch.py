@@ -74,6 +74,13 @@ def test_batch_predict_scores_every_file_with_the_serving_images_predictor(verte
     assert [r["prediction"]["digit"] for r in rows] == digits.tolist()  # in the inputs' order
     request = vertex.requests[-1][1]
     assert request["labels"] == {"team": "a", "tool": "mnist-vertex-trainer"}
+    name = re.search(r"^job: (\S+)", out, re.M).group(1)
+    code, status, err = _run(capsys, "status", *CLOUD, "--api-endpoint", vertex.endpoint, name.rsplit("/", 1)[-1])
+    assert (
+        code == 0 and "state: JOB_STATE_SUCCEEDED" in status and f"predictions: {len(images)} done, 0 failed" in status
+    )
+    code, listed, err = _run(capsys, "list", *CLOUD, "--api-endpoint", vertex.endpoint)
+    assert any(line.split()[3:5] == ["batch", "JOB_STATE_SUCCEEDED"] for line in listed.splitlines()), listed
     assert request["dedicatedResources"]["machineSpec"]["machineType"] == "n1-standard-2"
 
     code, out, err = _run(capsys, "batch-predict", *CLOUD, "--api-endpoint", vertex.endpoint, "--model", "batch-model@1", "--input", "gs://batch-data/in/b-seven.png",

@@ -145,7 +145,7 @@ def test_an_unknown_job_is_one_line(vertex, capsys, command):
     code, out, err = _run(capsys, command, *CLOUD, "--api-endpoint", vertex.endpoint, "987654")
     assert (code, err) == (
         2,
-        "error: 987654: no such training or tuning job in project demo-project, region us-central1\n",
+        "error: 987654: no such training or tuning job, or batch prediction job, in project demo-project, region us-central1\n",
     )
 
 

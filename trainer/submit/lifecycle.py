@@ -30,9 +30,26 @@ def _machine(spec: aiplatform_v1.CustomJobSpec) -> str:
     return f"{machine.machine_type}{gpu}{tpu}, {replicas} replica{'s' * (replicas > 1)}"
 
 
+def _batch_status(job: aiplatform_v1.BatchPredictionJob) -> None:
+    resources = job.dedicated_resources
+    print(
+        f"model: {job.model}\nmachine: {resources.machine_spec.machine_type}, at most {resources.max_replica_count} replicas"
+    )
+    print(f"input: {' '.join(job.input_config.gcs_source.uris)}")
+    print(f"output: {job.output_info.gcs_output_directory or job.output_config.gcs_destination.output_uri_prefix}")
+    print(f"predictions: {job.completion_stats.successful_count} done, {job.completion_stats.failed_count} failed")
+
+
 def status(jobs: aiplatform_v1.JobServiceClient, s: Settings, name: str) -> int:
     """Print the job's state, times, machine and limits; for a tuning job, a table of its trials. Returns 0."""
     job = vertex.get(jobs, s, name)
+    if isinstance(job, aiplatform_v1.BatchPredictionJob):
+        print(f"job: {job.name} ({job.display_name})\nstate: {job.state.name}")
+        print(f"created: {_when(job.create_time)}  started: {_when(job.start_time)}  ended: {_when(job.end_time)}")
+        _batch_status(job)
+        if job.error.message:
+            print(f"error: {' '.join(job.error.message.split())}")
+        return 0
     spec = _spec(job)
     scheduling = spec.scheduling
     print(f"job: {job.name} ({job.display_name})\nstate: {job.state.name}")
@@ -59,11 +76,12 @@ def status(jobs: aiplatform_v1.JobServiceClient, s: Settings, name: str) -> int:
 def list_all(
     jobs: aiplatform_v1.JobServiceClient, endpoints: aiplatform_v1.EndpointServiceClient, s: Settings, everything: bool
 ) -> int:
-    """Print the custom and tuning jobs, newest first, then the endpoints with deployed models; each marked
+    """Print the custom, tuning and batch prediction jobs, newest first, then the endpoints with deployed models; each marked
     `billing` while it runs machines. Only what carries this tool's label, unless everything. Returns 0."""
     where = {"parent": vertex.parent(s), "filter": "" if everything else f'labels.{TOOL_LABEL[0]}="{TOOL_LABEL[1]}"'}
     found = [("train", j) for j in jobs.list_custom_jobs(request=where)]
     found += [("tune", j) for j in jobs.list_hyperparameter_tuning_jobs(request=where)]
+    found += [("batch", j) for j in jobs.list_batch_prediction_jobs(request=where)]
     found.sort(key=lambda pair: pair[1].create_time, reverse=True)
     print(f"{'created':<23}  {'kind':<5}  {'state':<22}  {'job':<24}  display name")
     for kind, job in found:
@@ -91,10 +109,7 @@ def cancel(jobs: aiplatform_v1.JobServiceClient, s: Settings, name: str) -> int:
     if job.state.name in vertex.ENDED:
         print(f"{job.name}: already ended, {job.state.name}; nothing to cancel", flush=True)
         return 0
-    if isinstance(job, aiplatform_v1.CustomJob):
-        jobs.cancel_custom_job(name=job.name)
-    else:
-        jobs.cancel_hyperparameter_tuning_job(name=job.name)
+    getattr(jobs, f"cancel_{vertex.kind(job)}")(name=job.name)
     print(f"cancelling: {job.name}", flush=True)
     job = vertex.wait(jobs, job)
     if job.state.name != "JOB_STATE_CANCELLED":

@@ -23,7 +23,11 @@ from trainer.submit.settings import Settings, SubmitError
 
 ENDED = {"JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED"}
 POLL_SECONDS = (5.0, 60.0)  # a job's state is read every 5 s at first, then less often, as the SDK's wait does
-KINDS = {"customJobs": "custom_job", "hyperparameterTuningJobs": "hyperparameter_tuning_job"}
+KINDS = {  # the job service's collections, and its name for each kind in its methods (get_custom_job, ...)
+    "customJobs": "custom_job",
+    "hyperparameterTuningJobs": "hyperparameter_tuning_job",
+    "batchPredictionJobs": "batch_prediction_job",
+}
 
 
 def client(s: Settings, credentials: Credentials, service=aiplatform_v1.JobServiceClient):
@@ -85,26 +89,24 @@ def print_request(job) -> int:
 
 def create(jobs: aiplatform_v1.JobServiceClient, s: Settings, job):
     """Send the create request for a CustomJob, HyperparameterTuningJob or BatchPredictionJob; the job as created."""
-    return getattr(jobs, f"create_{_kind(job)}")(**{"parent": parent(s), _kind(job): job})
+    return getattr(jobs, f"create_{kind(job)}")(**{"parent": parent(s), kind(job): job})
 
 
 def get(jobs: aiplatform_v1.JobServiceClient, s: Settings, name: str):
-    """The custom or tuning job with this ID or resource name; one line (SubmitError) if there is none."""
-    collections = list(KINDS)
-    if "/hyperparameterTuningJobs/" in name:
-        collections.reverse()
-    for collection in collections:
+    """The custom, tuning or batch prediction job with this ID or resource name; one line (SubmitError) if there
+    is none."""
+    for collection in [c for c in KINDS if f"/{c}/" in name] or list(KINDS):
         full = name if "/" in name else f"{parent(s)}/{collection}/{name}"
-        if f"/{collection}/" not in full:
-            continue
         try:
             return getattr(jobs, f"get_{KINDS[collection]}")(name=full)
         except exceptions.NotFound:
             continue
-    raise SubmitError(f"{name}: no such training or tuning job in project {s.project}, region {s.region}")
+    raise SubmitError(
+        f"{name}: no such training or tuning job, or batch prediction job, in project {s.project}, region {s.region}"
+    )
 
 
-def _kind(job) -> str:
+def kind(job) -> str:
     """custom_job, hyperparameter_tuning_job or batch_prediction_job: the job service's name for its type."""
     return {
         aiplatform_v1.CustomJob: "custom_job",
@@ -116,7 +118,7 @@ def _kind(job) -> str:
 def wait(jobs: aiplatform_v1.JobServiceClient, job):
     """Poll the job until it has ended, printing each state it reaches; the ended job."""
     (seconds, most), shown = POLL_SECONDS, None
-    read = getattr(jobs, f"get_{_kind(job)}")
+    read = getattr(jobs, f"get_{kind(job)}")
     while True:
         job = read(name=job.name)
         if job.state.name != shown:
