@@ -3,7 +3,7 @@ steps in order (check, send, wait, the last error line on failure, deploy on suc
 answers becomes one line, here.
 
 The one lazy point is dispatch (`_load`): each command imports the heavy modules it needs (the aiplatform SDK
-for deploy and predict, Optuna for a local sweep, Cloud Logging once a job has failed) and no others, so
+for deploy and predict, Optuna for a local sweep, Cloud Logging once a job is sent) and no others, so
 --help, `local` and a dry run start in about a second.
 """
 
@@ -44,9 +44,7 @@ def _job_options(a: argparse.Namespace, machine: Machine) -> JobOptions:
     timeout = scheduling.seconds("--timeout", a.timeout)
     if a.max_wait is not None and not a.flex_start:
         raise SubmitError("--max-wait: only with --flex-start (how long to wait for Dynamic Workload Scheduler)")
-    max_wait = (
-        None if a.max_wait is None else (0 if a.max_wait == "0" else scheduling.seconds("--max-wait", a.max_wait))
-    )
+    max_wait = None if a.max_wait is None else scheduling.seconds("--max-wait", a.max_wait, zero=True)
     if a.flex_start:
         scheduling.check_flex_start(machine.spec.get("accelerator_type"), machine.spec["machine_type"], a.spot, timeout)
     return JobOptions(

@@ -31,11 +31,11 @@ LABEL_KEY = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 LABEL_VALUE = re.compile(r"[a-z0-9_-]{0,63}")
 
 
-def seconds(flag: str, text: str) -> int:
-    """90m, 2h, 1d, 3600s (or a plain number of seconds) as whole seconds, at least 1."""
+def seconds(flag: str, text: str, zero: bool = False) -> int:
+    """90m, 2h, 1d, 3600s (or a plain number of seconds) as whole seconds: at least 1, or 0 if zero allows it."""
     match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd]?)", text.strip())
-    value = round(float(match.group(1)) * UNITS[match.group(2) or "s"]) if match else 0
-    if value < 1:
+    value = round(float(match.group(1)) * UNITS[match.group(2) or "s"]) if match else -1
+    if value < (0 if zero else 1):
         raise SubmitError(f"{flag} {text}: not a duration; write e.g. 90m, 2h or 1d")
     return value
 
