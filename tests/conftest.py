@@ -150,14 +150,3 @@ def pytest_xdist_auto_num_workers(config) -> int:
     """`-n auto`: one worker more than the cores this process may use (at most 8), since the tests spend much
     of their time waiting on trainer processes. Measured on 2 cores: 2 workers 372 s, 3 workers 268 s, 4 290 s."""
     return min(len(os.sched_getaffinity(0)) + 1, 8)
-
-
-# Modules whose tests start trainer processes and run longest, slowest first (measured with --durations): run
-# first, so the workers do not end on one of them while the others sit idle (longest processing time first).
-SLOW_FIRST = ["test_sweep.py", "test_gcs_outputs.py", "test_multi_worker.py", "test_lifecycle.py", "test_submit.py",
-              "test_serving.py", "test_vertex_contract.py", "test_accelerators.py", "test_preemption.py"]  # fmt: skip
-
-
-def pytest_collection_modifyitems(config, items) -> None:
-    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FIRST)))
