@@ -20,7 +20,6 @@ import http.client
 import json
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,14 +33,10 @@ from common import REPO  # first: puts the repository on sys.path
 
 from trainer import data, models  # noqa: F401 (models: the custom layers model.keras needs)
 from trainer.contract import ROUTES
+from trainer.submit.local import free_port
+from trainer.submit.serve_local import healthy
 
 P50_MS, SHARE = 10.0, 0.70
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _cpu() -> str:
@@ -64,13 +59,9 @@ def _serve(model_dir: Path, port: int) -> subprocess.Popen:
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and server.poll() is None:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            connection.request("GET", ROUTES["AIP_HEALTH_ROUTE"])
-            if connection.getresponse().status == 200:
-                return server
-        except OSError:
-            time.sleep(0.2)
+        if healthy(f"http://127.0.0.1:{port}{ROUTES['AIP_HEALTH_ROUTE']}"):
+            return server
+        time.sleep(0.2)
     raise SystemExit("the server did not become healthy")
 
 
@@ -112,7 +103,7 @@ def main() -> int:
             signature(image=tf.constant(batch))["digit"].numpy()
         in_signature = 64 * args.batches / (time.perf_counter() - started)
 
-        port = _port()
+        port = free_port()
         server = _serve(model_dir, port)
         try:
             one = [

@@ -99,8 +99,9 @@ def test_batch_predict_scores_every_file_with_the_serving_images_predictor(verte
          "gs://batch-data/notes.txt: unknown kind of input"),
         (["--model-dir", "/tmp/model"], "--model-dir /tmp/model: must be a model folder in Cloud Storage"),
         (["--model", "x", "--output", "/tmp/out"], "--output /tmp/out: must be in Cloud Storage"),
+        (["--model", "batch-model", "--replicas", "0"], "--replicas 0: at least 1"),
     ],
-    ids=["unknown-model", "missing-input", "not-an-image", "local-model", "local-output"],
+    ids=["unknown-model", "missing-input", "not-an-image", "local-model", "local-output", "no-replicas"],
 )  # fmt: skip
 def test_a_batch_that_cannot_work_is_one_line_and_sends_no_job(vertex, world, capsys, flags, message):
     sent = len(vertex.requests)
@@ -109,3 +110,4 @@ def test_a_batch_that_cannot_work_is_one_line_and_sends_no_job(vertex, world, ca
     code, out, err = _run(capsys, *base, *flags)
     assert (code, err.count("\n")) == (2, 1) and err.startswith("error: ") and message in err, err
     assert len(vertex.requests) == sent
+    assert not list(storage.Client().list_blobs("batch-data", prefix="out-bad/"))  # nothing written either

@@ -110,9 +110,20 @@ def test_container_commands_without_podman_give_one_line_that_says_how_to_instal
     clean_settings, tmp_path, monkeypatch, capsys
 ):
     monkeypatch.setenv("PATH", str(tmp_path))  # no podman on it
-    serve = ["serve", "--local", "--model-dir", str(tmp_path)]
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "saved_model.pb").touch()  # a model folder: podman is the missing piece
+    serve = ["serve", "--local", "--model-dir", str(tmp_path / "model")]
     for argv in (["build", "--local"], ["local", "--container", "--smoke"], ["tune", "--local", "--container"], serve):
         assert cli.main(argv) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: podman not found: install it with `apt-get install -y podman runc`"), err
         assert len(err.splitlines()) == 1
+
+
+def test_serve_local_without_a_model_there_is_one_line_before_podman_is_asked(clean_settings, tmp_path, capsys):
+    assert cli.main(["serve", "--local", "--model-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err
+        == f"error: --model-dir {tmp_path}: no saved_model.pb there; pass the model folder a run wrote (JOB_DIR/model)\n"
+    )

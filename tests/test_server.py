@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,14 +21,9 @@ from conftest import REPO, SAMPLE_DIR, run_in_process
 from trainer import data
 from trainer.contract import ROUTES
 from trainer.submit import online
+from trainer.submit.local import free_port
 
 DIGITS = 300
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def post(url: str, body: bytes) -> tuple[int, dict]:

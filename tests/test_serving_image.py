@@ -11,9 +11,10 @@ import subprocess
 
 import pytest
 from conftest import REPO
-from test_server import check_serving, free_port, model_dir  # noqa: F401 (model_dir: the module's fixture)
+from test_server import check_serving, model_dir  # noqa: F401 (model_dir: the module's fixture)
 
 from trainer.submit import cli, container
+from trainer.submit.local import free_port
 
 pytestmark = pytest.mark.container
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 import collections
 import json
 import re
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
+from google.api_core import exceptions
 from google.auth.credentials import Credentials
 from google.cloud import aiplatform_v1, storage
 
@@ -49,9 +49,10 @@ def read_all(client: storage.Client, uris: list[str]) -> list[tuple[str, np.ndar
             blobs = blobs or [client.bucket(bucket).blob(name)]
             for blob in blobs:
                 local = Path(scratch) / Path(blob.name).name
-                if not blob.exists():
-                    raise SubmitError(f"--input gs://{bucket}/{blob.name}: no such object")
-                blob.download_to_filename(local)
+                try:
+                    blob.download_to_filename(local)
+                except exceptions.NotFound:
+                    raise SubmitError(f"--input gs://{bucket}/{blob.name}: no such object") from None
                 try:
                     found.append((f"gs://{bucket}/{blob.name}", read_inputs(local)))
                 except data.DataError as e:
@@ -97,16 +98,20 @@ def summary(client: storage.Client, ended: aiplatform_v1.BatchPredictionJob) -> 
 
 
 def run(opts: BatchOptions, s: Settings, credentials: Credentials) -> int:
-    """Inputs read and checked, the model found or uploaded, then the job sent, waited for and summed up."""
+    """Everything checked before anything is written (the output, the inputs, the model), then the instances
+    written, the model uploaded if it is a folder, the job sent, waited for and summed up."""
+    _split(opts.output, "--output")
     gcs = storage.Client(project=s.project, credentials=credentials)
-    instances_uri = write_instances(gcs, read_all(gcs, list(opts.inputs)), opts.output)  # bad input: nothing sent
+    inputs = read_all(gcs, list(opts.inputs))
     serving.init_sdk(s, credentials)
     if opts.model_dir:
         serving.check_model_dir(opts.model_dir)
         image = serving.serving_image(s, opts.serving_image)
-        model = serving.upload(opts.model_name, opts.model_dir.rstrip("/"), image, dict(opts.labels)).resource_name
     else:
         model = serving.registered(s, opts.model)
+    instances_uri = write_instances(gcs, inputs, opts.output)
+    if opts.model_dir:
+        model = serving.upload(opts.model_name, opts.model_dir.rstrip("/"), image, dict(opts.labels)).resource_name
     jobs = vertex.client(s, credentials)
     request = job(
         opts.display_name, model, instances_uri, opts.output, opts.machine_type, opts.replicas, dict(opts.labels)
@@ -114,11 +119,7 @@ def run(opts: BatchOptions, s: Settings, credentials: Credentials) -> int:
     created = vertex.create(jobs, s, request)
     print(f"job: {created.name}\ninstances: {instances_uri}", flush=True)
     ended = steps.wait(jobs, created)
-    if ended.state.name != "JOB_STATE_SUCCEEDED":
-        print(
-            f"error: job {ended.name} ended {ended.state.name}: {' '.join(ended.error.message.split())}",
-            file=sys.stderr,
-        )
+    if not steps.succeeded(ended):
         return 1
     print(summary(gcs, ended), flush=True)
     return 0

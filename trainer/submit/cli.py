@@ -178,6 +178,7 @@ def _batch_predict(a: argparse.Namespace, trainer_args: list[str]) -> int:
 
 def _serve(a: argparse.Namespace, trainer_args: list[str]) -> int:
     _load("serve_local")
+    submit.serve_local.check_model_dir(a.model_dir)
     return submit.serve_local.serve(a.model_dir, a.port, submit.container.image_for(serving=True))
 
 

@@ -40,26 +40,23 @@ def _batch_status(job: aiplatform_v1.BatchPredictionJob) -> None:
     print(f"predictions: {job.completion_stats.successful_count} done, {job.completion_stats.failed_count} failed")
 
 
-def status(jobs: aiplatform_v1.JobServiceClient, s: Settings, name: str) -> int:
-    """Print the job's state, times, machine and limits; for a tuning job, a table of its trials. Returns 0."""
-    job = vertex.get(jobs, s, name)
-    if isinstance(job, aiplatform_v1.BatchPredictionJob):
-        print(f"job: {job.name} ({job.display_name})\nstate: {job.state.name}")
-        print(f"created: {_when(job.create_time)}  started: {_when(job.start_time)}  ended: {_when(job.end_time)}")
-        _batch_status(job)
-        if job.error.message:
-            print(f"error: {' '.join(job.error.message.split())}")
-        return 0
+def _job_status(job) -> None:
     spec = _spec(job)
     scheduling = spec.scheduling
-    print(f"job: {job.name} ({job.display_name})\nstate: {job.state.name}")
-    print(f"created: {_when(job.create_time)}  started: {_when(job.start_time)}  ended: {_when(job.end_time)}")
     print(f"machine: {_machine(spec)}" + (f", {scheduling.strategy.name}" if scheduling.strategy else ""))
     if scheduling.timeout:
         print(f"timeout: {scheduling.timeout.total_seconds() / 3600:g} h")
     if job.labels:
         print(f"labels: {','.join(f'{k}={v}' for k, v in sorted(job.labels.items()))}")
     print(f"outputs: {spec.base_output_directory.output_uri_prefix}\nconsole: {vertex.console_url(job.name)}")
+
+
+def status(jobs: aiplatform_v1.JobServiceClient, s: Settings, name: str) -> int:
+    """Print the job's state, times, machine and limits; for a tuning job, a table of its trials. Returns 0."""
+    job = vertex.get(jobs, s, name)
+    print(f"job: {job.name} ({job.display_name})\nstate: {job.state.name}")
+    print(f"created: {_when(job.create_time)}  started: {_when(job.start_time)}  ended: {_when(job.end_time)}")
+    (_batch_status if isinstance(job, aiplatform_v1.BatchPredictionJob) else _job_status)(job)
     if job.error.message:
         print(f"error: {' '.join(job.error.message.split())}")
     if isinstance(job, aiplatform_v1.HyperparameterTuningJob):

@@ -17,7 +17,8 @@ from trainer.submit import container
 POOLS = list(VERTEX_POOLS)[:2]  # a job's pools: the chief's, then the other workers', as Vertex AI requires
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A port nothing listens on now, on this machine's loopback."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -65,7 +66,7 @@ def run_worker_pools(
     workerpool1-0, ...) and its process as it starts (to signal them, as Vertex AI does on cancel).
     `image`, if given: each replica runs in that image with podman instead (trainer.submit.container)."""
     cluster = {
-        POOLS[i]: [f"127.0.0.1:{_free_port()}" for _ in range(count)] for i, (count, _) in enumerate(pools) if count
+        POOLS[i]: [f"127.0.0.1:{free_port()}" for _ in range(count)] for i, (count, _) in enumerate(pools) if count
     }
     procs: list[subprocess.Popen] = []
     containers: list[str] = []

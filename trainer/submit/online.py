@@ -20,7 +20,6 @@ from trainer.predict import print_predictions, read_inputs
 from trainer.submit.serving import endpoint, init_sdk
 from trainer.submit.settings import Settings, SubmitError
 
-REQUEST_LIMIT = MAX_REQUEST_BYTES  # bytes of one request's JSON
 ENVELOPE = 1_000  # the rest of the request: {"instances": [...], "parameters": ...}
 
 
@@ -47,7 +46,7 @@ def wire_size(instance: dict) -> int:
     return _request_size([instance]) - _empty_request_size()
 
 
-def batches(items: list[dict], limit: int = REQUEST_LIMIT) -> list[list[dict]]:
+def batches(items: list[dict], limit: int = MAX_REQUEST_BYTES) -> list[list[dict]]:
     """Consecutive groups of instances that fit one request."""
     groups, current, size = [], [], ENVELOPE
     for item in items:

@@ -19,7 +19,8 @@ from trainer.submit.settings import SubmitError
 READY_SECONDS = 600  # loading TensorFlow and the model; far more than it takes
 
 
-def _healthy(url: str) -> bool:
+def healthy(url: str) -> bool:
+    """True once the server answers its health route with 200."""
     try:
         with urllib.request.urlopen(url, timeout=5) as answer:
             return answer.status == 200
@@ -31,12 +32,17 @@ def _stop(signum, frame) -> None:
     raise KeyboardInterrupt  # SIGTERM stops the server as Ctrl-C does
 
 
-def serve(model_dir: Path, port: int, image: str) -> int:
-    """Run the image with model_dir as its AIP_STORAGE_URI until Ctrl-C or SIGTERM; the exit status."""
+def check_model_dir(model_dir: Path) -> None:
+    """A folder the server can load: one line (exit 2) for anything else, before podman is asked for anything."""
     if not (model_dir / "saved_model.pb").is_file():
         raise SubmitError(
             f"--model-dir {model_dir}: no saved_model.pb there; pass the model folder a run wrote (JOB_DIR/model)"
         )
+
+
+def serve(model_dir: Path, port: int, image: str) -> int:
+    """Run the image with model_dir (checked by check_model_dir) as its AIP_STORAGE_URI until Ctrl-C or SIGTERM;
+    the exit status."""
     name = f"mnist-serve-{port}"
     container.remove([name])  # left by a killed run
     env = {"AIP_HTTP_PORT": str(port), **ROUTES, "AIP_STORAGE_URI": "/model"}
@@ -49,7 +55,7 @@ def serve(model_dir: Path, port: int, image: str) -> int:
     process = subprocess.Popen([*command, image])
     try:
         deadline = time.monotonic() + READY_SECONDS
-        while not _healthy(base + ROUTES["AIP_HEALTH_ROUTE"]):
+        while not healthy(base + ROUTES["AIP_HEALTH_ROUTE"]):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise SubmitError(
                     f"the server in {image} exited (status {process.poll()}) before it was healthy; see its output above"

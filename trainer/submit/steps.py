@@ -31,6 +31,14 @@ def wait(jobs: aiplatform_v1.JobServiceClient, job):
         ) from None
 
 
+def succeeded(job) -> bool:
+    """True if the job ended SUCCEEDED; else False, with the line that says how it ended."""
+    if job.state.name == "JOB_STATE_SUCCEEDED":
+        return True
+    print(f"error: job {job.name} ended {job.state.name}: {' '.join(job.error.message.split())}", file=sys.stderr)
+    return False
+
+
 def print_last_error(s: Settings, credentials: Credentials, job, trial_id: str | None = None) -> None:
     """The trainer's own last error line from the job's log, and how to see the rest."""
     line = logs.last_error(s, credentials, job, trial_id)  # prefixed with its replica (and trial): chief, ...
@@ -57,8 +65,7 @@ def train(
     if no_wait:
         return 0
     job = wait(jobs, job)
-    if job.state.name != "JOB_STATE_SUCCEEDED":
-        print(f"error: job {job.name} ended {job.state.name}: {' '.join(job.error.message.split())}", file=sys.stderr)
+    if not succeeded(job):
         print_last_error(s, credentials, job)
         return 1
     return then(f"{output}/model") if then else 0

@@ -23,10 +23,10 @@ from trainer.submit.settings import Settings, SubmitError
 
 ENDED = {"JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED"}
 POLL_SECONDS = (5.0, 60.0)  # a job's state is read every 5 s at first, then less often, as the SDK's wait does
-KINDS = {  # the job service's collections, and its name for each kind in its methods (get_custom_job, ...)
-    "customJobs": "custom_job",
-    "hyperparameterTuningJobs": "hyperparameter_tuning_job",
-    "batchPredictionJobs": "batch_prediction_job",
+KINDS = {  # the job service's collections and their message types
+    "customJobs": aiplatform_v1.CustomJob,
+    "hyperparameterTuningJobs": aiplatform_v1.HyperparameterTuningJob,
+    "batchPredictionJobs": aiplatform_v1.BatchPredictionJob,
 }
 
 
@@ -98,7 +98,7 @@ def get(jobs: aiplatform_v1.JobServiceClient, s: Settings, name: str):
     for collection in [c for c in KINDS if f"/{c}/" in name] or list(KINDS):
         full = name if "/" in name else f"{parent(s)}/{collection}/{name}"
         try:
-            return getattr(jobs, f"get_{KINDS[collection]}")(name=full)
+            return getattr(jobs, f"get_{_method_name(KINDS[collection])}")(name=full)
         except exceptions.NotFound:
             continue
     raise SubmitError(
@@ -106,13 +106,14 @@ def get(jobs: aiplatform_v1.JobServiceClient, s: Settings, name: str):
     )
 
 
+def _method_name(message_type) -> str:
+    """custom_job for CustomJob, and so on: how the job service's methods name a kind (get_custom_job, ...)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", message_type.__name__).lower()
+
+
 def kind(job) -> str:
     """custom_job, hyperparameter_tuning_job or batch_prediction_job: the job service's name for its type."""
-    return {
-        aiplatform_v1.CustomJob: "custom_job",
-        aiplatform_v1.HyperparameterTuningJob: "hyperparameter_tuning_job",
-        aiplatform_v1.BatchPredictionJob: "batch_prediction_job",
-    }[type(job)]
+    return _method_name(type(job))
 
 
 def wait(jobs: aiplatform_v1.JobServiceClient, job):
