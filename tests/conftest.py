@@ -13,6 +13,13 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Hypothesis (tests/test_fuzz.py): a bounded number of examples in the suite, many more in CI's second step
+# (HYPOTHESIS_PROFILE=long); no deadline, since a CPU's speed must not decide a verdict.
+settings.register_profile("suite", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("long", max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 
 REPO = Path(__file__).resolve().parents[1]
 # The real MNIST digits every test trains on: the sample shipped in the package (5,000 training and 1,000

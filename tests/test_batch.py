@@ -43,6 +43,11 @@ def world(vertex):
         lines = "".join(json.dumps({"image": (im / 255.0).tolist()}) + "\n" for im in images[1:3])
         bucket.blob("in/c-two.jsonl").upload_from_string(lines)
         bucket.blob("notes.txt").upload_from_string("not digits")
+        for name, pixel in (("nan", "NaN"), ("huge", "1e308"), ("true", "true"), ("negative", "-5")):
+            row = "[" + ",".join([pixel] * 28) + "]"
+            bucket.blob(f"bad/{name}.jsonl").upload_from_string('{"image": [' + ",".join([row] * 28) + "]}\n")
+        bucket.blob("bad/deep.jsonl").upload_from_string('{"image": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+        bucket.blob("bad/latin1.jsonl").upload_from_string(b'{"image": "\xff"}\n')
         ordered = np.concatenate([images, images[:1], images[1:3]]).astype(np.float32) / 255.0
         yield ordered, job / "model"
 
@@ -99,15 +104,44 @@ def test_batch_predict_scores_every_file_with_the_serving_images_predictor(verte
          "gs://batch-data/notes.txt: unknown kind of input"),
         (["--model-dir", "/tmp/model"], "--model-dir /tmp/model: must be a model folder in Cloud Storage"),
         (["--model", "x", "--output", "/tmp/out"], "--output /tmp/out: must be in Cloud Storage"),
-        (["--model", "batch-model", "--replicas", "0"], "--replicas 0: at least 1"),
+        (["--model", "batch-model", "--replicas", "0"], "argument --replicas: must be at least 1, got 0"),
+        (["--model", "batch-model", "--input", "gs://batch-data/in/", "--output", "gs://batch-data/in/out"],
+         "--output gs://batch-data/in/out and --input gs://batch-data/in/: one holds the other"),
+        (["--model", "batch-model", "--output", "gs://batch-data/in/"], "--output gs://batch-data/in/ and --input gs://batch-data/in/b-seven.png: one holds the other"),
+        (["--model", "batch-model", "--output", "gs://nobucket/x"], "--output gs://nobucket/x: no such bucket gs://nobucket"),
+        (["--model", "batch-model", "--input", "gs://nobucket/in/"], "--input gs://nobucket/in/: no such bucket gs://nobucket"),
+        (["--model", "batch-model", "--input", "gs://batch-data/bad/nan.jsonl"], "gs://batch-data/bad/nan.jsonl:1: not valid JSON"),
+        (["--model", "batch-model", "--input", "gs://batch-data/bad/huge.jsonl"], "gs://batch-data/bad/huge.jsonl:1: pixel [0][0] is 1e+308, expected a number in [0, 1]"),
+        (["--model", "batch-model", "--input", "gs://batch-data/bad/true.jsonl"], "gs://batch-data/bad/true.jsonl:1: image holds true, expected numbers in [0, 1]"),
+        (["--model", "batch-model", "--input", "gs://batch-data/bad/negative.jsonl"], "pixel [0][0] is -5, expected a number in [0, 1]"),
+        (["--model", "batch-model", "--input", "gs://batch-data/bad/deep.jsonl"], "gs://batch-data/bad/deep.jsonl:1: not valid JSON"),
+        (["--model", "batch-model", "--input", "gs://batch-data/bad/latin1.jsonl"], "gs://batch-data/bad/latin1.jsonl:1: not valid JSON (str is not valid UTF-8"),
     ],
-    ids=["unknown-model", "missing-input", "not-an-image", "local-model", "local-output", "no-replicas"],
+    ids=["unknown-model", "missing-input", "not-an-image", "local-model", "local-output", "no-replicas", "output-in-input",
+         "input-in-output", "no-output-bucket", "no-input-bucket", "nan", "huge", "true", "negative", "deep", "not-utf8"],
 )  # fmt: skip
 def test_a_batch_that_cannot_work_is_one_line_and_sends_no_job(vertex, world, capsys, flags, message):
-    sent = len(vertex.requests)
+    sent, before = len(vertex.requests), _blobs()
     base = ["batch-predict", *CLOUD, "--api-endpoint", vertex.endpoint, "--input", "gs://batch-data/in/b-seven.png",
             "--output", "gs://batch-data/out-bad"]  # fmt: skip
     code, out, err = _run(capsys, *base, *flags)
     assert (code, err.count("\n")) == (2, 1) and err.startswith("error: ") and message in err, err
     assert len(vertex.requests) == sent
-    assert not list(storage.Client().list_blobs("batch-data", prefix="out-bad/"))  # nothing written either
+    assert _blobs() == before  # nothing written either
+
+
+def _blobs() -> set[str]:
+    return {blob.name for blob in storage.Client().list_blobs("batch-data")}
+
+
+def test_cloud_storage_out_of_reach_is_one_line_after_a_bounded_retry(vertex, world, capsys, monkeypatch):
+    from trainer.submit import batch
+
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:1")
+    monkeypatch.setattr(batch, "RETRY_SECONDS", 2.0)  # 20 s for a user; the bound, not its length, is tested
+    sent = len(vertex.requests)
+    argv = ["batch-predict", *CLOUD, "--api-endpoint", vertex.endpoint, "--model", "batch-model",
+            "--input", "gs://batch-data/in/", "--output", "gs://batch-data/out-unreachable"]  # fmt: skip
+    code, out, err = _run(capsys, *argv)
+    assert (code, err.count("\n")) == (2, 1) and len(vertex.requests) == sent, err
+    assert err.startswith("error: cannot reach 127.0.0.1:1 (retried until the deadline): ConnectionError"), err

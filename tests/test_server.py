@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -74,11 +75,77 @@ def check_serving(base: str, model_dir) -> None:
         "wrong shape": (json.dumps({"instances": [{"image": images[0][:27].tolist()}]}).encode(), 400),
         "too large": (json.dumps({"instances": [one] * 600}).encode(), 413),
     }
-    for name, (body, code) in bad.items():
+    for name, (body, code) in {**bad, **ABUSE}.items():
         status, answer = post(predict_url, body)
         assert status == code and "\n" not in answer["detail"], (name, status, answer)
         status, _ = post(predict_url, json.dumps({"instances": [one]}).encode())
         assert status == 200, f"not serving after {name}"
+    check_abuse(base)
+
+
+def _image_of(value) -> bytes:
+    return b'{"instances": [{"image": [' + b",".join([b"[" + b",".join([value] * 28) + b"]"] * 28) + b"]}]}"
+
+
+# Bodies that once got a 200 with NaN probabilities, or a 500: each is a one-line 400 now.
+ABUSE = {
+    "NaN": (_image_of(b"NaN"), 400),
+    "Infinity": (_image_of(b"Infinity"), 400),
+    "1e308": (_image_of(b"1e308"), 400),
+    "1e400": (_image_of(b"1e400"), 400),
+    "-5": (_image_of(b"-5"), 400),
+    "a string": (_image_of(b'"0.5"'), 400),
+    "true": (_image_of(b"true"), 400),
+    "100,000 nested [": (b"[" * 100_000, 400),
+}
+
+
+def _status(sock: socket.socket) -> int:
+    """The status code of the answer on this connection (the server may close it as it answers)."""
+    answer = b""
+    while b"\r\n" not in answer:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        answer += chunk
+    return int(answer.split()[1]) if answer.startswith(b"HTTP/") else 0
+
+
+def _connect(base: str, head: str, body: bytes = b"") -> socket.socket:
+    host, port = base.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=120)
+    sock.sendall(f"POST {ROUTES['AIP_PREDICT_ROUTE']} HTTP/1.1\r\nHost: x\r\n{head}\r\n".encode() + body)
+    return sock
+
+
+def check_abuse(base: str, stalled: int = 50) -> None:
+    """Bodies that would hold the server's memory or its connections: refused on Content-Length before a byte is
+    read (413), a chunked body cut at the limit (413), and stalled bodies answered 408 after BODY_SECONDS; the server
+    answers its health check all along and after."""
+    health = base + ROUTES["AIP_HEALTH_ROUTE"]
+    with _connect(base, "Content-Type: application/json\r\nContent-Length: 400000000\r\n", b"{") as sock:
+        assert _status(sock) == 413  # answered at once: the server never waits for the 400 MB
+    with _connect(base, "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n") as sock:
+        chunk = b"%x\r\n%s\r\n" % (65536, b" " * 65536)
+        try:
+            for _ in range(40):  # 2.6 MB, past the 1.5 MB limit
+                sock.sendall(chunk)
+        except OSError:  # the server answered and closed while we were still sending
+            pass
+        assert _status(sock) == 413
+    held = [
+        _connect(base, "Content-Type: application/json\r\nContent-Length: 1000\r\n", b'{"instances"')
+        for _ in range(stalled)
+    ]
+    try:
+        with urllib.request.urlopen(health, timeout=60) as answer:
+            assert answer.status == 200  # while they stall
+        assert [_status(sock) for sock in held] == [408] * stalled
+    finally:
+        for sock in held:
+            sock.close()
+    with urllib.request.urlopen(health, timeout=60) as answer:
+        assert answer.status == 200
 
 
 @pytest.fixture(scope="module")

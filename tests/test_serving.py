@@ -135,7 +135,7 @@ def test_a_second_deploy_makes_version_2_then_undeploy_removes_the_models_and_de
         (["logs", "4242"], "4242: no such training or tuning job"),
         (["train", "--deploy", "--no-wait", "--smoke"], "--deploy needs train to wait for the job"),
         (["deploy", "--model-dir", "gs://demo-bucket/serve-job/model", "--dry-run"], "--dry-run: ./submit.sh deploy"),
-        (["train", "--deploy", "--min-replicas", "0", "--smoke"], "--min-replicas 0 --max-replicas 1"),
+        (["train", "--deploy", "--min-replicas", "0", "--smoke"], "argument --min-replicas: must be at least 1, got 0"),
     ],
 )
 def test_bad_serving_input_gives_one_line_and_creates_nothing(vertex, tmp_path, capsys, argv, message):

@@ -56,6 +56,9 @@ def test_flags_override_the_stage_defaults():
         (["--stage", "conv", "--dropout", "0.2"], "argument --dropout: stage conv has no dropout layer"),
         (["--stage", "fast", "--lr-decay", "0.5"], "argument --lr-decay: stage fast uses a one-cycle schedule"),
         (["--batch-size", "64.5"], "argument --batch-size: '64.5' is not a whole number"),
+        (["--learning-rate", "inf"], "argument --learning-rate: must be a finite number, got inf"),
+        (["--peer-timeout", "nan"], "argument --peer-timeout: must be a finite number, got nan"),
+        (["--seed", "-1"], "argument --seed: must be between 0 and 4294967295, got -1"),
     ],
 )
 def test_bad_flags_exit_2_naming_the_flag(argv, message, capsys):

@@ -7,6 +7,7 @@ else Vertex AI's variable (AIP_MODEL_DIR, AIP_CHECKPOINT_DIR, AIP_TENSORBOARD_LO
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -58,6 +59,8 @@ def _positive(kind):
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value):  # inf would train to NaN; nan compares false with everything
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
         if kind is int and not value.is_integer():
             raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
         if not value > 0:
@@ -65,6 +68,17 @@ def _positive(kind):
         return kind(value)
 
     return parse
+
+
+def _seed(text: str) -> int:
+    """A seed numpy and TensorFlow both take: a whole number in [0, 2**32)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {2**32 - 1}, got {text}")
+    return value
 
 
 def _fraction(text: str) -> float:
@@ -120,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     hp.add_argument("--learning-rate", type=_positive(float))
     hp.add_argument("--lr-decay", type=_decay, help="the lr is multiplied by this after every epoch")
     hp.add_argument("--dropout", type=_fraction, help="dropout rate, for stages that have dropout layers")
-    hp.add_argument("--seed", type=int, default=1, help="seeds weights and shuffling (default: %(default)s)")
+    hp.add_argument("--seed", type=_seed, default=1, help="seeds weights and shuffling (default: %(default)s)")
     hp.add_argument("--train-size", type=_positive(int), help="train on the first N training images only")
     hp.add_argument("--test-size", type=_positive(int), help="evaluate on the first N test images only")
     return p

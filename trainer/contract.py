@@ -1,9 +1,24 @@
-"""Vertex AI's custom-container contract for prediction, shared by the server (trainer/server.py) and the
-launcher (serve --local, predict): the routes a deployed model answers and the size of one request.
+"""Vertex AI's custom-container contract for prediction, shared by the server (trainer/server.py), the launcher
+(serve --local, predict, batch-predict) and trainer.predict: the routes a deployed model answers, the size of one
+request, and the one reader of prediction instances and of the exported model's signature.
 
 https://cloud.google.com/vertex-ai/docs/predictions/custom-container-requirements: Vertex AI sets
 AIP_HTTP_PORT (8080), AIP_HEALTH_ROUTE and AIP_PREDICT_ROUTE (/v1/endpoints/ENDPOINT/deployedModels/ID and
-the same with :predict), and AIP_STORAGE_URI (the model's artifact folder)."""
+the same with :predict), and AIP_STORAGE_URI (the model's artifact folder).
+
+An instance is {"image": 28 rows of 28 numbers in [0, 1]}, the SavedModel's serving signature. Anything else
+(NaN, Infinity, -5, "0.5", true, a ragged or deeper list) is refused naming the instance and the value: a
+model answers any float, so a NaN let through comes back as a 200 with NaN probabilities.
+"""
+
+from __future__ import annotations
+
+from itertools import chain
+
+import numpy as np
+import orjson
+
+from trainer.data import DataError
 
 HTTP_PORT = 8080
 ROUTES = {  # the shape of Vertex AI's routes, with "local" for the endpoint and the deployed model
@@ -11,3 +26,87 @@ ROUTES = {  # the shape of Vertex AI's routes, with "local" for the endpoint and
     "AIP_PREDICT_ROUTE": "/v1/endpoints/local/deployedModels/local:predict",
 }
 MAX_REQUEST_BYTES = 1_500_000  # online prediction's limit (`gcloud ai endpoints predict --help`)
+SIDE = 28
+INSTANCE = '{"image": 28x28 numbers in [0, 1]}'
+NUMBERS = {int, float}  # JSON numbers as a parser gives them; bool, a subclass of int, is not one
+
+
+def decode_json(body: bytes | str, where: str) -> object:
+    """A JSON document, by orjson: invalid UTF-8, NaN or Infinity literals, numbers beyond a double and nesting
+    deeper than 1,024 levels are refused (DataError naming where), never a RecursionError."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        raise DataError(f"{where}: not valid JSON ({e})") from None
+
+
+def _shape(value: object) -> list[int]:
+    """The lengths of value's nested lists, along their first elements (at most 4 deep)."""
+    dims = []
+    while isinstance(value, list) and len(dims) < 4:
+        dims.append(len(value))
+        value = value[0] if value else None
+    return dims
+
+
+def _rows(value: object, where: str) -> list[list]:
+    """The image's 28 rows of 28 values, or DataError naming the shape it has, or the row that is off."""
+    if _shape(value)[:2] != [SIDE, SIDE]:
+        shape = _shape(value) if isinstance(value, list) else f"none: a {type(value).__name__}"
+        raise DataError(f"{where}: image has shape {shape}, expected [28, 28]")
+    for i, row in enumerate(value):
+        if not isinstance(row, list) or len(row) != SIDE:
+            got = f"{len(row)} values" if isinstance(row, list) else f"a {type(row).__name__}"
+            raise DataError(f"{where}: image row {i} has {got}, expected 28 numbers")
+    return value
+
+
+def image(instance: object, where: str) -> np.ndarray:
+    """One prediction instance as a float32 [28, 28] image in [0, 1]; DataError naming where and the value."""
+    if not isinstance(instance, dict) or "image" not in instance:
+        raise DataError(f"{where}: expected {INSTANCE}")
+    rows = _rows(instance["image"], where)
+    values = chain.from_iterable(rows)
+    if not set(map(type, values)) <= NUMBERS:
+        bad = next(v for v in chain.from_iterable(rows) if type(v) not in NUMBERS)
+        raise DataError(f"{where}: image holds {orjson.dumps(bad).decode()[:40]}, expected numbers in [0, 1]")
+    try:
+        pixels = np.array(rows, np.float64)
+    except OverflowError:  # an integer beyond a double
+        pixels = np.full((SIDE, SIDE), np.inf)
+    outside = ~((pixels >= 0) & (pixels <= 1))  # NaN is outside too
+    if outside.any():
+        r, c = np.argwhere(outside)[0]
+        raise DataError(f"{where}: pixel [{r}][{c}] is {pixels[r, c]:g}, expected a number in [0, 1]")
+    return pixels.astype(np.float32)
+
+
+def instances(request: object, where: str = "request") -> np.ndarray:
+    """The images [n, 28, 28] float32 of a predict request {"instances": [...]}; DataError for anything else."""
+    found = request.get("instances") if isinstance(request, dict) else None
+    if not isinstance(found, list) or not found:
+        raise DataError(f'{where}: expected {{"instances": [{INSTANCE}, ...]}}')
+    return np.stack([image(instance, f"instances[{i}]") for i, instance in enumerate(found)])
+
+
+def serving_signature(loaded, where: str):
+    """The `serving_default` function of a loaded SavedModel, once checked to be this trainer's: `image` float32
+    [batch, 28, 28] in, `digit` and `probabilities` out. DataError naming where, for any other model."""
+    signature = getattr(loaded, "signatures", {}).get("serving_default")
+    if signature is None:
+        raise DataError(f"{where}: the SavedModel has no serving_default signature; pass a model this trainer exported")
+    spec = signature.structured_input_signature[1].get("image")
+    shape = spec.shape.as_list() if spec is not None else None
+    outputs = set(signature.structured_outputs)
+    if (
+        spec is None
+        or spec.dtype.name != "float32"
+        or shape[1:] != [SIDE, SIDE]
+        or not {"digit", "probabilities"} <= outputs
+    ):
+        inputs = ", ".join(f"{k} {v.dtype.name} {v.shape}" for k, v in signature.structured_input_signature[1].items())
+        raise DataError(
+            f"{where}: serving_default takes {inputs or 'no named input'} and returns {', '.join(sorted(outputs))}; "
+            "expected image float32 (None, 28, 28) in, digit and probabilities out: pass a model this trainer exported"
+        )
+    return signature

@@ -48,12 +48,20 @@ def _foreign(folder: str) -> list[str]:
 
 
 def check_model_dir(model_dir: str) -> None:
-    """Raise StorageError (a reason, without the location) unless model_dir may be replaced by an export."""
+    """Raise StorageError (a reason, without the location) unless model_dir may be replaced by an export, or when
+    it cannot be looked at (no network, no such bucket, no permission)."""
     if paths.is_bucket_root(model_dir):
         raise storage.StorageError(
             "is a bucket root; every export replaces the model folder, so give it one of its own, "
             f"e.g. {storage.join(model_dir, 'mnist/model')}"
         )
+    try:
+        _check_folders(model_dir)
+    except (tf.errors.OpError, OSError) as e:
+        raise storage.StorageError(f"cannot look at it ({storage.cause(e)})") from None
+
+
+def _check_folders(model_dir: str) -> None:
     for folder in (model_dir, model_dir.rstrip("/") + SIBLING_SUFFIX):
         which = "" if folder == model_dir else f"{folder}, where the new export is staged, "
         if tf.io.gfile.exists(folder) and not tf.io.gfile.isdir(folder):

@@ -7,43 +7,53 @@ files of Vertex AI prediction instances, {"image": [[...28 rows of 28 floats in 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from trainer import data
+from trainer import contract, data
+
+MAX_PIXELS = 40_000_000  # a 12-megapixel phone photo fits thrice; Pillow's own bomb check is at 89 million
 
 
 def read_png(path: Path) -> np.ndarray:
-    """A digit picture as MNIST sees it: 28x28 grey, light digit on a dark background, in [0, 1]."""
-    from PIL import Image, UnidentifiedImageError
+    """A digit picture as MNIST sees it: 28x28 grey, light digit on a dark background, in [0, 1]. The size is
+    read from the header first: a picture over MAX_PIXELS is refused before it is decoded."""
+    from PIL import Image
 
+    too_large = f"more than {MAX_PIXELS:,} pixels; scale it down first"
     try:
-        with Image.open(path) as image:
-            pixels = np.asarray(image.convert("L").resize((28, 28)), np.float32) / 255.0
-    except (UnidentifiedImageError, OSError) as e:
-        raise data.DataError(f"{path}: not a readable PNG image ({e})") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+                if width * height > MAX_PIXELS:
+                    raise data.DataError(f"{path}: {width}x{height}, {too_large}")
+                pixels = np.asarray(image.convert("L").resize((28, 28)), np.float32) / 255.0
+    except data.DataError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # Pillow's own check, at 89 million
+        raise data.DataError(f"{path}: {too_large}") from None
+    except Exception as e:  # noqa: BLE001 - Pillow's decoders raise many kinds on hostile bytes; each is one line
+        raise data.DataError(f"{path}: not a readable PNG image ({type(e).__name__}: {e})") from None
     if pixels.mean() > 0.5:  # dark ink on white paper: invert to MNIST's convention
         pixels = 1.0 - pixels
     return pixels[None]
 
 
 def read_jsonl(path: Path) -> np.ndarray:
-    images = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            image = np.asarray(json.loads(line)["image"], np.float32)
-        except (ValueError, KeyError, TypeError) as e:
-            raise data.DataError(
-                f"{path}:{number}: not a JSON object with an 'image' ({type(e).__name__}: {e})"
-            ) from None
-        if image.shape != (28, 28):
-            raise data.DataError(f"{path}:{number}: image has shape {list(image.shape)}, expected [28, 28]")
-        images.append(image)
+    """Vertex AI instances, one JSON object a line, each read by the serving contract's one reader."""
+    try:
+        lines = path.read_bytes().splitlines()
+    except OSError as e:
+        raise data.DataError(f"{path}: cannot read ({e.strerror})") from None
+    images = [
+        contract.image(contract.decode_json(line, f"{path}:{number}"), f"{path}:{number}")
+        for number, line in enumerate(lines, 1)
+        if line.strip()
+    ]
     if not images:
         raise data.DataError(f"{path}: no instances")
     return np.stack(images)
@@ -58,7 +68,10 @@ def read_inputs(path: Path) -> np.ndarray:
     if path.suffix.lower() in (".jsonl", ".json"):
         return read_jsonl(path)
     if "idx3-ubyte" in path.name:
-        return data.read_images(path).astype(np.float32) / 255.0
+        images = data.read_images(path)
+        if not len(images):
+            raise data.DataError(f"{path}: the file holds no images")
+        return images.astype(np.float32) / 255.0
     raise data.DataError(
         f"{path}: unknown kind of input; expected .png, .jsonl or an IDX image file (*idx3-ubyte[.gz])"
     )
@@ -86,11 +99,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     import tensorflow as tf
+    from google.protobuf.message import DecodeError
 
     try:
-        serve = tf.saved_model.load(args.model_dir).signatures["serving_default"]
-    except (OSError, KeyError, ValueError) as e:
+        serve = contract.serving_signature(tf.saved_model.load(args.model_dir), args.model_dir)
+    except (OSError, ValueError, DecodeError, tf.errors.OpError) as e:
         print(f"error: {args.model_dir}: not an exported model ({type(e).__name__})", file=sys.stderr)
+        return 2
+    except data.DataError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     for path, images in inputs:
         out = serve(image=tf.constant(images))

@@ -9,16 +9,22 @@ loaded; uvicorn drains in-flight requests on SIGTERM, then exits.
 
     {"instances": [{"image": 28x28 floats in [0, 1]}, ...]} -> {"predictions": [{"digit": d, "probabilities": [10]}]}
 
-A body that is not that, a wrong shape, or more than 1.5 MB (Vertex AI's online prediction limit) gets 400
-or 413 with a one-line message; the server keeps serving.
+Every request gets an answer in one line and the server keeps serving:
+- 413 for a body over 1.5 MB (Vertex AI's online prediction limit), refused on its Content-Length before it is
+  read, or, for a chunked body, as soon as it passes the limit;
+- 408 for a body that has not arrived BODY_SECONDS after the request began (a client that stalls holds nothing);
+- 400 for a body that is not JSON (orjson: no NaN, no nesting deeper than 1,024 levels) or not instances the
+  contract (trainer/contract.py) accepts: NaN, Infinity, values outside [0, 1], strings and booleans included.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 
 import numpy as np
+import orjson
 import tensorflow as tf
 import uvicorn
 from fastapi import HTTPException, Request, Response
@@ -26,7 +32,10 @@ from google.cloud.aiplatform.prediction.handler import PredictionHandler
 from google.cloud.aiplatform.prediction.predictor import Predictor
 from google.cloud.aiplatform.utils import prediction_utils
 
+from trainer import contract, data
 from trainer.contract import HTTP_PORT, MAX_REQUEST_BYTES, ROUTES
+
+BODY_SECONDS = 10.0  # the longest a request body may take to arrive: 150 kB/s at the size limit
 
 
 def _bad(message: str) -> HTTPException:
@@ -46,25 +55,14 @@ class MnistPredictor(Predictor):
                 prediction_utils.download_model_artifacts(artifacts_uri.rstrip("/"))
             finally:
                 os.chdir(cwd)
-        self._serve = tf.saved_model.load(folder).signatures["serving_default"]
+        self._serve = contract.serving_signature(tf.saved_model.load(folder), artifacts_uri)
 
     def preprocess(self, prediction_input: dict) -> np.ndarray:
-        """The instances as float32 images [n, 28, 28]; HTTPException 400 naming what is wrong."""
-        instances = prediction_input.get("instances") if isinstance(prediction_input, dict) else None
-        if not isinstance(instances, list) or not instances:
-            raise _bad('expected {"instances": [{"image": 28x28 numbers}, ...]}')
-        images = []
-        for i, instance in enumerate(instances):
-            if not isinstance(instance, dict) or "image" not in instance:
-                raise _bad(f'instances[{i}]: expected {{"image": 28x28 numbers}}')
-            try:
-                image = np.asarray(instance["image"], np.float32)
-            except (TypeError, ValueError):
-                raise _bad(f"instances[{i}]: image is not 28x28 numbers") from None
-            if image.shape != (28, 28):
-                raise _bad(f"instances[{i}]: image has shape {list(image.shape)}, expected [28, 28]")
-            images.append(image)
-        return np.stack(images)
+        """The instances as float32 images [n, 28, 28]; HTTPException 400 naming the instance and what is wrong."""
+        try:
+            return contract.instances(prediction_input)
+        except data.DataError as e:
+            raise _bad(str(e)) from None
 
     def predict(self, instances: np.ndarray) -> dict:
         out = self._serve(image=tf.constant(instances))
@@ -80,19 +78,46 @@ class MnistPredictor(Predictor):
         }
 
 
+def _too_large(size: int | str) -> HTTPException:
+    return HTTPException(status_code=413, detail=f"request of {size} bytes; the limit is {MAX_REQUEST_BYTES:,}")
+
+
+async def read_body(request: Request) -> bytes:
+    """The request's body, refused (413) on its Content-Length or as soon as it passes the limit, and (408) when it
+    has not all arrived within BODY_SECONDS."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
+        raise _too_large(f"{int(declared):,}")
+
+    async def receive() -> bytes:
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_REQUEST_BYTES:
+                raise _too_large(f"over {MAX_REQUEST_BYTES:,}")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    try:
+        return await asyncio.wait_for(receive(), BODY_SECONDS)
+    except asyncio.TimeoutError:
+        raise HTTPException(
+            status_code=408, detail=f"the request body did not arrive within {BODY_SECONDS:g} s"
+        ) from None
+
+
 class LimitedHandler(PredictionHandler):
-    """CPR's handler, with Vertex AI's request size limit: a larger body is 413 before it is parsed."""
+    """CPR's handler with Vertex AI's limits on the body (read_body), decoded by orjson, in and out."""
 
     async def handle(self, request: Request) -> Response:
-        body = await request.body()
-        if len(body) > MAX_REQUEST_BYTES:
-            raise HTTPException(
-                status_code=413, detail=f"request of {len(body):,} bytes; the limit is {MAX_REQUEST_BYTES:,}"
-            )
+        body = await read_body(request)
         try:
-            return await super().handle(request)
-        except HTTPException as e:  # one line, whatever raised it (CPR's own JSON error spans lines)
-            raise HTTPException(status_code=e.status_code, detail=" ".join(str(e.detail).split())) from None
+            request_json = contract.decode_json(body, "request body")
+        except data.DataError as e:
+            raise _bad(str(e)) from None
+        predictor = self._predictor
+        answer = predictor.postprocess(predictor.predict(predictor.preprocess(request_json)))
+        return Response(content=orjson.dumps(answer), media_type="application/json")
 
 
 def main() -> None:

@@ -97,13 +97,13 @@ def remove_files(folder: str, names: list[str]) -> None:
 def probe(folder: str) -> None:
     """Write and remove a small file in folder: proof this run can write there. Folders it had to
     create for that are removed again, so a run refused later leaves nothing behind."""
-    top = folder.rstrip("/")  # the top folder this probe creates, if any
-    while os.path.dirname(top) not in ("", top, "gs:") and not tf.io.gfile.exists(os.path.dirname(top)):
-        top = os.path.dirname(top)
-    created = not tf.io.gfile.exists(top)
     path = join(folder, f"{PROBE_PREFIX}{uuid.uuid4().hex[:12]}")
     try:
         _check_bucket(folder)
+        top = folder.rstrip("/")  # the top folder this probe creates, if any
+        while os.path.dirname(top) not in ("", top, "gs:") and not tf.io.gfile.exists(os.path.dirname(top)):
+            top = os.path.dirname(top)
+        created = not tf.io.gfile.exists(top)
         tf.io.gfile.makedirs(folder)
         with tf.io.gfile.GFile(path, "wb") as f:
             f.write(b"probe")

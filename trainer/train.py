@@ -59,6 +59,21 @@ def check_hardware(config: Config) -> None:
         )
 
 
+def check_sizes(config: Config, train_count: int, test_count: int, global_batch: int) -> None:
+    """Refuse data that cannot make a model (DataError): fewer training images than one batch train no step, so the
+    export would be an untrained model with metrics; no test image leaves nothing to measure it on."""
+    where = f"{config.data_dir}" + (f" with --train-size {config.train_size}" if config.train_size else "")
+    if train_count < global_batch:
+        raise data.DataError(
+            f"{where}: {train_count:,} training images, fewer than one batch of {global_batch:,}; "
+            "pass more training data or a smaller --batch-size"
+        )
+    if test_count == 0:
+        raise data.DataError(
+            f"{config.data_dir}: no test images to evaluate on; pass a data dir whose test files hold some"
+        )
+
+
 def place(
     config: Config, role: distribution.Role, strategy: tf.distribute.Strategy | None = None
 ) -> distribution.Placement:
@@ -129,12 +144,14 @@ def train_and_evaluate(
     mnist = mnist or data.load_mnist(config.data_dir, config.cache_dir)
     train_x, train_y = mnist.train_images[: config.train_size], mnist.train_labels[: config.train_size]
     test_x, test_y = mnist.test_images[: config.test_size], mnist.test_labels[: config.test_size]
+    check_sizes(config, len(train_x), len(test_x), placement.global_batch)
     keras.utils.set_random_seed(config.seed)  # the same on every worker, so their shards are disjoint
     static_shapes = placement.kind == "tpu"
     train_ds = pipeline.make_dataset(
         train_x, train_y, placement.global_batch, shuffle=True, seed=config.seed, drop_remainder=static_shapes
     )
-    test_ds = pipeline.make_dataset(test_x, test_y, 1000, shuffle=False, drop_remainder=static_shapes)
+    test_batch = min(1000, len(test_x))  # a TPU drops a short last batch: never all of them
+    test_ds = pipeline.make_dataset(test_x, test_y, test_batch, shuffle=False, drop_remainder=static_shapes)
     print(f"data: {len(train_x):,} training and {len(test_x):,} test digits from {config.data_dir}", flush=True)
 
     # Model, schedule, and what is reported while it trains.

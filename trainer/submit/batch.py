@@ -19,8 +19,10 @@ from pathlib import Path
 
 import numpy as np
 from google.api_core import exceptions
+from google.api_core.retry import Retry
 from google.auth.credentials import Credentials
 from google.cloud import aiplatform_v1, storage
+from google.cloud.storage.retry import DEFAULT_RETRY
 
 from trainer import data
 from trainer.predict import read_inputs
@@ -30,6 +32,7 @@ from trainer.submit.options import BatchOptions
 from trainer.submit.settings import Settings, SubmitError
 
 INSTANCES = "instances.jsonl"
+RETRY_SECONDS = 20.0  # how long Cloud Storage requests are retried before the command gives up in one line
 
 
 def _split(uri: str, flag: str) -> tuple[str, str]:
@@ -39,18 +42,41 @@ def _split(uri: str, flag: str) -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
+def _retry() -> Retry:
+    """Cloud Storage's default retry, bounded: an unreachable service is one line after RETRY_SECONDS, not 120."""
+    return DEFAULT_RETRY.with_timeout(RETRY_SECONDS)
+
+
+def check_places(client: storage.Client, inputs: list[str], output: str) -> None:
+    """Refuse an output inside an input or an input inside the output (the results would be read as inputs by
+    the next run over that folder), and a bucket that does not exist, before anything is read or written."""
+    out = output.rstrip("/") + "/"
+    for uri in inputs:
+        folder = uri.rstrip("/") + "/"
+        if out.startswith(folder) or folder.startswith(out):
+            raise SubmitError(
+                f"--output {output} and --input {uri}: one holds the other, so the results would be read as inputs "
+                "next time; pass an --output outside every --input"
+            )
+    for flag, uri in [*(("--input", uri) for uri in inputs), ("--output", output)]:
+        bucket = _split(uri, flag)[0]
+        if not client.bucket(bucket).exists(retry=_retry(), timeout=RETRY_SECONDS):
+            raise SubmitError(f"{flag} {uri}: no such bucket gs://{bucket} (or it is not this account's to see)")
+
+
 def read_all(client: storage.Client, uris: list[str]) -> list[tuple[str, np.ndarray]]:
     """Every image of every input: a gs:// file, or each file under a gs:// folder (ending with /)."""
     found = []
     with tempfile.TemporaryDirectory() as scratch:
         for uri in uris:
             bucket, name = _split(uri, "--input")
-            blobs = list(client.list_blobs(bucket, prefix=name)) if name.endswith("/") or not name else []
+            folder = name.endswith("/") or not name
+            blobs = list(client.list_blobs(bucket, prefix=name, retry=_retry())) if folder else []
             blobs = blobs or [client.bucket(bucket).blob(name)]
             for blob in blobs:
                 local = Path(scratch) / Path(blob.name).name
                 try:
-                    blob.download_to_filename(local)
+                    blob.download_to_filename(local, retry=_retry())
                 except exceptions.NotFound:
                     raise SubmitError(f"--input gs://{bucket}/{blob.name}: no such object") from None
                 try:
@@ -65,7 +91,9 @@ def write_instances(client: storage.Client, inputs: list[tuple[str, np.ndarray]]
     bucket, prefix = _split(output.rstrip("/"), "--output")
     lines = [json.dumps(instance) for _, images in inputs for instance in instances(images)]
     name = f"{prefix}/{INSTANCES}" if prefix else INSTANCES
-    client.bucket(bucket).blob(name).upload_from_string("\n".join(lines) + "\n", content_type="application/jsonl")
+    client.bucket(bucket).blob(name).upload_from_string(
+        "\n".join(lines) + "\n", content_type="application/jsonl", retry=_retry()
+    )
     return f"gs://{bucket}/{name}"
 
 
@@ -102,6 +130,7 @@ def run(opts: BatchOptions, s: Settings, credentials: Credentials) -> int:
     written, the model uploaded if it is a folder, the job sent, waited for and summed up."""
     _split(opts.output, "--output")
     gcs = storage.Client(project=s.project, credentials=credentials)
+    check_places(gcs, list(opts.inputs), opts.output)
     inputs = read_all(gcs, list(opts.inputs))
     serving.init_sdk(s, credentials)
     if opts.model_dir:

@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import requests
 from google.api_core import exceptions
 
 import trainer.submit as submit
@@ -167,8 +168,6 @@ def _build(a: argparse.Namespace, trainer_args: list[str]) -> int:
 
 def _batch_predict(a: argparse.Namespace, trainer_args: list[str]) -> int:
     s = _settings(a, need_bucket=False)
-    if a.replicas < 1:
-        raise SubmitError(f"--replicas {a.replicas}: at least 1")
     name = a.display_name or f"mnist-batch-{time.strftime('%Y%m%d-%H%M%S')}"
     opts = BatchOptions(name, tuple(a.input), a.output, a.model_dir, a.model, a.model_name, a.serving_image,
                         a.machine_type, a.replicas, tuple(scheduling.labels(a.labels).items()))  # fmt: skip
@@ -229,7 +228,10 @@ COMMANDS = {"build": _build, "train": _train, "tune": _tune, "local": _local, "d
 def main(argv: list[str] | None = None) -> int:
     """`./submit.sh COMMAND [flags]`: returns the exit status (2 for a bad setting or an error the cloud
     answered, reported in one line)."""
-    a, trainer_args = flags.parser().parse_known_args(argv)
+    try:
+        a, trainer_args = flags.parser().parse_known_args(argv)
+    except SystemExit as e:  # --help (0), or argparse's one-line refusal (2), already printed
+        return int(e.code or 0)
     if a.command in WITHOUT_TRAINER_FLAGS and trainer_args:
         print(f"error: ./submit.sh {a.command}: unknown arguments {' '.join(trainer_args)}", file=sys.stderr)
         return 2
@@ -247,4 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except exceptions.GoogleAPICallError as e:  # what the API answered: one line, whichever request it was
         print(f"error: {errors.explain(e, _settings(a, need_bucket=False))}", file=sys.stderr)
+        return 2
+    except (requests.exceptions.ConnectionError, exceptions.RetryError) as e:  # no answer at all
+        print(f"error: {errors.unreachable(e, _settings(a, need_bucket=False))}", file=sys.stderr)
         return 2

@@ -8,6 +8,8 @@ a Google Cloud VM. https://cloud.google.com/docs/authentication/application-defa
 
 from __future__ import annotations
 
+import os
+
 import google.auth
 from google.auth import exceptions
 from google.auth.credentials import Credentials
@@ -32,6 +34,11 @@ def load() -> Credentials:
         credentials, _ = google.auth.default(scopes=SCOPES)
     except exceptions.DefaultCredentialsError as e:
         raise SubmitError(f"no Google Cloud credentials found ({_short(e)}); {FIX}") from None
+    except (OSError, ValueError) as e:  # a key path that is a folder, unreadable, or not a key's JSON
+        where = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS", "the credentials file")
+        raise SubmitError(
+            f"GOOGLE_APPLICATION_CREDENTIALS={where}: not a readable key file ({type(e).__name__}: {_short(e)}); {FIX}"
+        ) from None
     try:
         credentials.refresh(Request())
     except (exceptions.RefreshError, exceptions.TransportError) as e:

@@ -4,7 +4,9 @@ no capacity, not found, no credentials. cli prints it and exits 2, with nothing 
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
+import requests
 from google.api_core import exceptions
 
 from trainer.submit.settings import Settings
@@ -51,6 +53,9 @@ def explain(error: exceptions.GoogleAPICallError, s: Settings) -> str:
             f"permission denied in project {s.project} ({message}); the account submitting needs "
             f"{role}, and --service-account needs roles/iam.serviceAccountUser on it"
         )
+    if isinstance(error, (exceptions.ServiceUnavailable, exceptions.DeadlineExceeded)):
+        where = s.api_endpoint or f"{s.region}-aiplatform.googleapis.com"
+        return f"cannot reach Vertex AI at {where}, or it is unavailable ({message}); check the network and try again"
     if isinstance(error, exceptions.Unauthenticated):
         return f"not authenticated to Google Cloud ({message}); run: gcloud auth application-default login"
     if isinstance(error, exceptions.NotFound):
@@ -59,3 +64,16 @@ def explain(error: exceptions.GoogleAPICallError, s: Settings) -> str:
     if isinstance(error, (exceptions.InvalidArgument, exceptions.BadRequest, exceptions.FailedPrecondition)):
         return f"Vertex AI rejected the request: {message}"
     return f"Vertex AI answered {error.code} {status or type(error).__name__}: {message}"
+
+
+def unreachable(error: requests.exceptions.ConnectionError | exceptions.RetryError, s: Settings) -> str:
+    """One line for a request that got no answer: the host it went to, and what to check."""
+    cause = error.cause if isinstance(error, exceptions.RetryError) and error.cause else error
+    request = getattr(cause, "request", None)
+    host = urlsplit(request.url).netloc if request is not None and request.url else None
+    host = host or s.api_endpoint or f"{s.region}-aiplatform.googleapis.com"
+    tried = " (retried until the deadline)" if isinstance(error, exceptions.RetryError) else ""
+    return (
+        f"cannot reach {host}{tried}: {type(cause).__name__}; check the network, and --api-endpoint "
+        "(or STORAGE_EMULATOR_HOST for Cloud Storage) if you set one"
+    )

@@ -21,6 +21,7 @@ from trainer.submit.settings import SubmitError
 
 DEFAULT_TIMEOUT = "24h"
 SEVEN_DAYS = 7 * 24 * 3600
+LONGEST = 30 * 24 * 3600  # our cap on --timeout and --max-wait: far above an MNIST job, far below protobuf's Duration
 TOOL_LABEL = ("tool", "mnist-vertex-trainer")  # on everything this tool creates: `list` finds them by it
 FLEX_START_GPUS = {  # the accelerator types of L4, A100, H100, H200 and B200 GPUs
     "NVIDIA_L4", "NVIDIA_TESLA_A100", "NVIDIA_A100_80GB", "NVIDIA_H100_80GB", "NVIDIA_H100_MEGA_80GB",
@@ -32,16 +33,19 @@ LABEL_VALUE = re.compile(r"[a-z0-9_-]{0,63}")
 
 
 def seconds(flag: str, text: str, zero: bool = False) -> int:
-    """90m, 2h, 1d, 3600s (or a plain number of seconds) as whole seconds: at least 1, or 0 if zero allows it."""
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd]?)", text.strip())
+    """90m, 2h, 1d, 3600s (or a plain number of seconds) as whole seconds, from 1 (or 0 if zero allows it) to 30
+    days."""
+    match = re.fullmatch(r"(\d{1,12}(?:\.\d{1,9})?)([smhd]?)", text.strip())
     value = round(float(match.group(1)) * UNITS[match.group(2) or "s"]) if match else -1
-    if value < (0 if zero else 1):
-        raise SubmitError(f"{flag} {text}: not a duration; write e.g. 90m, 2h or 1d")
+    if not (0 if zero else 1) <= value <= LONGEST:
+        least = "0 (no limit)" if zero else "1s"
+        raise SubmitError(f"{flag} {text}: not a duration from {least} to 30d; write e.g. 90m, 2h or 1d")
     return value
 
 
 def labels(text: str | None) -> dict[str, str]:
-    """--labels k=v,k2=v2, checked, with the tool's own label added."""
+    """--labels k=v,k2=v2, checked, with the tool's own label added (a label of the same key is refused: `list`
+    finds this tool's jobs by it)."""
     found = dict([TOOL_LABEL])
     for pair in (text or "").split(","):
         if not pair.strip():
@@ -51,6 +55,11 @@ def labels(text: str | None) -> dict[str, str]:
             raise SubmitError(
                 f"--labels {pair.strip()}: a label is key=value, the key 1-63 lowercase letters, digits, _ or - "
                 "starting with a letter, the value up to 63 of the same"
+            )
+        if key == TOOL_LABEL[0]:
+            raise SubmitError(
+                f"--labels {pair.strip()}: {TOOL_LABEL[0]} is this tool's own label ({TOOL_LABEL[0]}={TOOL_LABEL[1]}), "
+                "by which list finds its jobs; choose another key"
             )
         found[key] = value
     if len(found) > 64:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import ast
 import contextlib
-import functools
-import importlib.util
 import io
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from trainer import config  # the trainer's flag parser: no TensorFlow
+from trainer.submit.regions import VERTEX_REGIONS
 
 
 class SubmitError(Exception):
@@ -41,18 +38,6 @@ ENVIRONMENT = {
 }  # fmt: skip
 
 
-@functools.cache
-def vertex_regions() -> frozenset[str]:
-    """The SDK's own list of Vertex AI regions (aiplatform.constants.base.SUPPORTED_REGIONS), read from its source:
-    importing it would import the whole SDK, 2.5 s that a dry run or a bad flag should not wait for."""
-    (google_cloud,) = importlib.util.find_spec("google.cloud").submodule_search_locations[:1]
-    tree = ast.parse((Path(google_cloud) / "aiplatform" / "constants" / "base.py").read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "SUPPORTED_REGIONS":
-            return frozenset(ast.literal_eval(node.value.args[0]))  # frozenset({...})
-    raise RuntimeError("google-cloud-aiplatform no longer lists SUPPORTED_REGIONS in constants/base.py")
-
-
 def settings(flags: Mapping[str, str | None], environ: Mapping[str, str], *, need_bucket: bool) -> Settings:
     """Flags (by name, as ENVIRONMENT lists them), then environment variables; every value checked before
     anything is sent."""
@@ -63,7 +48,7 @@ def settings(flags: Mapping[str, str | None], environ: Mapping[str, str], *, nee
     project, region, bucket = get("project"), get("region", "us-central1"), get("bucket")
     if not project:
         raise SubmitError("no project: pass --project or set PROJECT_ID")
-    if region not in vertex_regions():
+    if region not in VERTEX_REGIONS:
         raise SubmitError(f"--region {region}: not a Vertex AI region (e.g. us-central1, europe-west4)")
     if need_bucket and not bucket:
         raise SubmitError("no bucket: pass --bucket gs://BUCKET or set BUCKET")

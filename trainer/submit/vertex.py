@@ -92,9 +92,21 @@ def create(jobs: aiplatform_v1.JobServiceClient, s: Settings, job):
     return getattr(jobs, f"create_{kind(job)}")(**{"parent": parent(s), kind(job): job})
 
 
+def check_name(name: str, collections: list[str], what: str) -> None:
+    """Refuse (SubmitError) what is neither an ID nor a resource name in one of these collections: the client
+    would refuse it with a traceback, or, for '../x', read another path."""
+    ident = r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}"
+    if not re.fullmatch(rf"{ident}|projects/{ident}/locations/{ident}/({'|'.join(collections)})/{ident}", name):
+        raise SubmitError(
+            f"{what} {name!r}: not an ID (e.g. 1234567890) nor a resource name "
+            f"(projects/PROJECT/locations/REGION/{collections[0]}/ID)"
+        )
+
+
 def get(jobs: aiplatform_v1.JobServiceClient, s: Settings, name: str):
     """The custom, tuning or batch prediction job with this ID or resource name; one line (SubmitError) if there
     is none."""
+    check_name(name, list(KINDS), "job")
     for collection in [c for c in KINDS if f"/{c}/" in name] or list(KINDS):
         full = name if "/" in name else f"{parent(s)}/{collection}/{name}"
         try:

@@ -1,0 +1,290 @@
+"""Property-based tests (Hypothesis) over every reader of outside input: any input either parses to a valid value
+or is refused with our one error type in one line; never another exception, never a non-finite pixel let through.
+
+The readers: IDX, PNG and JSON-lines files (trainer.data, trainer.predict), a prediction request's body
+(trainer.contract, the server's and batch-predict's one reader), --labels, --timeout and --max-wait, job and
+endpoint IDs, the trainer's number flags, and hptuning.yaml. The @example lists keep the inputs that found
+defects. conftest.py sets the number of examples: a bounded profile in the suite, `HYPOTHESIS_PROFILE=long` for
+CI's second step (docs/testing.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import io
+import json
+import math
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+from PIL import Image
+
+from trainer import config, contract, data, predict
+from trainer.submit import scheduling, study, vertex
+from trainer.submit.settings import SubmitError
+
+pytestmark = pytest.mark.fuzz
+
+
+def one_line(error: Exception) -> None:
+    message = str(error)
+    assert message and "\n" not in message and "Traceback" not in message, message
+
+
+def valid_images(images: np.ndarray, count: int | None = None) -> None:
+    assert images.dtype == np.float32 and images.shape[1:] == (28, 28) and len(images) >= 1
+    assert count is None or len(images) == count
+    assert np.isfinite(images).all() and images.min() >= 0 and images.max() <= 1
+
+
+def _write(tmp_path: Path, name: str, content: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(content)
+    return path
+
+
+# ---------------------------------------------------------------- files
+
+IDX_HEADERS = st.builds(
+    lambda magic, count, rows, cols, payload: struct.pack(">IIII", magic, count, rows, cols) + payload,
+    st.sampled_from([2051, 2049, 0, 2**32 - 1]),
+    st.one_of(st.integers(0, 4), st.just(2**32 - 1)),
+    st.sampled_from([28, 0, 27, 2**16]),
+    st.sampled_from([28, 1]),
+    st.binary(max_size=28 * 28 * 3),
+)
+
+
+@given(content=st.one_of(st.binary(max_size=64), IDX_HEADERS), gzipped=st.booleans())
+@example(content=struct.pack(">IIII", 2051, 0, 28, 28), gzipped=True)  # 0 images: parses, refused by its users
+@example(content=struct.pack(">IIII", 2051, 10**9, 28, 28), gzipped=True)
+def test_any_idx_image_file_reads_as_uint8_images_or_is_one_line(tmp_path_factory, content, gzipped):
+    path = _write(
+        tmp_path_factory.mktemp("idx"), "x-idx3-ubyte" + ".gz" * gzipped, gzip.compress(content) if gzipped else content
+    )
+    try:
+        images = data.read_images(path)
+    except data.DataError as e:
+        one_line(e)
+        return
+    assert images.dtype == np.uint8 and images.shape[1:] == (28, 28)
+
+
+@given(content=st.binary(max_size=64), labels=st.lists(st.integers(0, 255), max_size=20))
+def test_any_idx_label_file_reads_as_digits_or_is_one_line(tmp_path_factory, content, labels):
+    folder = tmp_path_factory.mktemp("labels")
+    for name, body in (("a", content), ("b", struct.pack(">II", 2049, len(labels)) + bytes(labels))):
+        try:
+            read = data.read_labels(_write(folder, name, body))
+        except data.DataError as e:
+            one_line(e)
+            continue
+        assert read.dtype == np.uint8 and (read <= 9).all()
+
+
+def _png(size: tuple[int, int], mode: str) -> bytes:
+    out = io.BytesIO()
+    Image.new(mode, size, 200).save(out, format="PNG")
+    return out.getvalue()
+
+
+PNG = _png((28, 28), "L")
+
+
+@given(
+    content=st.one_of(
+        st.binary(max_size=256),
+        st.builds(
+            lambda at, junk: PNG[:at] + junk + PNG[at + len(junk) :],
+            st.integers(0, len(PNG)),
+            st.binary(min_size=1, max_size=16),
+        ),
+        st.builds(
+            _png,
+            st.tuples(st.integers(1, 64), st.integers(1, 64)),
+            st.sampled_from(["L", "RGB", "RGBA", "1", "I;16", "P"]),
+        ),
+    )
+)
+@example(content=PNG)
+def test_any_png_file_reads_as_one_image_in_0_1_or_is_one_line(tmp_path_factory, content):
+    path = _write(tmp_path_factory.mktemp("png"), "digit.png", content)
+    try:
+        images = predict.read_inputs(path)
+    except data.DataError as e:
+        one_line(e)
+        return
+    valid_images(images, 1)
+
+
+def test_a_picture_over_the_pixel_limit_is_refused_before_it_is_decoded(tmp_path):
+    path = tmp_path / "huge.png"
+    Image.new("1", (20000, 20000)).save(path)  # 400 megapixels, a few kB as a bilevel PNG
+    with pytest.raises(data.DataError, match=r"huge.png: more than 40,000,000 pixels; scale it down first"):
+        predict.read_inputs(path)
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=20,
+)
+PIXEL = st.one_of(st.floats(0, 1), st.sampled_from([0, 1]))
+GOOD_IMAGE = st.lists(st.lists(PIXEL, min_size=28, max_size=28), min_size=28, max_size=28)
+
+
+def _poison(image: list, value, at: int) -> list:
+    rows = [list(row) for row in image]
+    rows[at // 28][at % 28] = value
+    return rows
+
+
+BAD_PIXELS = st.sampled_from(
+    [float("nan"), float("inf"), -float("inf"), 1e308, -5, 1.0000001, "0.5", True, None, [0.5], 10**400]
+)
+INSTANCES = st.one_of(
+    st.fixed_dictionaries({"image": GOOD_IMAGE}),
+    st.builds(lambda image, bad, at: {"image": _poison(image, bad, at)}, GOOD_IMAGE, BAD_PIXELS, st.integers(0, 783)),
+    st.fixed_dictionaries({"image": JSON}),
+    JSON,
+)
+
+
+def _line(instance) -> bytes:
+    return json.dumps(instance).encode()  # Python's json writes NaN and Infinity, as the prober's files had them
+
+
+@given(lines=st.lists(st.one_of(INSTANCES.map(_line), st.binary(max_size=40)), max_size=4))
+@example(lines=[b'{"image": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"])
+@example(lines=[b'{"image": "\xff\xfe"}'])
+@example(lines=[_line({"image": [[float("nan")] * 28] * 28})])
+@example(lines=[_line({"image": [[1e308] * 28] * 28})])
+@example(lines=[_line({"image": [[True] * 28] * 28})])
+def test_any_json_lines_file_reads_as_images_in_0_1_or_is_one_line(tmp_path_factory, lines):
+    path = _write(tmp_path_factory.mktemp("jsonl"), "in.jsonl", b"\n".join(lines))
+    try:
+        images = predict.read_inputs(path)
+    except data.DataError as e:
+        one_line(e)
+        assert str(path) in str(e)
+        return
+    valid_images(images, sum(1 for line in lines if line.strip()))
+
+
+# ---------------------------------------------------------------- the prediction request
+
+
+@given(body=st.one_of(st.binary(max_size=64), st.lists(INSTANCES, max_size=3).map(lambda i: _line({"instances": i}))))
+@example(body=b"[" * 100_000)
+@example(body=b'{"instances": [{"image": NaN}]}')
+@example(body=_line({"instances": [{"image": [[-5] * 28] * 28}]}))
+@example(body=_line({"instances": [{"image": [["0.5"] * 28] * 28}]}))
+def test_any_request_body_decodes_to_images_in_0_1_or_is_one_line(body):
+    try:
+        images = contract.instances(contract.decode_json(body, "request body"))
+    except data.DataError as e:
+        one_line(e)
+        return
+    valid_images(images, len(json.loads(body)["instances"]))
+
+
+# ---------------------------------------------------------------- the launcher's parsers
+
+
+@given(
+    text=st.one_of(
+        st.text(max_size=30),
+        st.lists(st.from_regex(r"[a-z][a-z0-9_-]{0,4}=[a-z0-9_-]{0,4}", fullmatch=True)).map(",".join),
+    )
+)
+@example(text="tool=other")
+def test_any_labels_flag_parses_to_valid_labels_with_the_tools_own_or_is_one_line(text):
+    try:
+        found = scheduling.labels(text)
+    except SubmitError as e:
+        one_line(e)
+        return
+    assert found[scheduling.TOOL_LABEL[0]] == scheduling.TOOL_LABEL[1] and len(found) <= 64
+    assert all(scheduling.LABEL_KEY.fullmatch(k) and scheduling.LABEL_VALUE.fullmatch(v) for k, v in found.items())
+
+
+@given(
+    text=st.one_of(st.text(max_size=20), st.from_regex(r"\d{1,20}(\.\d{1,3})?[smhd]?", fullmatch=True)),
+    zero=st.booleans(),
+)
+@example(text="99999999999999d", zero=False)
+@example(text="1" * 400, zero=True)
+def test_any_duration_parses_to_seconds_within_30_days_or_is_one_line(text, zero):
+    try:
+        value = scheduling.seconds("--timeout", text, zero=zero)
+    except SubmitError as e:
+        one_line(e)
+        assert str(e).startswith(f"--timeout {text}: ")
+        return
+    assert (0 if zero else 1) <= value <= scheduling.LONGEST
+
+
+@given(
+    name=st.one_of(
+        st.text(max_size=40),
+        st.from_regex(r"projects/[a-z]{1,5}/locations/[a-z0-9-]{1,8}/customJobs/\d{1,5}", fullmatch=True),
+    )
+)
+@example(name="../../etc")
+@example(name="")
+def test_any_job_id_is_an_id_or_a_resource_name_or_is_one_line(name):
+    try:
+        vertex.check_name(name, list(vertex.KINDS), "job")
+    except SubmitError as e:
+        one_line(e)
+        return
+    assert ".." not in name and name.count("/") in (0, 5)
+
+
+@pytest.mark.parametrize("parse", [config._positive(float), config._positive(int), config._seed, config._fraction])
+@given(text=st.one_of(st.text(max_size=12), st.floats().map(str), st.integers().map(str)))
+@example(text="inf")
+@example(text="nan")
+def test_any_number_flag_is_a_finite_number_in_range_or_refused(parse, text):
+    try:
+        value = parse(text)
+    except argparse.ArgumentTypeError as e:
+        one_line(e)
+        return
+    assert math.isfinite(value) and value >= 0
+
+
+# ---------------------------------------------------------------- hptuning.yaml
+
+GOOD_STUDY = (Path(__file__).resolve().parents[1] / "hptuning.yaml").read_text()
+
+
+@given(
+    text=st.one_of(
+        st.text(max_size=60),
+        st.binary(max_size=40).map(lambda b: b.decode("latin-1")),
+        st.builds(
+            lambda at, junk: GOOD_STUDY[:at] + junk + GOOD_STUDY[at:],
+            st.integers(0, len(GOOD_STUDY)),
+            st.text(max_size=8),
+        ),
+    )
+)
+@example(text="studySpec: {}\ntrialJobSpec: {}\ndisplayName: 2024-01-01\n")
+@example(text="studySpec: {}\ntrialJobSpec: {}\n1: x\n")
+@example(text="[" * 10_000)
+def test_any_hptuning_yaml_loads_as_a_tuning_job_or_is_one_line(tmp_path_factory, text):
+    path = tmp_path_factory.mktemp("yaml") / "hptuning.yaml"
+    path.write_bytes(text.encode("utf-8", "surrogatepass"))
+    try:
+        job = study.load_config(path)
+    except SubmitError as e:
+        one_line(e)
+        assert str(e).startswith(str(path))
+        return
+    assert len(job.study_spec.metrics) == 1

@@ -1,0 +1,156 @@
+"""Every bad value a prober found, per command: one line naming the flag or value (argparse's too: the usage is a
+--help away), exit 2, nothing created in the fake Vertex AI and nothing written to its buckets; and the trainer's
+own refusals of data that cannot make a model, of a model that is not ours, and of a bucket it cannot reach."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import struct
+import subprocess
+import sys
+
+import pytest
+from conftest import CLOUD, REPO, SAMPLE_DIR, run_in_process
+
+from trainer import predict
+from trainer.submit import cli
+
+pytestmark = pytest.mark.usefixtures("clean_settings")
+DIGITS = str(SAMPLE_DIR / "t10k-images-idx3-ubyte.gz")
+FLEX = ["--dry-run", "--machine-type", "g2-standard-8", "--flex-start"]
+NO_ENDPOINT = {"local", "serve"}  # commands without --api-endpoint
+
+
+def _files(vertex) -> set[str]:
+    return {str(p) for p in vertex.storage_root.rglob("*")}
+
+
+def refused(capsys, vertex, argv: list[str]) -> list[str]:
+    """Run the launcher; assert exit 2, no traceback, nothing sent or written; return stderr's lines."""
+    sent, files = len(vertex.requests), _files(vertex)
+    if argv[0] not in NO_ENDPOINT and "--api-endpoint" not in argv:
+        argv = [*argv, "--api-endpoint", vertex.endpoint]
+    code = cli.main(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err, err
+    assert len(vertex.requests) == sent and _files(vertex) == files
+    return err.strip().splitlines()
+
+
+CASES = {
+    "train-label-tool": (["train", *CLOUD, "--labels", "team=a,tool=other"], "--labels tool=other: tool is this tool's own label"),
+    "train-replicas-0": (["train", *CLOUD, "--replicas", "0"], "argument --replicas: must be at least 1, got 0"),
+    "train-replicas-negative": (["train", *CLOUD, "--replicas", "-1"], "argument --replicas: must be at least 1, got -1"),
+    "train-accelerator-count-negative": (["train", *CLOUD, "--accelerator-count", "-1"], "argument --accelerator-count: must be at least 0, got -1"),
+    "train-timeout-huge": (["train", *CLOUD, "--dry-run", "--timeout", "99999999999999d"], "--timeout 99999999999999d: not a duration from 1s to 30d"),
+    "train-max-wait-huge": (["train", *CLOUD, *FLEX, "--max-wait", "99999999999999d"], "--max-wait 99999999999999d: not a duration from 0 (no limit) to 30d"),
+    "tune-max-trials-0": (["tune", *CLOUD, "--max-trials", "0"], "argument --max-trials: must be at least 1, got 0"),
+    "tune-label-tool": (["tune", *CLOUD, "--labels", "tool=x"], "--labels tool=x: tool is this tool's own label"),
+    "local-replicas-0": (["local", "--replicas", "0"], "argument --replicas: must be from 1 to 8, got 0"),
+    "local-replicas-negative": (["local", "--replicas", "-1"], "argument --replicas: must be from 1 to 8, got -1"),
+    "local-replicas-over-cap": (["local", "--replicas", "9"], "argument --replicas: must be from 1 to 8, got 9"),
+    "status-path": (["status", *CLOUD, "../../etc"], "job '../../etc': not an ID (e.g. 1234567890) nor a resource name"),
+    "status-empty": (["status", *CLOUD, ""], "job '': not an ID"),
+    "cancel-path": (["cancel", *CLOUD, "../../etc"], "job '../../etc': not an ID"),
+    "logs-empty": (["logs", *CLOUD, ""], "job '': not an ID"),
+    "predict-endpoint-path": (["predict", *CLOUD, "--endpoint", "../x", DIGITS], "--endpoint '../x': not an ID"),
+    "undeploy-endpoint-empty": (["undeploy", *CLOUD, "--endpoint", ""], "--endpoint '': not an ID"),
+    "deploy-min-replicas-0": (["deploy", *CLOUD, "--model-dir", "gs://b/m", "--min-replicas", "0"], "argument --min-replicas: must be at least 1, got 0"),
+    "deploy-label-tool": (["deploy", *CLOUD, "--model-dir", "gs://b/m", "--labels", "tool=x"], "tool is this tool's own label"),
+    "serve-port": (["serve", "--local", "--model-dir", "m", "--port", "70000"], "argument --port: must be from 1 to 65535, got 70000"),
+    "status-unreachable": (["status", *CLOUD, "123", "--api-endpoint", "http://127.0.0.1:1"], "cannot reach 127.0.0.1:1: ConnectionError"),
+    "list-unreachable": (["list", *CLOUD, "--api-endpoint", "http://127.0.0.1:1"], "cannot reach 127.0.0.1:1: ConnectionError"),
+    "train-unreachable": (["train", *CLOUD, "--smoke", "--api-endpoint", "http://127.0.0.1:1"], "cannot reach 127.0.0.1:1"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("argv, message", CASES.values(), ids=CASES.keys())
+def test_each_bad_value_is_one_line_exit_2_and_nothing_sent_or_written(vertex, capsys, argv, message):
+    lines = refused(capsys, vertex, argv)
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+
+
+def test_an_infinite_learning_rate_is_refused_by_the_trainers_own_parser(vertex, capsys):
+    lines = refused(capsys, vertex, ["train", *CLOUD, "--learning-rate", "inf"])
+    assert "argument --learning-rate: must be a finite number, got inf" in lines[-2]  # the trainer's own line first
+    assert lines[-1] == "error: trainer flags '--learning-rate inf' are not valid (see the message above)"
+
+
+def test_a_credentials_path_that_is_a_folder_is_one_line_naming_it(vertex, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path))
+    (line,) = refused(capsys, vertex, ["status", *CLOUD, "123"])
+    assert line.startswith(
+        f"error: GOOGLE_APPLICATION_CREDENTIALS={tmp_path}: not a readable key file (IsADirectoryError"
+    )
+
+
+def test_a_dry_run_without_the_launchers_extra_says_which_install_to_run():
+    """A real process: what is installed is the subject."""
+    hidden = "sys.modules.update(dict.fromkeys(['yaml', 'optuna', 'google.cloud.aiplatform', 'google.cloud.aiplatform_v1', 'google.cloud.logging']))"
+    argv = ["submit", "train", "--dry-run", "--project", "p", "--bucket", "gs://b"]
+    run = f"import runpy, sys; {hidden}; sys.argv = {argv}; runpy.run_module('trainer.submit', run_name='__main__')"
+    result = subprocess.run([sys.executable, "-c", run], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert result.stderr.startswith("error: ./submit.sh needs the launcher's packages, and google.cloud.aiplatform")
+
+
+def test_the_region_table_lists_every_region_the_installed_sdk_knows():
+    from google.cloud.aiplatform.constants.base import SUPPORTED_REGIONS
+
+    from trainer.submit.regions import VERTEX_REGIONS
+
+    assert SUPPORTED_REGIONS <= VERTEX_REGIONS, (
+        f"add to trainer/submit/regions.py: {sorted(SUPPORTED_REGIONS - VERTEX_REGIONS)}"
+    )
+
+
+# ---------------------------------------------------------------- the trainer
+
+
+def _empty(folder, name: str) -> None:
+    header = struct.pack(">IIII", 2051, 0, 28, 28) if "images" in name else struct.pack(">II", 2049, 0)
+    (folder / f"{name}.gz").write_bytes(gzip.compress(header))
+
+
+@pytest.mark.parametrize(
+    "emptied, flags, message",
+    [
+        (["train-images-idx3-ubyte", "train-labels-idx1-ubyte"], [], "0 training images, fewer than one batch of 128; pass more training data or a smaller --batch-size"),
+        ([], ["--train-size", "100"], "with --train-size 100: 100 training images, fewer than one batch of 128"),
+        (["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"], [], "no test images to evaluate on"),
+    ],
+    ids=["no-training-images", "fewer-than-a-batch", "no-test-images"],
+)  # fmt: skip
+def test_data_that_cannot_make_a_model_is_one_line_and_writes_nothing(mnist_copy, tmp_path, emptied, flags, message):
+    for name in emptied:
+        _empty(mnist_copy, name)
+    job = tmp_path / "job"
+    result = run_in_process("--stage", "dense", "--data-dir", str(mnist_copy), "--job-dir", str(job), *flags)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+    assert not job.exists()
+
+
+def test_a_bucket_the_trainer_cannot_reach_is_one_line(tmp_path):
+    """A real process in a network namespace of its own (unshare -n): no network is the subject."""
+    assert shutil.which("unshare"), "util-linux's unshare is needed (root makes the namespace)"
+    argv = ["unshare", "-n", sys.executable, "-m", "trainer.task", "--smoke", "--no-plots", "--job-dir", "gs://bkt/run"]
+    result = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    (line,) = result.stderr.strip().splitlines()[-1:]
+    assert line.startswith("error: --model-dir (default: JOB_DIR/model) gs://bkt/run/model: cannot look at it (")
+
+
+def test_predict_refuses_a_savedmodel_that_is_not_ours_on_load(tmp_path, capsys):
+    import tensorflow as tf
+
+    class Other(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32, name="x")])
+        def serve(self, x):
+            return {"y": x * 2}
+
+    other = Other()
+    tf.saved_model.save(other, str(tmp_path / "other"), signatures={"serving_default": other.serve})
+    assert predict.main(["--model-dir", str(tmp_path / "other"), DIGITS]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"error: {tmp_path / 'other'}: serving_default takes x float32 (None, 3) and returns y;")
