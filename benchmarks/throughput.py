@@ -8,7 +8,8 @@ batch already in memory, which costs the pipeline nothing), a warm-up epoch, the
 without validation, taken in turn (trainer, baseline, in memory, trainer, ...) so that the machine's
 slow and fast spells fall on all three alike; the median of each. Prints images/s, the
 trainer/baseline ratio, and the trainer's pipeline overhead; exits 1 when conv or batchnorm misses
-its target (at least 1.3x the baseline, at most 5% overhead).
+its target for this CPU: at least 1.3x the baseline with AVX512-BF16 (where the trainer trains in bfloat16), 1.2x
+on an AVX2-only CPU (float32 on both sides); at most 5% pipeline overhead on either.
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ import tensorflow as tf
 from common import DATA_DIR_HELP, DEFAULT_DATA_DIR, cpu_precision  # first: puts the repository on sys.path
 
 from trainer import data, distribution, models, pipeline
+from trainer.distribution import cpu_supports_bfloat16
 
-# Issue 6's targets on a 2-core CPU, for the stages they are set for: at least 1.3x the baseline, at most 5% overhead.
-TARGETS = {"conv": (1.3, 0.05), "batchnorm": (1.3, 0.05)}
+# The targets on a 2-core CPU (issues 6 and 28), for the stages they are set for: the least ratio to the baseline
+# (by the CPU: with native bfloat16 or without), the most pipeline overhead.
+LEAST_RATIO = 1.3 if cpu_supports_bfloat16() else 1.2
+TARGETS = {"conv": (LEAST_RATIO, 0.05), "batchnorm": (LEAST_RATIO, 0.05)}
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -113,7 +117,7 @@ def main() -> int:
             f"| {name} | {batch} | {trainer:,.0f} | {baseline:,.0f} | {ratio:.2f}x{ratio_note} | {in_memory:,.0f} | {overhead:.1%}{overhead_note} |"
         )
     if missed:
-        print(f"\ntargets missed by: {', '.join(missed)} (ratio >= 1.3x, pipeline overhead <= 5%)")
+        print(f"\ntargets missed by: {', '.join(missed)} (ratio >= {LEAST_RATIO}x, pipeline overhead <= 5%)")
     return 1 if missed else 0
 
 

@@ -11,6 +11,7 @@ CI's second step (docs/testing.md).
 from __future__ import annotations
 
 import argparse
+import base64
 import gzip
 import io
 import json
@@ -147,8 +148,16 @@ def _poison(image: list, value, at: int) -> list:
 BAD_PIXELS = st.sampled_from(
     [float("nan"), float("inf"), -float("inf"), 1e308, -5, 1.0000001, "0.5", True, None, [0.5], 10**400]
 )
+B64 = st.one_of(
+    st.sampled_from([784, 3136])
+    .flatmap(lambda n: st.binary(min_size=n, max_size=n))
+    .map(lambda b: base64.b64encode(b).decode()),
+    st.binary(max_size=64).map(lambda b: base64.b64encode(b).decode()),
+    st.text(max_size=20),
+)
 INSTANCES = st.one_of(
     st.fixed_dictionaries({"image": GOOD_IMAGE}),
+    st.builds(lambda text: {"image": {"b64": text}}, B64),
     st.builds(lambda image, bad, at: {"image": _poison(image, bad, at)}, GOOD_IMAGE, BAD_PIXELS, st.integers(0, 783)),
     st.fixed_dictionaries({"image": JSON}),
     JSON,

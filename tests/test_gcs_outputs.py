@@ -136,29 +136,50 @@ def test_a_rerun_replaces_the_export_and_a_reader_always_sees_a_whole_one(world)
     assert sorted(n for n in world.objects("bkt", "rerun/model/") if n != "export.json") == sorted(new["files"])
 
 
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["--job-dir", "gs://bkt/foreign/job", "--model-dir", "gs://bkt/foreign/model"],
-         "error: --model-dir gs://bkt/foreign/model: holds files this trainer did not write (thesis.txt); it replaces "
-         "only an empty folder or its own previous export: pass a new or empty folder"),
-        (["--job-dir", "gs://bkt/root/job", "--model-dir", "gs://bkt"],
-         "error: --model-dir gs://bkt: is a bucket root; every export replaces the model folder, so give it one of its "
-         "own, e.g. gs://bkt/mnist/model"),
-        (["--job-dir", "gs://no-such-bucket/run"], "error: --model-dir (default: JOB_DIR/model) gs://no-such-bucket/run/"
-         "model: cannot write there ("),
-        (["--job-dir", "gs://refused-bucket/run"], "error: --model-dir (default: JOB_DIR/model) gs://refused-bucket/run/"
-         "model: cannot write there (permission denied); the job's service account needs write access to the bucket "
-         "(roles/storage.objectUser)"),
-    ],
-    ids=["foreign-object", "bucket-root", "no-such-bucket", "refused-bucket"],
-)  # fmt: skip
-def test_a_location_the_job_must_not_or_cannot_write_is_one_line_before_training(world, args, message):
+REFUSALS = {
+    "foreign-object": (["--job-dir", "gs://bkt/foreign/job", "--model-dir", "gs://bkt/foreign/model"],
+        "error: --model-dir gs://bkt/foreign/model: holds files this trainer did not write (thesis.txt); it replaces "
+        "only an empty folder or its own previous export: pass a new or empty folder"),
+    "bucket-root": (["--job-dir", "gs://bkt/root/job", "--model-dir", "gs://bkt"],
+        "error: --model-dir gs://bkt: is a bucket root; every export replaces the model folder, so give it one of its "
+        "own, e.g. gs://bkt/mnist/model"),
+    "no-such-bucket": (["--job-dir", "gs://no-such-bucket/run"], "error: --model-dir (default: JOB_DIR/model) "
+        "gs://no-such-bucket/run/model: cannot write there ("),
+    "refused-bucket": (["--job-dir", "gs://refused-bucket/run"], "error: --model-dir (default: JOB_DIR/model) "
+        "gs://refused-bucket/run/model: cannot write there (permission denied); the job's service account needs write "
+        "access to the bucket (roles/storage.objectUser)"),
+}  # fmt: skip
+# The refusals share one process (trainer.task.main once per case): the refusal, not the process, is the subject,
+# and each process start costs a TensorFlow import.
+EACH_MAIN = """
+import contextlib, io, json, sys
+from trainer import task
+results = {}
+for name, argv in json.loads(sys.argv[1]).items():
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = task.main(argv)
+    results[name] = [code, out.getvalue(), err.getvalue()]
+print(json.dumps(results))
+"""
+
+
+@pytest.fixture(scope="module")
+def refusals(world):
+    """{case: (exit status, stdout, stderr)} of the trainer for each REFUSALS case, run inside the world."""
     world.client.bucket("bkt").blob("foreign/model/thesis.txt").upload_from_string(b"four years of work")
-    result = world.run_trainer(*ARGS, *args)
-    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
-    assert result.stderr.strip().splitlines()[-1].startswith(message), result.stderr
-    assert "data:" not in result.stdout and "Epoch" not in result.stdout
+    cases = json.dumps({name: [*ARGS, *args] for name, (args, _) in REFUSALS.items()})
+    result = world.run(sys.executable, "-c", EACH_MAIN, cases)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("case", REFUSALS)
+def test_a_location_the_job_must_not_or_cannot_write_is_one_line_before_training(world, refusals, case):
+    code, out, err = refusals[case]
+    assert code == 2 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1].startswith(REFUSALS[case][1]), err
+    assert "data:" not in out and "Epoch" not in out
     assert world.objects("bkt", "foreign/") == {"model/thesis.txt": b"four years of work"}
     assert world.objects("bkt", "root/") == {} and world.objects(REFUSED) == {}
 

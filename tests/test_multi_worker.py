@@ -98,7 +98,7 @@ ARGS = [
 
 
 def test_two_workers_train_together_and_only_the_chief_publishes(cluster, tmp_path):
-    c = cluster(*ARGS, "--train-size", "4000", "--epochs", "1")
+    c = cluster(*ARGS, "--train-size", "1024", "--epochs", "1")
     c.start()
     assert c.wait(timeout=240) == {"chief": 0, "worker": 0}, c.log("chief")[-3000:] + c.log("worker")[-3000:]
     assert "strategy: MultiWorkerMirroredStrategy over 2 replicas on 2 workers" in c.log("chief")
@@ -115,7 +115,7 @@ def test_two_workers_train_together_and_only_the_chief_publishes(cluster, tmp_pa
 
 def test_a_killed_worker_fails_its_peer_in_bounded_time_and_both_resume(cluster, tmp_path, pause):
     held = pause("epoch=1")  # both hold before epoch 2, with epoch 1 backed up, until the worker is killed
-    c = cluster(*ARGS, "--train-size", "2000", "--epochs", "3", env=held.env())
+    c = cluster(*ARGS, "--train-size", "1024", "--epochs", "3", env=held.env())
     c.start()
     backup = tmp_path / "checkpoints" / "backup" / "training_metadata.json"
     held.wait(2, running=lambda: all(p.poll() is None for p in c.procs.values()))
@@ -132,7 +132,7 @@ def test_a_killed_worker_fails_its_peer_in_bounded_time_and_both_resume(cluster,
     backed_up = json.loads(backup.read_text())["epoch"]
     assert backed_up == 1
 
-    rerun = cluster(*ARGS, "--train-size", "2000", "--epochs", "3")
+    rerun = cluster(*ARGS, "--train-size", "1024", "--epochs", "3")
     rerun.start()
     assert rerun.wait(timeout=240) == {"chief": 0, "worker": 0}, rerun.log("chief")[-3000:]
     for task_type in ("chief", "worker"):

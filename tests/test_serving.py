@@ -18,7 +18,7 @@ from trainer.submit import cli
 
 pytestmark = pytest.mark.usefixtures("clean_settings")
 JOB = ["--machine-type", "n1-standard-4", "--accelerator-count", "0"]
-DIGITS = 300  # real test digits: more than one request's worth (about 250 fit in 1.5 MB)
+DIGITS = 400  # real test digits: more than one request's worth (about 350 fit in 1.5 MB as float32 b64)
 
 
 def _cloud(vertex) -> list[str]:
@@ -94,7 +94,7 @@ def test_predict_on_the_endpoint_prints_what_trainer_predict_prints_for_the_same
     assert len(out.splitlines()) == DIGITS + 1 + 2
     requests = vertex.serving.predict_requests[requests_before:]
     assert sum(n for n, _ in requests) == DIGITS + 1 + 2
-    assert len(requests) > 3  # the IDX file's 300 digits need more than one request
+    assert len(requests) > 3  # the IDX file's 400 digits need more than one request
     assert max(size for _, size in requests) <= 1_500_000  # Vertex AI's online prediction limit
 
 

@@ -143,8 +143,12 @@ def test_a_terminal_gets_the_keras_progress_bar(tmp_path):
             "-m",
             "trainer.task",
             "--smoke",
+            "--stage",
+            "softmax",
             "--train-size",
-            "1024",
+            "256",
+            "--test-size",
+            "100",
             "--no-plots",
             "--job-dir",
             str(tmp_path),
@@ -188,11 +192,12 @@ def test_list_stages_prints_each_stage_with_its_defaults_and_parameter_count():
         assert f"{params:,}" in row and f" {stage.batch_size} " in row and str(stage.learning_rate) in row
 
 
-def test_batchnorm_stage_learns_mnist_to_97_percent(tmp_path):
-    """The one real learning check: the 5,000 sample digits, five epochs, the 1,000 sample test digits. Batch 32
-    gives batch norm's moving statistics enough steps (97.8-98.5% measured, float32 and bfloat16, two seeds)."""
-    argv = ["--stage", "batchnorm", "--data-dir", str(SAMPLE_DIR), "--job-dir", str(tmp_path), "--epochs", "5",
-            "--batch-size", "32", "--no-plots"]  # fmt: skip
+def test_the_fast_stage_learns_mnist_to_97_percent(tmp_path):
+    """The one real learning check: the 5,000 sample digits, three epochs at batch 32, the 1,000 sample test digits,
+    in float32 on every CPU. Measured on an AVX2-only CPU: 98.0%, 97.7% and 97.5% for seeds 1 to 3; 81.5% when the
+    learning rate is broken (1e-4 instead of 0.02), so the floor fails when learning does."""
+    argv = ["--stage", "fast", "--data-dir", str(SAMPLE_DIR), "--job-dir", str(tmp_path), "--epochs", "3",
+            "--batch-size", "32", "--precision", "float32", "--no-plots"]  # fmt: skip
     assert task.main(argv) == 0
     metrics = read_metrics(tmp_path)
     assert metrics["data"]["train_images"] == 5000 and metrics["data"]["test_images"] == 1000

@@ -17,7 +17,7 @@ import tensorflow as tf
 from conftest import REPO, SAMPLE_DIR, read_metrics, run_in_process, run_trainer, tf_config
 from PIL import Image
 
-from trainer import config, data
+from trainer import config, data, predict
 
 EPOCHS = 2
 CLUSTER = {"chief": ["127.0.0.1:2222"], "worker": ["127.0.0.1:2223"]}
@@ -183,7 +183,7 @@ def test_a_killed_job_resumes_after_its_last_backed_up_epoch(tmp_path, pause):
     assert not metadata.parent.exists(), "the backup is removed once training completes"
 
 
-def test_predict_gives_the_same_digits_for_png_idx_and_jsonl(vertex_job, tmp_path):
+def test_predict_gives_the_same_digits_for_png_idx_and_jsonl(vertex_job, tmp_path, capsys):
     root, _ = vertex_job
     images = data.read_images(SAMPLE_DIR / "t10k-images-idx3-ubyte.gz")[:6]
     pngs = []
@@ -195,12 +195,9 @@ def test_predict_gives_the_same_digits_for_png_idx_and_jsonl(vertex_job, tmp_pat
     jsonl = tmp_path / "instances.jsonl"
     jsonl.write_text("".join(json.dumps({"image": (img / 255.0).tolist()}) + "\n" for img in images))
 
-    result = run_trainer(
-        "--model-dir", str(root / "model"), *map(str, pngs), str(idx), str(jsonl), module="trainer.predict"
-    )
-    assert result.returncode == 0, result.stderr
+    assert predict.main(["--model-dir", str(root / "model"), *map(str, pngs), str(idx), str(jsonl)]) == 0
     digits = {}
-    for line in result.stdout.splitlines():
+    for line in capsys.readouterr().out.splitlines():
         where, prediction = line.split(": ")
         digits[where] = int(prediction.split()[0])
     by_png = [digits[str(p)] for p in pngs]

@@ -6,13 +6,18 @@ https://cloud.google.com/vertex-ai/docs/predictions/custom-container-requirement
 AIP_HTTP_PORT (8080), AIP_HEALTH_ROUTE and AIP_PREDICT_ROUTE (/v1/endpoints/ENDPOINT/deployedModels/ID and
 the same with :predict), and AIP_STORAGE_URI (the model's artifact folder).
 
-An instance is {"image": 28 rows of 28 numbers in [0, 1]}, the SavedModel's serving signature. Anything else
-(NaN, Infinity, -5, "0.5", true, a ragged or deeper list) is refused naming the instance and the value: a
-model answers any float, so a NaN let through comes back as a 200 with NaN probabilities.
+An instance is {"image": 28 rows of 28 numbers in [0, 1]}, the SavedModel's serving signature, or the same
+pixels as bytes in base64, {"image": {"b64": ...}} (the form TensorFlow Serving and Vertex AI use for binary
+data): 784 bytes of uint8 (pixel / 255), or 3,136 bytes of little-endian float32, exact. `./submit.sh predict`
+and `batch-predict` send float32 b64: a twelfth of the JSON to decode, the same predictions. Anything else (NaN,
+Infinity, -5, "0.5", true, a ragged or deeper list) is refused naming the instance and the value: a model answers
+any float, so a NaN let through comes back as a 200 with NaN probabilities.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from itertools import chain
 
 import numpy as np
@@ -61,10 +66,42 @@ def _rows(value: object, where: str) -> list[list]:
     return value
 
 
+def _in_range(pixels: np.ndarray, where: str) -> np.ndarray:
+    """pixels as float32, or DataError naming the first one outside [0, 1] (NaN included)."""
+    outside = ~((pixels >= 0) & (pixels <= 1))
+    if outside.any():
+        r, c = np.argwhere(outside)[0]
+        raise DataError(f"{where}: pixel [{r}][{c}] is {pixels[r, c]:g}, expected a number in [0, 1]")
+    return pixels.astype(np.float32)
+
+
+def _from_b64(value: dict, where: str) -> np.ndarray:
+    """{"b64": ...}: 784 uint8 pixels (/ 255) or 784 little-endian float32 ones."""
+    text = value.get("b64") if set(value) == {"b64"} else None
+    if not isinstance(text, str):
+        raise DataError(f'{where}: expected {{"b64": base64 of 784 uint8 or 784 float32 pixels}}')
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise DataError(f"{where}: image b64 is not base64") from None
+    if len(raw) == SIDE * SIDE:
+        return (np.frombuffer(raw, np.uint8).astype(np.float32) / 255.0).reshape(SIDE, SIDE)
+    if len(raw) == SIDE * SIDE * 4:
+        return _in_range(np.frombuffer(raw, "<f4").reshape(SIDE, SIDE), where)
+    raise DataError(f"{where}: image b64 holds {len(raw)} bytes, expected 784 (uint8) or 3136 (float32)")
+
+
+def to_b64(image: np.ndarray) -> dict:
+    """The instance of one image [28, 28] in [0, 1] as float32 b64: exact, and a twelfth of the float list's JSON."""
+    return {"image": {"b64": base64.b64encode(np.asarray(image, "<f4").tobytes()).decode()}}
+
+
 def image(instance: object, where: str) -> np.ndarray:
     """One prediction instance as a float32 [28, 28] image in [0, 1]; DataError naming where and the value."""
     if not isinstance(instance, dict) or "image" not in instance:
         raise DataError(f"{where}: expected {INSTANCE}")
+    if isinstance(instance["image"], dict):
+        return _from_b64(instance["image"], where)
     rows = _rows(instance["image"], where)
     values = chain.from_iterable(rows)
     if not set(map(type, values)) <= NUMBERS:
@@ -74,11 +111,7 @@ def image(instance: object, where: str) -> np.ndarray:
         pixels = np.array(rows, np.float64)
     except OverflowError:  # an integer beyond a double
         pixels = np.full((SIDE, SIDE), np.inf)
-    outside = ~((pixels >= 0) & (pixels <= 1))  # NaN is outside too
-    if outside.any():
-        r, c = np.argwhere(outside)[0]
-        raise DataError(f"{where}: pixel [{r}][{c}] is {pixels[r, c]:g}, expected a number in [0, 1]")
-    return pixels.astype(np.float32)
+    return _in_range(pixels, where)
 
 
 def instances(request: object, where: str = "request") -> np.ndarray:

@@ -10,8 +10,9 @@ loaded; uvicorn drains in-flight requests on SIGTERM, then exits.
     {"instances": [{"image": 28x28 floats in [0, 1]}, ...]} -> {"predictions": [{"digit": d, "probabilities": [10]}]}
 
 Every request gets an answer in one line and the server keeps serving:
-- 413 for a body over 1.5 MB (Vertex AI's online prediction limit), refused on its Content-Length before it is
-  read, or, for a chunked body, as soon as it passes the limit;
+- 413 for a body over 1.5 MB (Vertex AI's online prediction limit), decided on its Content-Length before a byte
+  is kept (a body up to 24 MB is read and dropped first, so that the client reads the answer, not a reset; a
+  larger one is refused at once), or, for a chunked body, as it passes the limit;
 - 408 for a body that has not arrived BODY_SECONDS after the request began (a client that stalls holds nothing);
 - 400 for a body that is not JSON (orjson: no NaN, no nesting deeper than 1,024 levels) or not instances the
   contract (trainer/contract.py) accepts: NaN, Infinity, values outside [0, 1], strings and booleans included.
@@ -36,6 +37,7 @@ from trainer import contract, data
 from trainer.contract import HTTP_PORT, MAX_REQUEST_BYTES, ROUTES
 
 BODY_SECONDS = 10.0  # the longest a request body may take to arrive: 150 kB/s at the size limit
+DRAIN_BYTES = 16 * MAX_REQUEST_BYTES  # a body over the limit but under this is read and dropped before the 413
 
 
 def _bad(message: str) -> HTTPException:
@@ -83,27 +85,34 @@ def _too_large(size: int | str) -> HTTPException:
 
 
 async def read_body(request: Request) -> bytes:
-    """The request's body, refused (413) on its Content-Length or as soon as it passes the limit, and (408) when it
-    has not all arrived within BODY_SECONDS."""
+    """The request's body, within Vertex AI's limit: over it is 413, decided on the Content-Length before a byte is
+    kept, or, for a chunked body, as it passes the limit. A body up to DRAIN_BYTES is read to its end (and dropped)
+    first, so that the client, still sending, reads the 413 rather than a reset connection; a larger one is
+    refused at once. 408 when the body has not all arrived within BODY_SECONDS."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
-        raise _too_large(f"{int(declared):,}")
+    declared = int(declared) if declared.isdigit() else None
+    if declared is not None and declared > DRAIN_BYTES:
+        raise _too_large(f"{declared:,}")
 
-    async def receive() -> bytes:
+    async def receive() -> tuple[bytes, int]:
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
-            if size > MAX_REQUEST_BYTES:
-                raise _too_large(f"over {MAX_REQUEST_BYTES:,}")
-            chunks.append(chunk)
-        return b"".join(chunks)
+            if size > DRAIN_BYTES:
+                break
+            if size <= MAX_REQUEST_BYTES and (declared or 0) <= MAX_REQUEST_BYTES:
+                chunks.append(chunk)
+        return b"".join(chunks), size
 
     try:
-        return await asyncio.wait_for(receive(), BODY_SECONDS)
+        body, size = await asyncio.wait_for(receive(), BODY_SECONDS)
     except asyncio.TimeoutError:
         raise HTTPException(
             status_code=408, detail=f"the request body did not arrive within {BODY_SECONDS:g} s"
         ) from None
+    if size > MAX_REQUEST_BYTES:
+        raise _too_large(f"{size:,}" if size <= DRAIN_BYTES else f"over {DRAIN_BYTES:,}")
+    return body
 
 
 class LimitedHandler(PredictionHandler):

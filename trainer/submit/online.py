@@ -1,6 +1,6 @@
 """`./submit.sh predict`: digits from a deployed endpoint, for the same inputs `trainer.predict` reads.
 
-Images go as Vertex AI prediction instances, {"image": 28x28 floats}, the SavedModel's serving signature,
+Images go as Vertex AI prediction instances, {"image": {"b64": float32 pixels}} (trainer/contract.py),
 in batches under the online-prediction request limit (1.5 MB, `gcloud ai endpoints predict --help`).
 """
 
@@ -14,7 +14,7 @@ from google.auth.credentials import Credentials
 from google.cloud import aiplatform_v1
 from google.protobuf import json_format
 
-from trainer import data
+from trainer import contract, data
 from trainer.contract import MAX_REQUEST_BYTES
 from trainer.predict import print_predictions, read_inputs
 from trainer.submit.serving import endpoint, init_sdk
@@ -24,8 +24,8 @@ ENVELOPE = 1_000  # the rest of the request: {"instances": [...], "parameters": 
 
 
 def instances(images) -> list[dict]:
-    """Vertex AI instances, one per image, each pixel the exact float32 value (no rounding on the way)."""
-    return [{"image": image.tolist()} for image in images]
+    """Vertex AI instances, one per image, each the exact float32 pixels in base64 (contract.to_b64)."""
+    return [contract.to_b64(image) for image in images]
 
 
 def _request_size(instances: list) -> int:
