@@ -9,9 +9,10 @@ the same with :predict), and AIP_STORAGE_URI (the model's artifact folder).
 An instance is {"image": 28 rows of 28 numbers in [0, 1]}, the SavedModel's serving signature, or the same
 pixels as bytes in base64, {"image": {"b64": ...}} (the form TensorFlow Serving and Vertex AI use for binary
 data): 784 bytes of uint8 (pixel / 255), or 3,136 bytes of little-endian float32, exact. `./submit.sh predict`
-and `batch-predict` send float32 b64: a twelfth of the JSON to decode, the same predictions. Anything else (NaN,
-Infinity, -5, "0.5", true, a ragged or deeper list) is refused naming the instance and the value: a model answers
-any float, so a NaN let through comes back as a 200 with NaN probabilities.
+and `batch-predict` send float32 b64: one string per image to decode instead of 784 JSON numbers, the same
+predictions. Anything else (NaN, Infinity, -5, "0.5", true, a ragged or deeper list) is refused naming the
+instance and the value: a model answers any float, so a NaN let through comes back as a 200 with NaN
+probabilities.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def _from_b64(value: dict, where: str) -> np.ndarray:
 
 
 def to_b64(image: np.ndarray) -> dict:
-    """The instance of one image [28, 28] in [0, 1] as float32 b64: exact, and a twelfth of the float list's JSON."""
+    """The instance of one image [28, 28] in [0, 1] as float32 b64: exact, and decoded far faster than 784 numbers."""
     return {"image": {"b64": base64.b64encode(np.asarray(image, "<f4").tobytes()).decode()}}
 
 
