@@ -8,7 +8,7 @@ import re
 import time
 
 import pytest
-from conftest import CLOUD, SAMPLE_DIR, read_metrics, run_trainer
+from conftest import CLOUD, SAMPLE_DIR, read_metrics, run_in_process
 from google.cloud import aiplatform_v1
 
 from trainer import distribution
@@ -118,7 +118,7 @@ def test_impossible_pairs_get_one_line_naming_what_would_work_and_exit_2(argv, m
 )
 def test_a_job_given_a_gpu_or_tpu_it_cannot_see_fails_in_seconds_before_reading_data(accelerator, message, tmp_path):
     started = time.monotonic()
-    result = run_trainer("--smoke", "--accelerator", accelerator, "--job-dir", str(tmp_path), env={"TPU_NAME": ""})
+    result = run_in_process("--smoke", "--accelerator", accelerator, "--job-dir", str(tmp_path), env={"TPU_NAME": ""})
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith(message)
     assert "data:" not in result.stdout and not (tmp_path / "model").exists()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SAMPLE_DIR, run_in_process, run_trainer
+from conftest import SAMPLE_DIR, run_in_process
 
 from trainer import data, pipeline
 
@@ -138,7 +138,7 @@ def test_corrupted_file_gives_one_line_error_and_exit_2_through_the_cli(mnist_co
 
 
 def test_missing_folder_names_the_flag():
-    result = run_trainer("--data-dir", "/nonexistent/mnist")
+    result = run_in_process("--data-dir", "/nonexistent/mnist")
     assert result.returncode == 2
     assert (
         result.stderr.strip().splitlines()[-1].startswith("error: /nonexistent/mnist: no such folder; pass --data-dir")

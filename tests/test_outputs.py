@@ -12,7 +12,7 @@ import threading
 import time
 
 import pytest
-from conftest import REPO, SAMPLE_DIR, TINY, run_trainer
+from conftest import REPO, SAMPLE_DIR, TINY, run_in_process
 
 from trainer import export, storage, task
 
@@ -29,7 +29,7 @@ def test_a_model_folder_holding_a_users_file_is_refused_and_the_file_is_kept(tmp
     models.mkdir()
     (models / "thesis.txt").write_text("four years of work")
     started = time.monotonic()
-    result = run_trainer("--smoke", "--model-dir", str(models), "--job-dir", str(tmp_path / "job"))
+    result = run_in_process("--smoke", "--model-dir", str(models), "--job-dir", str(tmp_path / "job"))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert last_error(result) == (
         f"error: --model-dir {models}: holds files this trainer did not write (thesis.txt); it replaces "
@@ -103,7 +103,7 @@ def test_each_unwritable_output_is_refused_before_the_data_is_read(flags, env, n
 
 def test_an_unwritable_job_dir_fails_in_seconds_through_the_cli():
     started = time.monotonic()
-    result = run_trainer("--smoke", "--job-dir", UNWRITABLE)
+    result = run_in_process("--smoke", "--job-dir", UNWRITABLE)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert last_error(result).startswith(
         f"error: --model-dir (default: JOB_DIR/model) {UNWRITABLE}/model: cannot write there ("
