@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from trainer import config, contract, data, predict
-from trainer.submit import scheduling, study, vertex
+from trainer.submit import flags, scheduling, study, vertex
 from trainer.submit.settings import SubmitError
 
 pytestmark = pytest.mark.fuzz
@@ -212,6 +212,7 @@ def test_any_request_body_decodes_to_images_in_0_1_or_is_one_line(body):
     )
 )
 @example(text="tool=other")
+@example(text="0\n0")  # found by the long profile: a line break echoed into the message
 def test_any_labels_flag_parses_to_valid_labels_with_the_tools_own_or_is_one_line(text):
     try:
         found = scheduling.labels(text)
@@ -228,12 +229,13 @@ def test_any_labels_flag_parses_to_valid_labels_with_the_tools_own_or_is_one_lin
 )
 @example(text="99999999999999d", zero=False)
 @example(text="1" * 400, zero=True)
+@example(text="\n", zero=False)  # found by the long profile
 def test_any_duration_parses_to_seconds_within_30_days_or_is_one_line(text, zero):
     try:
         value = scheduling.seconds("--timeout", text, zero=zero)
     except SubmitError as e:
         one_line(e)
-        assert str(e).startswith(f"--timeout {text}: ")
+        assert str(e).startswith(f"--timeout {config.shown(text)}: ")
         return
     assert (0 if zero else 1) <= value <= scheduling.LONGEST
 
@@ -255,10 +257,14 @@ def test_any_job_id_is_an_id_or_a_resource_name_or_is_one_line(name):
     assert ".." not in name and name.count("/") in (0, 5)
 
 
-@pytest.mark.parametrize("parse", [config._positive(float), config._positive(int), config._seed, config._fraction])
+@pytest.mark.parametrize(
+    "parse",
+    [config._positive(float), config._positive(int), config._seed, config._fraction, flags.count(0), flags.count(1, 8)],
+)
 @given(text=st.one_of(st.text(max_size=12), st.floats().map(str), st.integers().map(str)))
 @example(text="inf")
 @example(text="nan")
+@example(text=" -1\n")  # int() and float() take surrounding white space; the message must stay one line
 def test_any_number_flag_is_a_finite_number_in_range_or_refused(parse, text):
     try:
         value = parse(text)

@@ -13,7 +13,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import REPO, SAMPLE_DIR, read_metrics, run_trainer
+from conftest import REPO, SAMPLE_DIR, read_metrics, run_in_process
 
 from trainer import preemption, reporting
 
@@ -196,7 +196,7 @@ def test_a_truncated_backup_through_the_cli_warns_and_the_rerun_finishes(tmp_pat
     proc.communicate()
     (weights,) = (tmp_path / "checkpoints" / "backup").glob("epoch-*.weights.npz")
     _truncate(weights)
-    result = run_trainer(*ARGS, "--job-dir", str(tmp_path))
+    result = run_in_process(*ARGS, "--job-dir", str(tmp_path))  # the rerun: the kill was the process's part
     assert result.returncode == 0 and "Traceback" not in result.stderr
     assert f"warning: the backup after epoch {weights.name.split('-')[1].split('.')[0]} in " in result.stderr
     assert [e["epoch"] for e in read_metrics(tmp_path)["epochs"]] == [1, 2, 3]
@@ -213,6 +213,6 @@ def test_sigterm_stops_between_steps_in_one_line_and_the_rerun_resumes(tmp_path,
         f"stopped: SIGTERM received during epoch {backed_up + 1}; the backup after epoch "
         f"{backed_up} is kept in {tmp_path}/checkpoints/backup: rerun the same command to resume"
     )
-    result = run_trainer(*ARGS, "--job-dir", str(tmp_path))
+    result = run_in_process(*ARGS, "--job-dir", str(tmp_path))  # the rerun: the kill was the process's part
     assert result.returncode == 0 and f"resuming from the backup after epoch {backed_up}" in result.stdout
     assert [e["epoch"] for e in read_metrics(tmp_path)["epochs"]] == [1, 2, 3]

@@ -172,7 +172,7 @@ def test_a_killed_job_resumes_after_its_last_backed_up_epoch(tmp_path, pause):
         proc.wait()
     assert backed_up == 1 and not (tmp_path / "metrics.json").exists()
 
-    result = run_trainer(*args)
+    result = run_in_process(*args)  # the rerun: the kill was the process's part
     assert result.returncode == 0, result.stderr
     assert f"resuming from the backup after epoch {backed_up}" in result.stdout
     assert f"Epoch {backed_up + 1}/3" in result.stdout and "Epoch 1/3" not in result.stdout

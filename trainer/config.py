@@ -51,6 +51,12 @@ class Config:
     sources: Mapping[str, str] = field(default_factory=dict)
 
 
+def shown(text: str) -> str:
+    """A user's value as an error line shows it: as typed, or quoted with escapes when it holds a line break or
+    another unprintable character, so that the error stays one line."""
+    return text if text.isprintable() else repr(text)
+
+
 def _positive(kind):
     """A parser for numbers > 0. Integers may be written 64.0: tuning services send discrete values as floats."""
 
@@ -60,11 +66,11 @@ def _positive(kind):
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
         if not math.isfinite(value):  # inf would train to NaN; nan compares false with everything
-            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {shown(text)}")
         if kind is int and not value.is_integer():
             raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
         if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+            raise argparse.ArgumentTypeError(f"must be > 0, got {shown(text)}")
         return kind(value)
 
     return parse
@@ -77,21 +83,21 @@ def _seed(text: str) -> int:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"must be between 0 and {2**32 - 1}, got {text}")
+        raise argparse.ArgumentTypeError(f"must be between 0 and {2**32 - 1}, got {shown(text)}")
     return value
 
 
 def _fraction(text: str) -> float:
     value = _positive(float)(text)
     if not value < 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {shown(text)}")
     return value
 
 
 def _decay(text: str) -> float:
     value = _positive(float)(text)
     if not value <= 1:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {shown(text)}")
     return value
 
 

@@ -241,8 +241,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return COMMANDS[a.command](a, trainer_args)
-    except SubmitError as e:
-        print(f"error: {e}", file=sys.stderr)
+    except SubmitError as e:  # one line whatever a value held (its parser quotes it; this is the backstop)
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     except errors.StoppedWaiting as e:
         print(str(e), file=sys.stderr)

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import trainer.submit
+from trainer.config import shown
 from trainer.submit.prebuilt import SERVING_TENSORFLOW
 from trainer.submit.scheduling import DEFAULT_TIMEOUT, TOOL_LABEL
 
@@ -30,7 +31,7 @@ def count(least: int, most: int | None = None):
             raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
         if value < least or (most is not None and value > most):
             within = f"at least {least}" if most is None else f"from {least} to {most}"
-            raise argparse.ArgumentTypeError(f"must be {within}, got {text}")
+            raise argparse.ArgumentTypeError(f"must be {within}, got {shown(text)}")
         return value
 
     return parse

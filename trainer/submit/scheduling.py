@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 
+from trainer.config import shown
 from trainer.submit.settings import SubmitError
 
 DEFAULT_TIMEOUT = "24h"
@@ -39,7 +40,7 @@ def seconds(flag: str, text: str, zero: bool = False) -> int:
     value = round(float(match.group(1)) * UNITS[match.group(2) or "s"]) if match else -1
     if not (0 if zero else 1) <= value <= LONGEST:
         least = "0 (no limit)" if zero else "1s"
-        raise SubmitError(f"{flag} {text}: not a duration from {least} to 30d; write e.g. 90m, 2h or 1d")
+        raise SubmitError(f"{flag} {shown(text)}: not a duration from {least} to 30d; write e.g. 90m, 2h or 1d")
     return value
 
 
@@ -53,7 +54,7 @@ def labels(text: str | None) -> dict[str, str]:
         key, eq, value = pair.strip().partition("=")
         if not eq or not LABEL_KEY.fullmatch(key) or not LABEL_VALUE.fullmatch(value):
             raise SubmitError(
-                f"--labels {pair.strip()}: a label is key=value, the key 1-63 lowercase letters, digits, _ or - "
+                f"--labels {shown(pair.strip())}: a label is key=value, the key 1-63 lowercase letters, digits, _ or - "
                 "starting with a letter, the value up to 63 of the same"
             )
         if key == TOOL_LABEL[0]:
