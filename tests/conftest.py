@@ -76,6 +76,12 @@ def tf_config(cluster: dict, task_type: str, index: int = 0) -> dict:
     return {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": task_type, "index": index}})}
 
 
+def one_line(error: Exception) -> None:
+    """The promise every refusal keeps: a message of one line, and no traceback in it."""
+    message = str(error)
+    assert message and "\n" not in message and "Traceback" not in message, message
+
+
 def read_metrics(job_dir: Path) -> dict:
     return json.loads((job_dir / "metrics.json").read_text())
 

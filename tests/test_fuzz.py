@@ -1,40 +1,30 @@
-"""Property-based tests (Hypothesis) over every reader of outside input: any input either parses to a valid value
-or is refused with our one error type in one line; never another exception, never a non-finite pixel let through.
-
-The readers: IDX, PNG and JSON-lines files (trainer.data, trainer.predict), a prediction request's body
-(trainer.contract, the server's and batch-predict's one reader), --labels, --timeout and --max-wait, job and
-endpoint IDs, the trainer's number flags, and hptuning.yaml. The @example lists keep the inputs that found
-defects. conftest.py sets the number of examples: a bounded profile in the suite, `HYPOTHESIS_PROFILE=long` for
-CI's second step (docs/testing.md).
+"""Property-based tests (Hypothesis) over the readers of data from outside: any input either parses to a valid
+value or is refused with our one error type in one line; never another exception, never a non-finite pixel let
+through. The readers: IDX, PNG and JSON-lines files (trainer.data, trainer.predict) and a prediction request's
+body (trainer.contract, the server's and batch-predict's one reader); test_fuzz_settings.py has the launcher's
+parsers and hptuning.yaml. The @example lists keep the inputs that found defects. conftest.py sets the number
+of examples: a bounded profile in the suite, `HYPOTHESIS_PROFILE=long` for CI's second step (docs/testing.md).
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import gzip
 import io
 import json
-import math
 import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import one_line
 from hypothesis import example, given
 from hypothesis import strategies as st
 from PIL import Image
 
-from trainer import config, contract, data, predict
-from trainer.submit import flags, scheduling, study, vertex
-from trainer.submit.settings import SubmitError
+from trainer import contract, data, predict
 
 pytestmark = pytest.mark.fuzz
-
-
-def one_line(error: Exception) -> None:
-    message = str(error)
-    assert message and "\n" not in message and "Traceback" not in message, message
 
 
 def valid_images(images: np.ndarray, count: int | None = None) -> None:
@@ -200,106 +190,3 @@ def test_any_request_body_decodes_to_images_in_0_1_or_is_one_line(body):
         one_line(e)
         return
     valid_images(images, len(json.loads(body)["instances"]))
-
-
-# ---------------------------------------------------------------- the launcher's parsers
-
-
-@given(
-    text=st.one_of(
-        st.text(max_size=30),
-        st.lists(st.from_regex(r"[a-z][a-z0-9_-]{0,4}=[a-z0-9_-]{0,4}", fullmatch=True)).map(",".join),
-    )
-)
-@example(text="tool=other")
-@example(text="0\n0")  # found by the long profile: a line break echoed into the message
-def test_any_labels_flag_parses_to_valid_labels_with_the_tools_own_or_is_one_line(text):
-    try:
-        found = scheduling.labels(text)
-    except SubmitError as e:
-        one_line(e)
-        return
-    assert found[scheduling.TOOL_LABEL[0]] == scheduling.TOOL_LABEL[1] and len(found) <= 64
-    assert all(scheduling.LABEL_KEY.fullmatch(k) and scheduling.LABEL_VALUE.fullmatch(v) for k, v in found.items())
-
-
-@given(
-    text=st.one_of(st.text(max_size=20), st.from_regex(r"\d{1,20}(\.\d{1,3})?[smhd]?", fullmatch=True)),
-    zero=st.booleans(),
-)
-@example(text="99999999999999d", zero=False)
-@example(text="1" * 400, zero=True)
-@example(text="\n", zero=False)  # found by the long profile
-def test_any_duration_parses_to_seconds_within_30_days_or_is_one_line(text, zero):
-    try:
-        value = scheduling.seconds("--timeout", text, zero=zero)
-    except SubmitError as e:
-        one_line(e)
-        assert str(e).startswith(f"--timeout {config.shown(text)}: ")
-        return
-    assert (0 if zero else 1) <= value <= scheduling.LONGEST
-
-
-@given(
-    name=st.one_of(
-        st.text(max_size=40),
-        st.from_regex(r"projects/[a-z]{1,5}/locations/[a-z0-9-]{1,8}/customJobs/\d{1,5}", fullmatch=True),
-    )
-)
-@example(name="../../etc")
-@example(name="")
-def test_any_job_id_is_an_id_or_a_resource_name_or_is_one_line(name):
-    try:
-        vertex.check_name(name, list(vertex.KINDS), "job")
-    except SubmitError as e:
-        one_line(e)
-        return
-    assert ".." not in name and name.count("/") in (0, 5)
-
-
-@pytest.mark.parametrize(
-    "parse",
-    [config._positive(float), config._positive(int), config._seed, config._fraction, flags.count(0), flags.count(1, 8)],
-)
-@given(text=st.one_of(st.text(max_size=12), st.floats().map(str), st.integers().map(str)))
-@example(text="inf")
-@example(text="nan")
-@example(text=" -1\n")  # int() and float() take surrounding white space; the message must stay one line
-def test_any_number_flag_is_a_finite_number_in_range_or_refused(parse, text):
-    try:
-        value = parse(text)
-    except argparse.ArgumentTypeError as e:
-        one_line(e)
-        return
-    assert math.isfinite(value) and value >= 0
-
-
-# ---------------------------------------------------------------- hptuning.yaml
-
-GOOD_STUDY = (Path(__file__).resolve().parents[1] / "hptuning.yaml").read_text()
-
-
-@given(
-    text=st.one_of(
-        st.text(max_size=60),
-        st.binary(max_size=40).map(lambda b: b.decode("latin-1")),
-        st.builds(
-            lambda at, junk: GOOD_STUDY[:at] + junk + GOOD_STUDY[at:],
-            st.integers(0, len(GOOD_STUDY)),
-            st.text(max_size=8),
-        ),
-    )
-)
-@example(text="studySpec: {}\ntrialJobSpec: {}\ndisplayName: 2024-01-01\n")
-@example(text="studySpec: {}\ntrialJobSpec: {}\n1: x\n")
-@example(text="[" * 10_000)
-def test_any_hptuning_yaml_loads_as_a_tuning_job_or_is_one_line(tmp_path_factory, text):
-    path = tmp_path_factory.mktemp("yaml") / "hptuning.yaml"
-    path.write_bytes(text.encode("utf-8", "surrogatepass"))
-    try:
-        job = study.load_config(path)
-    except SubmitError as e:
-        one_line(e)
-        assert str(e).startswith(str(path))
-        return
-    assert len(job.study_spec.metrics) == 1

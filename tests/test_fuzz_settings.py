@@ -1,0 +1,121 @@
+"""Property-based tests (Hypothesis) over the launcher's parsers of outside input and hptuning.yaml: --labels,
+--timeout and --max-wait, job and endpoint IDs, the number flags, the tuning study's file. Any input parses to a
+valid value or is refused in one line; never another exception. test_fuzz.py has the data readers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import pytest
+from conftest import one_line
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from trainer import config
+from trainer.submit import flags, scheduling, study, vertex
+from trainer.submit.settings import SubmitError
+
+pytestmark = pytest.mark.fuzz
+
+
+@given(
+    text=st.one_of(
+        st.text(max_size=30),
+        st.lists(st.from_regex(r"[a-z][a-z0-9_-]{0,4}=[a-z0-9_-]{0,4}", fullmatch=True)).map(",".join),
+    )
+)
+@example(text="tool=other")
+@example(text="0\n0")  # found by the long profile: a line break echoed into the message
+def test_any_labels_flag_parses_to_valid_labels_with_the_tools_own_or_is_one_line(text):
+    try:
+        found = scheduling.labels(text)
+    except SubmitError as e:
+        one_line(e)
+        return
+    assert found[scheduling.TOOL_LABEL[0]] == scheduling.TOOL_LABEL[1] and len(found) <= 64
+    assert all(scheduling.LABEL_KEY.fullmatch(k) and scheduling.LABEL_VALUE.fullmatch(v) for k, v in found.items())
+
+
+@given(
+    text=st.one_of(st.text(max_size=20), st.from_regex(r"\d{1,20}(\.\d{1,3})?[smhd]?", fullmatch=True)),
+    zero=st.booleans(),
+)
+@example(text="99999999999999d", zero=False)
+@example(text="1" * 400, zero=True)
+@example(text="\n", zero=False)  # found by the long profile
+def test_any_duration_parses_to_seconds_within_30_days_or_is_one_line(text, zero):
+    try:
+        value = scheduling.seconds("--timeout", text, zero=zero)
+    except SubmitError as e:
+        one_line(e)
+        assert str(e).startswith(f"--timeout {config.shown(text)}: ")
+        return
+    assert (0 if zero else 1) <= value <= scheduling.LONGEST
+
+
+@given(
+    name=st.one_of(
+        st.text(max_size=40),
+        st.from_regex(r"projects/[a-z]{1,5}/locations/[a-z0-9-]{1,8}/customJobs/\d{1,5}", fullmatch=True),
+    )
+)
+@example(name="../../etc")
+@example(name="")
+def test_any_job_id_is_an_id_or_a_resource_name_or_is_one_line(name):
+    try:
+        vertex.check_name(name, list(vertex.KINDS), "job")
+    except SubmitError as e:
+        one_line(e)
+        return
+    assert ".." not in name and name.count("/") in (0, 5)
+
+
+@pytest.mark.parametrize(
+    "parse",
+    [config._positive(float), config._positive(int), config._seed, config._fraction, flags.count(0), flags.count(1, 8)],
+)
+@given(text=st.one_of(st.text(max_size=12), st.floats().map(str), st.integers().map(str)))
+@example(text="inf")
+@example(text="nan")
+@example(text=" -1\n")  # int() and float() take surrounding white space; the message must stay one line
+def test_any_number_flag_is_a_finite_number_in_range_or_refused(parse, text):
+    try:
+        value = parse(text)
+    except argparse.ArgumentTypeError as e:
+        one_line(e)
+        return
+    assert math.isfinite(value) and value >= 0
+
+
+# ---------------------------------------------------------------- hptuning.yaml
+
+GOOD_STUDY = (Path(__file__).resolve().parents[1] / "hptuning.yaml").read_text()
+
+
+@given(
+    text=st.one_of(
+        st.text(max_size=60),
+        st.binary(max_size=40).map(lambda b: b.decode("latin-1")),
+        st.builds(
+            lambda at, junk: GOOD_STUDY[:at] + junk + GOOD_STUDY[at:],
+            st.integers(0, len(GOOD_STUDY)),
+            st.text(max_size=8),
+        ),
+    )
+)
+@example(text="studySpec: {}\ntrialJobSpec: {}\ndisplayName: 2024-01-01\n")
+@example(text="studySpec: {}\ntrialJobSpec: {}\n1: x\n")
+@example(text="[" * 10_000)
+def test_any_hptuning_yaml_loads_as_a_tuning_job_or_is_one_line(tmp_path_factory, text):
+    path = tmp_path_factory.mktemp("yaml") / "hptuning.yaml"
+    path.write_bytes(text.encode("utf-8", "surrogatepass"))
+    try:
+        job = study.load_config(path)
+    except SubmitError as e:
+        one_line(e)
+        assert str(e).startswith(str(path))
+        return
+    assert len(job.study_spec.metrics) == 1
