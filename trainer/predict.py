@@ -1,7 +1,8 @@
 """Predict digits with an exported model: `python -m trainer.predict --model-dir DIR FILE...`.
 
-Inputs: PNG images of one digit, IDX image files (raw or .gz, every image in them), or JSON-lines
-files of Vertex AI prediction instances, {"image": [[...28 rows of 28 floats in 0..1...]]}.
+Inputs: PNG images of one digit (at most MAX_PIXELS), IDX image files (raw or .gz, every image in them), or
+JSON-lines files of Vertex AI prediction instances, {"image": [[...28 rows of 28 floats in 0..1...]]} or
+{"image": {"b64": ...}}, each read by the serving contract's one reader (trainer/contract.py).
 """
 
 from __future__ import annotations
