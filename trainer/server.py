@@ -88,31 +88,38 @@ async def read_body(request: Request) -> bytes:
     """The request's body, within Vertex AI's limit: over it is 413, decided on the Content-Length before a byte is
     kept, or, for a chunked body, as it passes the limit. A body up to DRAIN_BYTES is read to its end (and dropped)
     first, so that the client, still sending, reads the 413 rather than a reset connection; a larger one is
-    refused at once. 408 when the body has not all arrived within BODY_SECONDS."""
+    refused at once. 408 when a body within the limit has not all arrived within BODY_SECONDS; one past the limit
+    is 413 however slowly it comes, so the answer never depends on the machine's or the network's speed."""
     declared = request.headers.get("content-length", "")
     declared = int(declared) if declared.isdigit() else None
     if declared is not None and declared > DRAIN_BYTES:
         raise _too_large(f"{declared:,}")
 
-    async def receive() -> tuple[bytes, int]:
-        chunks, size = [], 0
+    chunks, size = [], 0
+    over = declared is not None and declared > MAX_REQUEST_BYTES  # decided on the Content-Length: nothing is kept
+
+    async def receive() -> None:
+        nonlocal size, over
         async for chunk in request.stream():
             size += len(chunk)
+            over = over or size > MAX_REQUEST_BYTES
             if size > DRAIN_BYTES:
                 break
-            if size <= MAX_REQUEST_BYTES and (declared or 0) <= MAX_REQUEST_BYTES:
+            if not over:
                 chunks.append(chunk)
-        return b"".join(chunks), size
 
     try:
-        body, size = await asyncio.wait_for(receive(), BODY_SECONDS)
+        await asyncio.wait_for(receive(), BODY_SECONDS)
     except asyncio.TimeoutError:
-        raise HTTPException(
-            status_code=408, detail=f"the request body did not arrive within {BODY_SECONDS:g} s"
-        ) from None
-    if size > MAX_REQUEST_BYTES:
-        raise _too_large(f"{size:,}" if size <= DRAIN_BYTES else f"over {DRAIN_BYTES:,}")
-    return body
+        if not over:  # a body already past the limit is 413 however slowly it comes
+            raise HTTPException(
+                status_code=408, detail=f"the request body did not arrive within {BODY_SECONDS:g} s"
+            ) from None
+    if over:
+        raise _too_large(
+            f"{declared or size:,}" if max(declared or 0, size) <= DRAIN_BYTES else f"over {DRAIN_BYTES:,}"
+        )
+    return b"".join(chunks)
 
 
 class LimitedHandler(PredictionHandler):

@@ -58,8 +58,10 @@ def check_places(client: storage.Client, inputs: list[str], output: str) -> None
                 f"--output {output} and --input {uri}: one holds the other, so the results would be read as inputs "
                 "next time; pass an --output outside every --input"
             )
+    buckets = {}  # each bucket asked about once, named by the first flag and URI that needs it
     for flag, uri in [*(("--input", uri) for uri in inputs), ("--output", output)]:
-        bucket = _split(uri, flag)[0]
+        buckets.setdefault(_split(uri, flag)[0], (flag, uri))
+    for bucket, (flag, uri) in buckets.items():
         if not client.bucket(bucket).exists(retry=_retry(), timeout=RETRY_SECONDS):
             raise SubmitError(f"{flag} {uri}: no such bucket gs://{bucket} (or it is not this account's to see)")
 
