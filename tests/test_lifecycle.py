@@ -12,6 +12,7 @@ from conftest import CLOUD, SAMPLE_DIR
 from google.cloud import aiplatform_v1
 
 from trainer.submit import cli, credentials
+from trainer.submit import study as studies
 from trainer.submit import vertex as jobs_api
 from trainer.submit.settings import settings
 
@@ -149,13 +150,23 @@ def test_an_unknown_job_is_one_line(vertex, capsys, command):
     )
 
 
-def test_tune_deploy_serves_the_best_trials_model_and_status_shows_the_trials(vertex, capsys):
+def test_tune_runs_trials_reports_the_best_deploys_its_model_and_status_shows_the_trials(vertex, capsys):
+    """One tuning job through the fake (its trials are real trainer processes) read by every check of tune."""
     where = [*CLOUD, "--api-endpoint", vertex.endpoint]
     argv = ["tune", *where, *CPU, "--display-name", "tuned", "--max-trials", "2", "--deploy", "--endpoint-name",
             "tuned-endpoint", "--model-name", "tuned", "--labels", "team=a", "--smoke", "--train-size", "256", "--test-size", "200"]  # fmt: skip
     code, out, err = _run(capsys, *argv)
     assert code == 0, err
-    best = re.search(r"^best: trial (\d+), accuracy", out, re.M).group(1)
+    (job,) = [j for j in vertex.jobs.values() if j.display_name == "tuned"]
+    assert job.state == aiplatform_v1.JobState.JOB_STATE_SUCCEEDED and len(job.trials) == 2
+    base, values = vertex.local_path("gs://demo-bucket/tuned"), {}
+    for trial in job.trials:  # each trial's measurement is what its trainer reported through cloudml-hypertune
+        reported = studies.reports(studies.chief_metric_file(base / trial.id), "accuracy")[-1][1]
+        assert trial.final_measurement.metrics[0].value == pytest.approx(reported)
+        assert (base / trial.id / "model" / "saved_model.pb").is_file()
+        values[trial.id] = reported
+    best = max(values, key=values.get)
+    assert f"best: trial {best}, accuracy {values[best]:.4f}" in out
     (endpoint,) = [e for e in vertex.serving.endpoints.values() if e.display_name == "tuned-endpoint"]
     (deployed,) = endpoint.deployed_models
     model = vertex.serving._model(deployed.model)

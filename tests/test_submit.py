@@ -107,41 +107,6 @@ def test_dry_run_tune_carries_the_study_from_hptuning_yaml(capsys):
 TINY_TRIAL = ["--smoke", "--train-size", "256", "--test-size", "200", "--no-plots"]  # each trial in seconds
 
 
-def test_tune_runs_trials_and_reports_the_best_one(vertex, capsys):
-    code = cli.main(
-        [
-            "tune",
-            *CLOUD,
-            "--api-endpoint",
-            vertex.endpoint,
-            "--display-name",
-            "smoke-tune",
-            "--max-trials",
-            "2",
-            "--parallel-trials",
-            "1",
-            "--machine-type",  # trials run here, on the CPU: a GPU trial would fail fast, as it should
-            "n1-standard-4",
-            "--accelerator-count",
-            "0",
-            *TINY_TRIAL,
-        ]
-    )
-    out = capsys.readouterr().out
-    assert code == 0, out
-    (job,) = [j for j in vertex.jobs.values() if j.display_name == "smoke-tune"]
-    assert job.state == aiplatform_v1.JobState.JOB_STATE_SUCCEEDED and len(job.trials) == 2
-    base = vertex.local_path("gs://demo-bucket/smoke-tune")
-    values = {}
-    for trial in job.trials:
-        reported = studies.reports(studies.chief_metric_file(base / trial.id), "accuracy")[-1][1]
-        assert trial.final_measurement.metrics[0].value == pytest.approx(reported)
-        assert (base / trial.id / "model" / "saved_model.pb").is_file()
-        values[trial.id] = reported
-    best = max(values, key=values.get)
-    assert f"best: trial {best}, accuracy {values[best]:.4f}" in out
-
-
 def test_hptuning_yaml_parses_and_each_parameter_is_a_trainer_flag():
     job = studies.load_config(REPO / "hptuning.yaml")
     study, trial_spec = job.study_spec, job.trial_job_spec

@@ -82,8 +82,9 @@ def job_spec(
 
 
 def print_request(job) -> int:
-    """A dry run: the create request of this CustomJob or HyperparameterTuningJob, as JSON, and nothing sent."""
-    print(json_format.MessageToJson(type(job).pb(job), indent=2))
+    """A dry run: the create request of this CustomJob or HyperparameterTuningJob, as JSON, and nothing sent.
+    Keys sorted, as gcloud prints resources: a map's (the labels') order is otherwise not the same run to run."""
+    print(json_format.MessageToJson(type(job).pb(job), indent=2, sort_keys=True))
     return 0
 
 
