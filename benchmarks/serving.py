@@ -32,7 +32,7 @@ import numpy as np
 from common import REPO  # first: puts the repository on sys.path
 
 from trainer import data, models  # noqa: F401 (models: the custom layers model.keras needs)
-from trainer.contract import ROUTES, to_b64
+from trainer.serving_contract import ROUTES, to_b64
 from trainer.submit.local import free_port
 from trainer.submit.serve_local import healthy
 

@@ -108,13 +108,16 @@ def clean_settings(monkeypatch):
 
 @pytest.fixture(scope="session")
 def vertex(tmp_path_factory):
-    """The fake Vertex AI API, shared by every test that submits; a job's state is read every 0.25 s, not every 5 s."""
+    """The fake Vertex AI API, shared by every test that submits; a job's state (and `logs --follow`'s lines) is
+    read every 0.25 s, not every 5 (10) s."""
     from fake_vertex import FakeVertex
 
+    from trainer.submit import logs
     from trainer.submit import vertex as jobs
 
     with FakeVertex(tmp_path_factory.mktemp("gcs")) as fake, pytest.MonkeyPatch.context() as patch:
         patch.setattr(jobs, "POLL_SECONDS", (0.25, 0.25))
+        patch.setattr(logs, "POLL_SECONDS", 0.25)
         # Credentials as a user's service account key gives them, refreshed against the fake's token endpoint.
         patch.setenv(
             "GOOGLE_APPLICATION_CREDENTIALS",

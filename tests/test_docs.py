@@ -11,7 +11,7 @@ import pytest
 from conftest import REPO
 
 from trainer import config, predict
-from trainer.submit import cli, flags
+from trainer.submit import cli
 
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 COMMAND = re.compile(r"(\./submit\.sh|python -m trainer\.(?:task|predict|submit))\b")
@@ -63,8 +63,8 @@ def _check(command: str) -> None:
         argv = words[1:] if words[0] == "./submit.sh" else words[3:]
         if argv == ["COMMAND"] or "--help" in argv:
             return
-        parsed, rest = _parse(flags.parser(), argv, known=True)
-        if parsed.command in cli.WITHOUT_TRAINER_FLAGS:
+        parsed, rest = _parse(cli.parser(), argv, known=True)
+        if not parsed.takes_trainer_flags:
             assert not rest, f"unknown arguments {rest}"
         else:
             _parse(config.build_parser(), rest)

@@ -1,7 +1,7 @@
 """Property-based tests (Hypothesis) over the readers of data from outside: any input either parses to a valid
 value or is refused with our one error type in one line; never another exception, never a non-finite pixel let
 through. The readers: IDX, PNG and JSON-lines files (trainer.data, trainer.predict) and a prediction request's
-body (trainer.contract, the server's and batch-predict's one reader); test_fuzz_settings.py has the launcher's
+body (trainer.serving_contract, the server's and batch-predict's one reader); test_fuzz_settings.py has the launcher's
 parsers and hptuning.yaml. The @example lists keep the inputs that found defects. conftest.py sets the number
 of examples: a bounded profile in the suite, `HYPOTHESIS_PROFILE=long` for CI's second step (docs/testing.md).
 """
@@ -22,7 +22,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from PIL import Image
 
-from trainer import contract, data, predict
+from trainer import data, predict, serving_contract
 
 pytestmark = pytest.mark.fuzz
 
@@ -185,7 +185,7 @@ def test_any_json_lines_file_reads_as_images_in_0_1_or_is_one_line(tmp_path_fact
 @example(body=_line({"instances": [{"image": [["0.5"] * 28] * 28}]}))
 def test_any_request_body_decodes_to_images_in_0_1_or_is_one_line(body):
     try:
-        images = contract.instances(contract.decode_json(body, "request body"))
+        images = serving_contract.instances(serving_contract.decode_json(body, "request body"))
     except data.DataError as e:
         one_line(e)
         return

@@ -15,8 +15,9 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from trainer import config
-from trainer.submit import flags, scheduling, study, vertex
-from trainer.submit.settings import SubmitError
+from trainer.submit import scheduling, study, vertex
+from trainer.submit.commands.shared import count
+from trainer.submit.errors import SubmitError
 
 pytestmark = pytest.mark.fuzz
 
@@ -75,7 +76,7 @@ def test_any_job_id_is_an_id_or_a_resource_name_or_is_one_line(name):
 
 @pytest.mark.parametrize(
     "parse",
-    [config._positive(float), config._positive(int), config._seed, config._fraction, flags.count(0), flags.count(1, 8)],
+    [config._positive(float), config._positive(int), config._seed, config._fraction, count(0), count(1, 8)],
 )
 @given(text=st.one_of(st.text(max_size=12), st.floats().map(str), st.integers().map(str)))
 @example(text="inf")

@@ -184,7 +184,7 @@ def test_a_marker_a_kill_left_before_its_rename_is_ours_and_the_next_export_remo
     model_dir = tmp_path / "model"
     export._swap_in(str(_staged(tmp_path, "old", ["saved_model.pb"])), str(model_dir))
     (model_dir / f"{export.MARKER}.tmp4242").write_text('{"stage": "ha')  # storage.write_file's, killed mid-rename
-    export.check_model_dir(str(model_dir))  # still ours: no exception
+    export.check_replaceable(str(model_dir))  # still ours: no exception
     export._swap_in(str(_staged(tmp_path, "new", ["saved_model.pb"])), str(model_dir))
     assert sorted(p.name for p in model_dir.iterdir()) == [export.MARKER, "saved_model.pb"]
     assert _marker(model_dir)["stage"] == "new"
@@ -211,7 +211,7 @@ def test_an_export_killed_during_the_copy_over_leaves_a_folder_the_next_export_r
     with pytest.raises(KeyboardInterrupt):
         export._swap_in(str(_staged(tmp_path, "new", ["saved_model.pb", *names[20:]])), str(model_dir))
     monkeypatch.setattr(export.tf.io.gfile, "copy", real_copy)
-    export.check_model_dir(str(model_dir))  # still ours: no exception
+    export.check_replaceable(str(model_dir))  # still ours: no exception
     export._swap_in(str(_staged(tmp_path, "third", ["saved_model.pb", *names[60:]])), str(model_dir))
     assert storage.list_files(str(model_dir)) == sorted([export.MARKER, "saved_model.pb", *names[60:]])
 

@@ -9,7 +9,7 @@ import pytest
 from conftest import CLOUD, run_in_process
 
 from trainer.submit import cli, prebuilt
-from trainer.submit.settings import SubmitError
+from trainer.submit.errors import SubmitError
 
 pytestmark = pytest.mark.usefixtures("clean_settings")
 TF215 = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"

@@ -21,7 +21,7 @@ import pytest
 from conftest import REPO, SAMPLE_DIR, run_in_process
 
 from trainer import data
-from trainer.contract import ROUTES
+from trainer.serving_contract import ROUTES
 from trainer.submit import online
 from trainer.submit.local import free_port
 

@@ -190,7 +190,7 @@ def test_logs_prints_each_replicas_lines_in_order_with_the_error_line(vertex, fa
     expected = sorted(recorded, key=lambda e: (e["timestamp"], e["insertId"]))
     assert len(lines) == len(recorded)
     assert [line.split(": ", 1)[1] for line in lines] == [e["jsonPayload"]["message"] for e in expected]
-    code, followed, _ = _run(capsys, "logs", *_cloud(vertex), job.name, "--follow", "--poll-seconds", "0.2")
+    code, followed, _ = _run(capsys, "logs", *_cloud(vertex), job.name, "--follow")
     assert (code, followed) == (0, out)  # an ended job: its lines once, then the follow stops
 
 
@@ -200,7 +200,7 @@ def test_logs_follow_prints_a_running_jobs_lines_until_it_ends(vertex, capsys):
     code, out, err = _run(capsys, *argv)
     assert code == 0, err
     (job,) = [j for j in vertex.jobs.values() if j.display_name == "followed-job"]
-    code, out, err = _run(capsys, "logs", *_cloud(vertex), job.name, "--follow", "--poll-seconds", "0.5")
+    code, out, err = _run(capsys, "logs", *_cloud(vertex), job.name, "--follow")
     assert code == 0 and "state: JOB_STATE_SUCCEEDED" in err
     assert job.state.name == "JOB_STATE_SUCCEEDED"
     recorded = [e for e in vertex.logging.entries if e["resource"]["labels"]["job_id"] == job.name.rsplit("/", 1)[-1]]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from trainer import data, distribution, stages
+from trainer import training_contract as contract
 from trainer.paths import join
 
 
@@ -156,15 +157,11 @@ def _outputs(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[dict[str
     """The four output folders and, for error messages, the flag or variable each came from."""
     job_dir, sources = args.job_dir, {"job_dir": "--job-dir"}
     if job_dir is None:
-        model_env = env.get("AIP_MODEL_DIR")
+        model_env = env.get(contract.MODEL_DIR)
         job_dir = os.path.dirname(model_env.rstrip("/")) if model_env else os.path.join("runs", args.stage.name)
         sources["job_dir"] = "the job dir (from $AIP_MODEL_DIR)" if model_env else "the job dir"
     folders = {"job_dir": job_dir}
-    for name, variable, default in (
-        ("model_dir", "AIP_MODEL_DIR", "model"),
-        ("checkpoint_dir", "AIP_CHECKPOINT_DIR", "checkpoints"),
-        ("tensorboard_dir", "AIP_TENSORBOARD_LOG_DIR", "logs"),
-    ):
+    for name, (variable, default) in contract.OUTPUTS.items():
         flag = "--" + name.replace("_", "-")
         if getattr(args, name):
             folders[name], sources[name] = getattr(args, name), flag
@@ -202,10 +199,10 @@ def parse(argv: list[str] | None = None, environ: Mapping[str, str] | None = Non
         data_dir=args.data_dir,
         cache_dir=args.cache_dir,
         **folders,
-        metric_file=env.get("CLOUD_ML_HP_METRIC_FILE"),
+        metric_file=env.get(contract.METRIC_FILE),
         hypertune_metric=args.hypertune_metric,
         plots=args.plots,
-        trial_id=env.get("CLOUD_ML_TRIAL_ID"),
+        trial_id=env.get(contract.TRIAL_ID),
         distribute=args.distribute,
         tpu=args.tpu,
         precision=args.precision,

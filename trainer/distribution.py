@@ -9,11 +9,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from trainer.training_contract import VERTEX_POOLS
+
 if TYPE_CHECKING:  # TensorFlow is imported where a strategy is made, not to read the cluster
     import tensorflow as tf
-
-# Vertex AI names worker pools in CLUSTER_SPEC; TensorFlow names the same roles in TF_CONFIG.
-VERTEX_POOLS = {"workerpool0": "chief", "workerpool1": "worker", "workerpool2": "ps", "workerpool3": "evaluator"}
 
 
 def replica_name(task_name: str) -> str:

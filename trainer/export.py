@@ -47,7 +47,7 @@ def _foreign(folder: str) -> list[str]:
     return [name for name in files if not _ours(name, listed)]
 
 
-def check_model_dir(model_dir: str) -> None:
+def check_replaceable(model_dir: str) -> None:
     """Raise StorageError (a reason, without the location) unless model_dir may be replaced by an export, or when
     it cannot be looked at (no network, no such bucket, no permission)."""
     if paths.is_bucket_root(model_dir):
@@ -94,7 +94,7 @@ def _swap_in(staging: str, model_dir: str) -> None:
     over the old ones; the marker lists both sets until the old files are gone, so a kill at any
     moment leaves a folder the next export may still replace.
     """
-    check_model_dir(model_dir)  # again: the folder may have changed while the model trained
+    check_replaceable(model_dir)  # again: the folder may have changed while the model trained
     sibling = model_dir.rstrip("/") + SIBLING_SUFFIX
     storage.remove_files(sibling, storage.list_files(sibling))  # a stale copy of ours from a killed export
     storage.copy_tree(staging, sibling)

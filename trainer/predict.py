@@ -2,7 +2,7 @@
 
 Inputs: PNG images of one digit (at most MAX_PIXELS), IDX image files (raw or .gz, every image in them), or
 JSON-lines files of Vertex AI prediction instances, {"image": [[...28 rows of 28 floats in 0..1...]]} or
-{"image": {"b64": ...}}, each read by the serving contract's one reader (trainer/contract.py).
+{"image": {"b64": ...}}, each read by the serving contract's one reader (trainer/serving_contract.py).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer import contract, data
+from trainer import data, serving_contract
 
 MAX_PIXELS = 40_000_000  # a 12-megapixel phone photo fits thrice; Pillow's own bomb check is at 89 million
 
@@ -51,7 +51,7 @@ def read_jsonl(path: Path) -> np.ndarray:
     except OSError as e:
         raise data.DataError(f"{path}: cannot read ({e.strerror})") from None
     images = [
-        contract.image(contract.decode_json(line, f"{path}:{number}"), f"{path}:{number}")
+        serving_contract.image(serving_contract.decode_json(line, f"{path}:{number}"), f"{path}:{number}")
         for number, line in enumerate(lines, 1)
         if line.strip()
     ]
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     from google.protobuf.message import DecodeError
 
     try:
-        serve = contract.serving_signature(tf.saved_model.load(args.model_dir), args.model_dir)
+        serve = serving_contract.serving_signature(tf.saved_model.load(args.model_dir), args.model_dir)
     except (OSError, ValueError, DecodeError, tf.errors.OpError) as e:
         print(f"error: {args.model_dir}: not an exported model ({type(e).__name__})", file=sys.stderr)
         return 2

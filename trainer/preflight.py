@@ -6,10 +6,14 @@ of a billed GPU followed by a traceback at export.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass
 
-from trainer import export, storage
+import tensorflow as tf
+
+from trainer import distribution, export, storage
+from trainer.config import Config
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,7 @@ def check(model: Output | None, folders: list[Output]) -> None:
     """
     if model is not None:
         try:
-            export.check_model_dir(model.uri)
+            export.check_replaceable(model.uri)
         except storage.StorageError as e:
             raise PreflightError(f"{model.source} {model.uri}: {e}") from None
         for other in folders:
@@ -67,3 +71,33 @@ def check(model: Output | None, folders: list[Output]) -> None:
             raise PreflightError(
                 f"{output.source} {output.uri}: cannot write there ({e}){_hint(output.uri, str(e))}"
             ) from None
+
+
+def check_outputs(config: Config, role: distribution.Role) -> None:
+    """Preflight every folder this process writes; only the chief probes what only the chief writes."""
+    checkpoints = Output(config.checkpoint_dir, config.sources.get("checkpoint_dir", "--checkpoint-dir"))
+    if not role.is_chief:
+        return check(None, [checkpoints])
+    metric_folder = (
+        Output(os.path.dirname(config.metric_file), "$CLOUD_ML_HP_METRIC_FILE")
+        if config.metric_file
+        else Output("/tmp/hypertune", "the tuning metric folder (cloudml-hypertune's default)")
+    )
+    outputs = {
+        name: Output(getattr(config, name), config.sources.get(name, "--" + name.replace("_", "-")))
+        for name in ("model_dir", "job_dir", "tensorboard_dir")
+    }
+    check(outputs["model_dir"], [outputs["job_dir"], checkpoints, outputs["tensorboard_dir"], metric_folder])
+
+
+def check_hardware(config: Config) -> None:
+    """Raise distribution.AcceleratorMissing when --accelerator names a GPU or TPU TensorFlow cannot see."""
+    if config.accelerator in ("gpu", "tpu"):
+        distribution.check_accelerator(
+            config.accelerator,
+            num_gpus=len(tf.config.list_physical_devices("GPU")) if config.accelerator == "gpu" else 0,
+            tpu_chips=distribution.tpu_devices(),
+            tpu_name=config.tpu or os.environ.get("TPU_NAME"),
+            build_info=tf.sysconfig.get_build_info(),
+            has_libtpu=importlib.util.find_spec("libtpu") is not None,
+        )

@@ -15,7 +15,7 @@ Every request gets an answer in one line and the server keeps serving:
   larger one is refused at once), or, for a chunked body, as it passes the limit;
 - 408 for a body that has not arrived BODY_SECONDS after the request began (a client that stalls holds nothing);
 - 400 for a body that is not JSON (orjson: no NaN, no nesting deeper than 1,024 levels) or not instances the
-  contract (trainer/contract.py) accepts: NaN, Infinity, values outside [0, 1], strings and booleans included.
+  contract (trainer/serving_contract.py) accepts: NaN, Infinity, values outside [0, 1], strings and booleans included.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from google.cloud.aiplatform.prediction.handler import PredictionHandler
 from google.cloud.aiplatform.prediction.predictor import Predictor
 from google.cloud.aiplatform.utils import prediction_utils
 
-from trainer import contract, data
-from trainer.contract import HTTP_PORT, MAX_REQUEST_BYTES, ROUTES
+from trainer import data, serving_contract
+from trainer.serving_contract import HTTP_PORT, MAX_REQUEST_BYTES, ROUTES
 
 BODY_SECONDS = 10.0  # the longest a request body may take to arrive: 150 kB/s at the size limit
 DRAIN_BYTES = 16 * MAX_REQUEST_BYTES  # a body over the limit but under this is read and dropped before the 413
@@ -57,12 +57,12 @@ class MnistPredictor(Predictor):
                 prediction_utils.download_model_artifacts(artifacts_uri.rstrip("/"))
             finally:
                 os.chdir(cwd)
-        self._serve = contract.serving_signature(tf.saved_model.load(folder), artifacts_uri)
+        self._serve = serving_contract.serving_signature(tf.saved_model.load(folder), artifacts_uri)
 
     def preprocess(self, prediction_input: dict) -> np.ndarray:
         """The instances as float32 images [n, 28, 28]; HTTPException 400 naming the instance and what is wrong."""
         try:
-            return contract.instances(prediction_input)
+            return serving_contract.instances(prediction_input)
         except data.DataError as e:
             raise _bad(str(e)) from None
 
@@ -128,7 +128,7 @@ class LimitedHandler(PredictionHandler):
     async def handle(self, request: Request) -> Response:
         body = await read_body(request)
         try:
-            request_json = contract.decode_json(body, "request body")
+            request_json = serving_contract.decode_json(body, "request body")
         except data.DataError as e:
             raise _bad(str(e)) from None
         predictor = self._predictor

@@ -9,7 +9,6 @@ Failures are exceptions; `trainer.task` turns them into one line and an exit sta
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import math
 import os
 import re
@@ -19,6 +18,7 @@ import time
 from collections.abc import Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from trainer import data, distribution, export, models, pipeline, preemption, preflight, reporting, results, storage
@@ -27,36 +27,6 @@ from trainer.config import Config
 
 class LostPeer(Exception):
     """A worker stopped answering; the run must be resubmitted to resume from its backup."""
-
-
-def check_outputs(config: Config, role: distribution.Role) -> None:
-    """Preflight every folder this process writes; only the chief probes what only the chief writes."""
-    checkpoints = preflight.Output(config.checkpoint_dir, config.sources.get("checkpoint_dir", "--checkpoint-dir"))
-    if not role.is_chief:
-        return preflight.check(None, [checkpoints])
-    metric_folder = (
-        preflight.Output(os.path.dirname(config.metric_file), "$CLOUD_ML_HP_METRIC_FILE")
-        if config.metric_file
-        else preflight.Output("/tmp/hypertune", "the tuning metric folder (cloudml-hypertune's default)")
-    )
-    outputs = {
-        name: preflight.Output(getattr(config, name), config.sources.get(name, "--" + name.replace("_", "-")))
-        for name in ("model_dir", "job_dir", "tensorboard_dir")
-    }
-    preflight.check(outputs["model_dir"], [outputs["job_dir"], checkpoints, outputs["tensorboard_dir"], metric_folder])
-
-
-def check_hardware(config: Config) -> None:
-    """Raise distribution.AcceleratorMissing when --accelerator names a GPU or TPU TensorFlow cannot see."""
-    if config.accelerator in ("gpu", "tpu"):
-        distribution.check_accelerator(
-            config.accelerator,
-            num_gpus=len(tf.config.list_physical_devices("GPU")) if config.accelerator == "gpu" else 0,
-            tpu_chips=distribution.tpu_devices(),
-            tpu_name=config.tpu or os.environ.get("TPU_NAME"),
-            build_info=tf.sysconfig.get_build_info(),
-            has_libtpu=importlib.util.find_spec("libtpu") is not None,
-        )
 
 
 def check_sizes(config: Config, train_count: int, test_count: int, global_batch: int) -> None:
@@ -112,6 +82,146 @@ def place(
     return placement
 
 
+@dataclasses.dataclass(frozen=True)
+class Datasets:
+    """The images and labels this run uses, and their tf.data pipelines."""
+
+    train_x: np.ndarray
+    train_y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+    train: tf.data.Dataset
+    test: tf.data.Dataset
+
+
+@dataclasses.dataclass(frozen=True)
+class Watchers:
+    """The trainer's own callbacks, in the order they must run, and the ones read after training."""
+
+    callbacks: list[keras.callbacks.Callback]
+    clock: reporting.TrainingClock
+    epoch_log: reporting.EpochLog
+    backup: preemption.Backup
+    hypertune: reporting.HypertuneReporter | None
+
+
+def read_data(config: Config, placement: distribution.Placement, mnist: data.Mnist | None) -> Datasets:
+    """Validated uint8 arrays in memory (config.data_dir's unless given), scaled on the fly by tf.data."""
+    mnist = mnist or data.load_mnist(config.data_dir, config.cache_dir)
+    train_x, train_y = mnist.train_images[: config.train_size], mnist.train_labels[: config.train_size]
+    test_x, test_y = mnist.test_images[: config.test_size], mnist.test_labels[: config.test_size]
+    check_sizes(config, len(train_x), len(test_x), placement.global_batch)
+    keras.utils.set_random_seed(config.seed)  # the same on every worker, so their shards are disjoint
+    static_shapes = placement.kind == "tpu"
+    train = pipeline.make_dataset(
+        train_x, train_y, placement.global_batch, shuffle=True, seed=config.seed, drop_remainder=static_shapes
+    )
+    test_batch = min(1000, len(test_x))  # a TPU drops a short last batch: never all of them
+    test = pipeline.make_dataset(test_x, test_y, test_batch, shuffle=False, drop_remainder=static_shapes)
+    print(f"data: {len(train_x):,} training and {len(test_x):,} test digits from {config.data_dir}", flush=True)
+    return Datasets(train_x, train_y, test_x, test_y, train, test)
+
+
+def build_model(config: Config, placement: distribution.Placement, train_count: int) -> keras.Model:
+    """The stage's model under the strategy, its learning-rate schedule spanning every step of the run."""
+    total_steps = math.ceil(train_count / placement.global_batch) * config.epochs
+    with placement.strategy.scope():
+        model = models.build_model(
+            config.stage,
+            learning_rate=models.learning_rate_for(config.stage, placement.learning_rate, total_steps),
+            dropout=config.dropout,
+            steps_per_execution=placement.steps_per_execution,
+            jit_compile=distribution.jit_compile(config.xla),
+        )
+    schedule = f"x {config.lr_decay:g}^epoch" if config.lr_decay is not None else "one-cycle"
+    print(
+        f"stage {config.stage.number} {config.stage.name}: {model.count_params():,} parameters, {config.epochs} "
+        f"epochs, batch {placement.global_batch}, {config.stage.optimizer} lr {placement.learning_rate:g} {schedule}"
+        + (f", dropout {config.dropout:g}" if config.dropout is not None else ""),
+        flush=True,
+    )
+    return model
+
+
+def watchers(config: Config, role: distribution.Role, placement: distribution.Placement, train_count: int) -> Watchers:
+    """What is reported while it trains; in this order: the lr and the guard see an epoch before it is logged,
+    logged before it is backed up. The chief alone writes TensorBoard events and the tuning metric."""
+    backup_dir = storage.join(config.checkpoint_dir, "backup" if role.is_chief else f"backup-{role.name}")
+    clock, epoch_log = reporting.TrainingClock(train_count), reporting.EpochLog()
+    backup = preemption.Backup(backup_dir, epoch_log, {"stage": config.stage.name})
+    lr: keras.callbacks.Callback = (
+        reporting.lr_schedule(placement.learning_rate, config.lr_decay)
+        if config.lr_decay is not None
+        else reporting.LearningRateLog()
+    )
+    callbacks = [lr, reporting.DivergenceGuard(), clock, epoch_log, backup]
+    hypertune = reporting.HypertuneReporter(config.hypertune_metric) if role.is_chief else None
+    if hypertune:
+        callbacks += [reporting.tensorboard(config.tensorboard_dir), hypertune]
+    return Watchers(callbacks, clock, epoch_log, backup, hypertune)
+
+
+def fit(
+    config: Config, role: distribution.Role, model: keras.Model, datasets: Datasets, w: Watchers, extra: Sequence
+) -> tuple[float, float]:
+    """Train (the progress bar on a terminal, one line per epoch in a log), then evaluate: the test loss and accuracy.
+    A SIGTERM, a lost peer or a failed write becomes one of our errors, saying how to resume."""
+    try:
+        with preemption.stop_on_sigterm() as stop:
+            model.fit(
+                datasets.train,
+                epochs=config.epochs,
+                validation_data=datasets.test,
+                callbacks=[*w.callbacks, *extra, stop],
+                shuffle=False,  # tf.data already reshuffles every epoch; this only silences Keras' reminder
+                verbose=1 if sys.stdout.isatty() else 2,
+            )
+        test_loss, test_accuracy = model.evaluate(datasets.test, verbose=0)
+        return float(test_loss), float(test_accuracy)
+    except preemption.Terminated as e:
+        last = w.backup.last_epoch
+        kept = f"the backup after epoch {last} is kept" if last else "no epoch was backed up yet"
+        raise preemption.Terminated(f"{e}; {kept} in {w.backup.backup_dir}: rerun the same command to resume") from None
+    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError) as e:
+        lost = sorted({f"{t}-{i}" for t, i in re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", str(e))} - {role.name})
+        raise LostPeer(
+            f"{role.name} lost contact with {', '.join(lost) or 'another worker'} ({type(e).__name__}); "
+            "rerun the job to resume from the last backed-up epoch"
+        ) from None
+    except (tf.errors.OpError, OSError) as e:  # e.g. TensorBoard's writer on a disk that filled up
+        raise storage.StorageError(f"while training: {storage.cause(e)}") from None
+
+
+def publish(
+    config: Config,
+    role: distribution.Role,
+    model: keras.Model,
+    placement: distribution.Placement,
+    datasets: Datasets,
+    w: Watchers,
+    test_metrics: tuple[float, float],
+    started: float,
+) -> results.Result:
+    """The model where Vertex AI serves it from; the metric, metrics.json and plots from the chief only. Returns the
+    run's Result, its wall time including the export."""
+    if role.is_chief:
+        export.export_model(model, config.model_dir, {"stage": config.stage.name})
+    else:  # every worker must take part in the export; only the chief's is kept
+        with tempfile.TemporaryDirectory(prefix=f"model-{role.name}-") as scratch:
+            export.export_model(model, os.path.join(scratch, "model"))
+    train_count, test_count = len(datasets.train_x), len(datasets.test_x)
+    result = results.Result(model, placement, role, train_count, test_count, w.epoch_log.records, *test_metrics,
+                            w.clock.train_seconds, w.clock.images_per_second, time.perf_counter() - started)  # fmt: skip
+    if role.is_chief:
+        results.publish(config, result, w.hypertune, datasets.test_x[:100], datasets.test_y[:100])
+    summary = (
+        f"done: stage {config.stage.name}, {config.epochs} epochs, test accuracy {result.test_accuracy:.2%}, "
+        f"{result.wall_seconds:.1f} s, {result.images_per_second:,.0f} images/s"
+    )
+    print(f"{summary}, outputs in {config.job_dir}" if role.is_chief else f"{summary} ({role.name})", flush=True)
+    return result
+
+
 def train_and_evaluate(
     config: Config,
     *,
@@ -127,116 +237,19 @@ def train_and_evaluate(
     preemption.IncompatibleBackup (bad input), distribution.AcceleratorMissing, reporting.TrainingDiverged,
     storage.StorageError, LostPeer, preemption.Terminated (SIGTERM).
     """
-    started, extra = time.perf_counter(), list(callbacks)
-    stage = config.stage
+    started = time.perf_counter()
     if mnist is not None:
         config = dataclasses.replace(config, data_dir="arrays in memory")
     role = distribution.task_role(os.environ)
-    check_hardware(config)  # seconds in: a GPU or TPU job that cannot see its hardware must not train on the CPU
-    check_outputs(config, role)  # before anything slow: a run that cannot save its outputs must not train
+    preflight.check_hardware(config)  # seconds in: a GPU or TPU job that cannot see its hardware must not use the CPU
+    preflight.check_outputs(config, role)  # before anything slow: a run that cannot save its outputs must not train
     placement = place(config, role, strategy)
     if config.trial_id:
         print(f"hyperparameter tuning trial {config.trial_id}", flush=True)
     if not role.is_chief:  # the usual multi-worker pattern: only the chief publishes
         print(f"{role.name}: not the chief; the model goes to a temporary folder, no metrics or plots", flush=True)
-
-    # Data: validated uint8 arrays in memory, scaled on the fly by tf.data.
-    mnist = mnist or data.load_mnist(config.data_dir, config.cache_dir)
-    train_x, train_y = mnist.train_images[: config.train_size], mnist.train_labels[: config.train_size]
-    test_x, test_y = mnist.test_images[: config.test_size], mnist.test_labels[: config.test_size]
-    check_sizes(config, len(train_x), len(test_x), placement.global_batch)
-    keras.utils.set_random_seed(config.seed)  # the same on every worker, so their shards are disjoint
-    static_shapes = placement.kind == "tpu"
-    train_ds = pipeline.make_dataset(
-        train_x, train_y, placement.global_batch, shuffle=True, seed=config.seed, drop_remainder=static_shapes
-    )
-    test_batch = min(1000, len(test_x))  # a TPU drops a short last batch: never all of them
-    test_ds = pipeline.make_dataset(test_x, test_y, test_batch, shuffle=False, drop_remainder=static_shapes)
-    print(f"data: {len(train_x):,} training and {len(test_x):,} test digits from {config.data_dir}", flush=True)
-
-    # Model, schedule, and what is reported while it trains.
-    total_steps = math.ceil(len(train_x) / placement.global_batch) * config.epochs
-    with placement.strategy.scope():
-        model = models.build_model(
-            stage,
-            learning_rate=models.learning_rate_for(stage, placement.learning_rate, total_steps),
-            dropout=config.dropout,
-            steps_per_execution=placement.steps_per_execution,
-            jit_compile=distribution.jit_compile(config.xla),
-        )
-    backup_dir = storage.join(config.checkpoint_dir, "backup" if role.is_chief else f"backup-{role.name}")
-    clock, epoch_log = reporting.TrainingClock(len(train_x)), reporting.EpochLog()
-    backup = preemption.Backup(backup_dir, epoch_log, {"stage": stage.name})
-    callbacks = [  # in this order: the lr and the guard see an epoch before it is logged, logged before it is backed up
-        reporting.lr_schedule(placement.learning_rate, config.lr_decay)
-        if config.lr_decay is not None
-        else reporting.LearningRateLog(),
-        reporting.DivergenceGuard(),
-        clock,
-        epoch_log,
-        backup,
-    ]
-    hypertune = reporting.HypertuneReporter(config.hypertune_metric) if role.is_chief else None
-    if role.is_chief:
-        callbacks += [reporting.tensorboard(config.tensorboard_dir), hypertune]
-    schedule = f"x {config.lr_decay:g}^epoch" if config.lr_decay is not None else "one-cycle"
-    print(
-        f"stage {stage.number} {stage.name}: {model.count_params():,} parameters, {config.epochs} epochs, batch {placement.global_batch}, "
-        f"{stage.optimizer} lr {placement.learning_rate:g} {schedule}"
-        + (f", dropout {config.dropout:g}" if config.dropout is not None else ""),
-        flush=True,
-    )
-
-    # Train: the progress bar on a terminal, one line per epoch in a log.
-    try:
-        with preemption.stop_on_sigterm() as stop:
-            model.fit(
-                train_ds,
-                epochs=config.epochs,
-                validation_data=test_ds,
-                callbacks=[*callbacks, *extra, stop],
-                shuffle=False,  # tf.data already reshuffles every epoch; this only silences Keras' reminder
-                verbose=1 if sys.stdout.isatty() else 2,
-            )
-        test_loss, test_accuracy = model.evaluate(test_ds, verbose=0)
-    except preemption.Terminated as e:
-        kept = (
-            f"the backup after epoch {backup.last_epoch} is kept" if backup.last_epoch else "no epoch was backed up yet"
-        )
-        raise preemption.Terminated(f"{e}; {kept} in {backup_dir}: rerun the same command to resume") from None
-    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError) as e:
-        lost = sorted({f"{t}-{i}" for t, i in re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", str(e))} - {role.name})
-        raise LostPeer(
-            f"{role.name} lost contact with {', '.join(lost) or 'another worker'} ({type(e).__name__}); "
-            "rerun the job to resume from the last backed-up epoch"
-        ) from None
-    except (tf.errors.OpError, OSError) as e:  # e.g. TensorBoard's writer on a disk that filled up
-        raise storage.StorageError(f"while training: {storage.cause(e)}") from None
-
-    # Outputs: the model where Vertex AI serves it from; the metric, metrics.json and plots from the chief only.
-    if role.is_chief:
-        export.export_model(model, config.model_dir, {"stage": stage.name})
-    else:  # every worker must take part in the export; only the chief's is kept
-        with tempfile.TemporaryDirectory(prefix=f"model-{role.name}-") as scratch:
-            export.export_model(model, os.path.join(scratch, "model"))
-    result = results.Result(
-        model,
-        placement,
-        role,
-        len(train_x),
-        len(test_x),
-        epoch_log.records,
-        float(test_loss),
-        float(test_accuracy),
-        clock.train_seconds,
-        clock.images_per_second,
-        time.perf_counter() - started,
-    )
-    if role.is_chief:
-        results.publish(config, result, hypertune, test_x[:100], test_y[:100])
-    summary = (
-        f"done: stage {stage.name}, {config.epochs} epochs, test accuracy {result.test_accuracy:.2%}, "
-        f"{result.wall_seconds:.1f} s, {result.images_per_second:,.0f} images/s"
-    )
-    print(f"{summary}, outputs in {config.job_dir}" if role.is_chief else f"{summary} ({role.name})", flush=True)
-    return result
+    datasets = read_data(config, placement, mnist)
+    model = build_model(config, placement, len(datasets.train_x))
+    w = watchers(config, role, placement, len(datasets.train_x))
+    test_metrics = fit(config, role, model, datasets, w, callbacks)
+    return publish(config, role, model, placement, datasets, w, test_metrics, started)

@@ -16,10 +16,6 @@
 Flags the submitter does not know are passed to the trainer. Settings come from flags, then the
 environment (PROJECT_ID, REGION, BUCKET, REPOSITORY, IMAGE, TAG, IMAGE_URI, SERVICE_ACCOUNT, ...).
 
-cli puts it together (docs/design.md): flags (the command line), options (frozen values), settings (flags
-and environment), machines (Vertex AI's compute table), scheduling (time limits, capacity, labels), study
-and study_rules (hptuning.yaml, checked), sweep (local tuning), local and container (jobs on this machine,
-podman), vertex (the job service), steps (send, wait, last error, then deploy), lifecycle (status, list,
-cancel), serving and prebuilt (deploy, undeploy, prediction images), online (predict), serve_local (the
-serving image here), logs (Cloud Logging), errors (the API's answers in one line), credentials, build.
+Each command is a module of trainer/submit/commands/ (its flags, options and run); cli.py parses and reports
+errors in one line; docs/design.md maps the rest.
 """

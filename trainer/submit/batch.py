@@ -27,9 +27,10 @@ from google.cloud.storage.retry import DEFAULT_RETRY
 from trainer import data
 from trainer.predict import read_inputs
 from trainer.submit import serving, steps, vertex
+from trainer.submit.errors import SubmitError
 from trainer.submit.online import instances
 from trainer.submit.options import BatchOptions
-from trainer.submit.settings import Settings, SubmitError
+from trainer.submit.settings import Settings
 
 INSTANCES = "instances.jsonl"
 RETRY_SECONDS = 20.0  # how long Cloud Storage requests are retried before the command gives up in one line
@@ -58,7 +59,9 @@ def check_places(client: storage.Client, inputs: list[str], output: str) -> None
                 f"--output {output} and --input {uri}: one holds the other, so the results would be read as inputs "
                 "next time; pass an --output outside every --input"
             )
-    buckets = {}  # each bucket asked about once, named by the first flag and URI that needs it
+    buckets: dict[
+        str, tuple[str, str]
+    ] = {}  # each bucket asked about once, named by the first flag and URI that needs it
     for flag, uri in [*(("--input", uri) for uri in inputs), ("--output", output)]:
         buckets.setdefault(_split(uri, flag)[0], (flag, uri))
     for bucket, (flag, uri) in buckets.items():
@@ -119,7 +122,7 @@ def summary(client: storage.Client, ended: aiplatform_v1.BatchPredictionJob) -> 
     """How many images, the digits' histogram, and where the results are."""
     folder = ended.output_info.gcs_output_directory
     bucket, prefix = _split(folder, "output")
-    digits = collections.Counter()
+    digits: collections.Counter[int] = collections.Counter()
     for blob in client.list_blobs(bucket, prefix=prefix + "/prediction.results-"):
         for line in blob.download_as_text().splitlines():
             digits[int(json.loads(line)["prediction"]["digit"])] += 1
@@ -136,10 +139,10 @@ def run(opts: BatchOptions, s: Settings, credentials: Credentials) -> int:
     inputs = read_all(gcs, list(opts.inputs))
     serving.init_sdk(s, credentials)
     if opts.model_dir:
-        serving.check_model_dir(opts.model_dir)
+        serving.check_in_cloud_storage(opts.model_dir)
         image = serving.serving_image(s, opts.serving_image)
     else:
-        model = serving.registered(s, opts.model)
+        model = serving.registered(s, str(opts.model))  # the flags take --model-dir or --model, one of them
     instances_uri = write_instances(gcs, inputs, opts.output)
     if opts.model_dir:
         model = serving.upload(opts.model_name, opts.model_dir.rstrip("/"), image, dict(opts.labels)).resource_name

@@ -6,7 +6,8 @@ import re
 import shutil
 import subprocess
 
-from trainer.submit.settings import Settings, SubmitError
+from trainer.submit.errors import SubmitError
+from trainer.submit.settings import Settings
 
 
 def build(s: Settings, tpu: bool, dry_run: bool) -> int:

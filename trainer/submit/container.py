@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from trainer.submit.settings import SubmitError
+from trainer.submit.errors import SubmitError
 
 REPO = Path(__file__).resolve().parents[2]
 STAND_IN = "localhost/mnist-stand-in-base:bookworm"

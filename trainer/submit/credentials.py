@@ -15,7 +15,7 @@ from google.auth import exceptions
 from google.auth.credentials import Credentials
 from google.auth.transport.requests import Request
 
-from trainer.submit.settings import SubmitError
+from trainer.submit.errors import SubmitError
 
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 FIX = (

@@ -1,15 +1,22 @@
-"""What Vertex AI's answers mean, in one line each: invalid argument, permission, disabled API, quota,
-no capacity, not found, no credentials. cli prints it and exits 2, with nothing sent after it."""
+"""The launcher's errors, each one line: a bad setting (SubmitError), Ctrl-C while waiting (StoppedWaiting), and
+what Vertex AI's answers mean (invalid argument, permission, disabled API, quota, no capacity, not found, no
+credentials). cli prints them and exits 2 (130 for Ctrl-C), with nothing sent after them."""
 
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import requests
 from google.api_core import exceptions
 
-from trainer.submit.settings import Settings
+if TYPE_CHECKING:
+    from trainer.submit.settings import Settings
+
+
+class SubmitError(Exception):
+    """A bad setting, reported as one line before anything is sent."""
 
 
 class StoppedWaiting(Exception):
@@ -42,8 +49,8 @@ def explain(error: exceptions.GoogleAPICallError, s: Settings) -> str:
         )
     if isinstance(error, (exceptions.PermissionDenied, exceptions.Forbidden)):
         if re.search(r"SERVICE_DISABLED|has not been used|is disabled", message):
-            service = re.search(r"\b(\w+)\.googleapis\.com", message)  # Vertex AI's, or Cloud Logging's for logs
-            service = service.group(0) if service else "aiplatform.googleapis.com"
+            named = re.search(r"\b(\w+)\.googleapis\.com", message)  # Vertex AI's, or Cloud Logging's for logs
+            service = named.group(0) if named else "aiplatform.googleapis.com"
             return (
                 f"the {service} API is not enabled in project {s.project} ({message}); "
                 f"run: gcloud services enable {service} --project {s.project}"

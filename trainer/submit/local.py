@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -11,8 +10,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from trainer.distribution import VERTEX_POOLS
 from trainer.submit import container
+from trainer.training_contract import VERTEX_POOLS, replica_environment
 
 POOLS = list(VERTEX_POOLS)[:2]  # a job's pools: the chief's, then the other workers', as Vertex AI requires
 
@@ -22,32 +21,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def vertex_environment(
-    output_dir: Path, job_id: str, cluster: dict[str, list[str]], pool: str, index: int, trial_id: str | None = None
-) -> dict[str, str]:
-    """What Vertex AI puts in a replica's environment, with the output dirs under output_dir."""
-    env = {
-        "AIP_MODEL_DIR": str(output_dir / "model"),
-        "AIP_CHECKPOINT_DIR": str(output_dir / "checkpoints"),
-        "AIP_TENSORBOARD_LOG_DIR": str(output_dir / "logs"),
-        "CLOUD_ML_JOB_ID": job_id,
-        "CLOUD_ML_HP_METRIC_FILE": str(output_dir / "hypertune" / f"{pool}-{index}.metrics"),
-        "CLUSTER_SPEC": json.dumps(
-            {"cluster": cluster, "environment": "cloud", "task": {"type": pool, "index": index}, "job": job_id}
-        ),
-        "TF_CONFIG": json.dumps(
-            {
-                "cluster": {VERTEX_POOLS[p]: hosts for p, hosts in cluster.items()},
-                "task": {"type": VERTEX_POOLS[pool], "index": index},
-                "environment": "cloud",
-            }
-        ),
-    }
-    if trial_id:
-        env["CLOUD_ML_TRIAL_ID"] = trial_id
-    return env
 
 
 def run_worker_pools(
@@ -74,7 +47,7 @@ def run_worker_pools(
         for i, (count, args) in enumerate(pools):
             for index in range(count):
                 task = f"{POOLS[i]}-{index}"
-                vertex_env = vertex_environment(output_dir, job_id, cluster, POOLS[i], index, trial_id)
+                vertex_env = replica_environment(output_dir, job_id, cluster, POOLS[i], index, trial_id)
                 command = [sys.executable, "-m", "trainer.task", *args]
                 if image:
                     containers.append(f"{job_id}-{task}".lower())

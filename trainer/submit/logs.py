@@ -22,6 +22,7 @@ from trainer.submit import errors, vertex
 from trainer.submit.settings import Settings
 
 TRIAL_LABEL = "ml.googleapis.com/trial_id"
+POLL_SECONDS = 10.0  # logs --follow reads new lines this often
 SCAN_FOR_ERROR = 2000  # log lines read back from a job's end to find its last error line
 
 
@@ -80,11 +81,9 @@ def last_error(s: Settings, credentials: Credentials, job, trial_id: str | None 
     return None
 
 
-def show(
-    s: Settings, credentials: Credentials, jobs: aiplatform_v1.JobServiceClient, name: str, follow: bool, poll: float
-) -> int:
+def show(s: Settings, credentials: Credentials, jobs: aiplatform_v1.JobServiceClient, name: str, follow: bool) -> int:
     """Print the job's lines in order, one replica per prefix; with follow, until the job has ended (read
-    again every poll seconds)."""
+    again every POLL_SECONDS)."""
     job = vertex.get(jobs, s, name)
     job_id = job.name.rsplit("/", 1)[-1]
     since, seen = job.create_time - timedelta(minutes=1), set()
@@ -97,7 +96,7 @@ def show(
                 since = max(since, entry.timestamp)
         if not follow or ended:
             break
-        time.sleep(poll)
+        time.sleep(POLL_SECONDS)
         job = vertex.get(jobs, s, job.name)
     if follow:
         print(f"state: {job.state.name}", file=sys.stderr, flush=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from trainer.submit.settings import SubmitError
+from trainer.submit.errors import SubmitError
 
 # GPUs attached to N1 machines: count -> the most vCPUs the machine may have with that many.
 N1_GPUS = {
@@ -126,7 +126,7 @@ def check_machine(machine_type: str, accelerator_type: str | None, accelerator_c
         or accelerator_type in CLOUD_TPU
         or any(a == accelerator_type for a, _ in GPU_MACHINES.values())
     ):
-        raise SubmitError(f"{pair}: {_gpu_hint(accelerator_type)}, not to {machine_type}")
+        raise SubmitError(f"{pair}: {_gpu_hint(str(accelerator_type))}, not to {machine_type}")
     raise SubmitError(
         f"--accelerator-type {accelerator_type}: unknown; e.g. NVIDIA_TESLA_T4, NVIDIA_L4, NVIDIA_TESLA_A100"
     )

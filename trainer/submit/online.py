@@ -1,6 +1,6 @@
 """`./submit.sh predict`: digits from a deployed endpoint, for the same inputs `trainer.predict` reads.
 
-Images go as Vertex AI prediction instances, {"image": {"b64": float32 pixels}} (trainer/contract.py),
+Images go as Vertex AI prediction instances, {"image": {"b64": float32 pixels}} (trainer/serving_contract.py),
 in batches under the online-prediction request limit (1.5 MB, `gcloud ai endpoints predict --help`).
 """
 
@@ -14,18 +14,19 @@ from google.auth.credentials import Credentials
 from google.cloud import aiplatform_v1
 from google.protobuf import json_format
 
-from trainer import contract, data
-from trainer.contract import MAX_REQUEST_BYTES
+from trainer import data, serving_contract
 from trainer.predict import print_predictions, read_inputs
+from trainer.serving_contract import MAX_REQUEST_BYTES
+from trainer.submit.errors import SubmitError
 from trainer.submit.serving import endpoint, init_sdk
-from trainer.submit.settings import Settings, SubmitError
+from trainer.submit.settings import Settings
 
 ENVELOPE = 1_000  # the rest of the request: {"instances": [...], "parameters": ...}
 
 
 def instances(images) -> list[dict]:
-    """Vertex AI instances, one per image, each the exact float32 pixels in base64 (contract.to_b64)."""
-    return [contract.to_b64(image) for image in images]
+    """Vertex AI instances, one per image, each the exact float32 pixels in base64 (serving_contract.to_b64)."""
+    return [serving_contract.to_b64(image) for image in images]
 
 
 def _request_size(instances: list) -> int:
@@ -48,7 +49,9 @@ def wire_size(instance: dict) -> int:
 
 def batches(items: list[dict], limit: int = MAX_REQUEST_BYTES) -> list[list[dict]]:
     """Consecutive groups of instances that fit one request."""
-    groups, current, size = [], [], ENVELOPE
+    groups: list[list[dict]] = []
+    current: list[dict] = []
+    size = ENVELOPE
     for item in items:
         item_size = wire_size(item)
         if current and size + item_size > limit:
@@ -79,5 +82,5 @@ def predict(s: Settings, credentials: Credentials, endpoint_id: str, inputs: lis
             response = target.predict(instances=batch)
             digits += [int(p["digit"]) for p in response.predictions]
             probabilities += [p["probabilities"] for p in response.predictions]
-        print_predictions(path, digits, probabilities)
+        print_predictions(Path(path), digits, probabilities)
     return 0

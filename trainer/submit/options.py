@@ -1,40 +1,27 @@
-"""What a command was asked to do, as frozen values built once by cli from the command line: nothing below
-cli sees argparse."""
+"""What the request builders take (vertex, serving, batch): frozen values the commands build once, by keyword,
+from the command line. Nothing here or below sees argparse."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
+from trainer.submit.errors import SubmitError
 from trainer.submit.machines import Machine
-from trainer.submit.settings import SubmitError
 
 
 @dataclass(frozen=True)
 class JobOptions:
-    """A training job, or the trials of a tuning job."""
+    """A training job, or each trial of a tuning job: its machine, how many, how long and how it is scheduled."""
 
-    display_name: str | None
-    machine: Machine | None  # None: tune keeps hptuning.yaml's trial machine
+    machine: Machine
     replicas: int
     spot: bool
     restart_on_worker_restart: bool
-    dry_run: bool
-    no_wait: bool = False
-    timeout: int = 24 * 3600  # seconds: Scheduling.timeout
-    labels: tuple[tuple[str, str], ...] = ()  # on the job, with the tool's own
+    timeout: int  # seconds: Scheduling.timeout (scheduling.DEFAULT_TIMEOUT unless --timeout)
+    labels: Mapping[str, str]  # on the job, the tool's own among them (scheduling.labels)
     flex_start: bool = False  # Dynamic Workload Scheduler
     max_wait: int | None = None  # seconds; with flex_start: Scheduling.max_wait_duration
-
-
-@dataclass(frozen=True)
-class TuneOptions:
-    config: Path
-    max_trials: int | None
-    parallel_trials: int | None
-    local: bool
-    container: bool
-    output_dir: Path | None
 
 
 @dataclass(frozen=True)
@@ -49,9 +36,9 @@ class DeployOptions:
     max_replicas: int
     serving_image: str | None
     keep_previous: bool
-    labels: tuple[tuple[str, str], ...] = ()  # on the model and on an endpoint it creates
+    labels: Mapping[str, str]  # on the model and on an endpoint it creates
 
-    def check(self) -> None:
+    def __post_init__(self) -> None:
         """One line for an impossible setting, before anything is sent (for `train --deploy`, before the job is)."""
         if self.min_replicas < 1 or self.max_replicas < self.min_replicas:
             raise SubmitError(
@@ -74,4 +61,4 @@ class BatchOptions:
     serving_image: str | None  # with model_dir
     machine_type: str
     replicas: int
-    labels: tuple[tuple[str, str], ...] = ()
+    labels: Mapping[str, str]

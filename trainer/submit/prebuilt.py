@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime
 import re
 
-from trainer.submit.settings import SubmitError
+from trainer.submit.errors import SubmitError
 
 SERVING_TENSORFLOW = "2.15"  # the newest TensorFlow of the prebuilt images (the SDK's helper lists no newer)
 END_OF_AVAILABILITY = {  # prebuilt image (its name in Artifact Registry) -> the last day Vertex AI offers it
@@ -30,7 +30,7 @@ def check(image: str, today: datetime.date) -> str | None:
     past it. None for any other image (ours, or one the table does not list)."""
     match = re.search(r"/prediction/(tf2-(?:cpu|gpu)\.2-\d+):", image)
     ends = END_OF_AVAILABILITY.get(match.group(1)) if match else None
-    if ends is None:
+    if match is None or ends is None:
         return None
     if today > ends:
         raise SubmitError(

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 
 from trainer.config import shown
-from trainer.submit.settings import SubmitError
+from trainer.submit.errors import SubmitError
 
 DEFAULT_TIMEOUT = "24h"
 SEVEN_DAYS = 7 * 24 * 3600

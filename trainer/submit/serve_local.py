@@ -1,5 +1,5 @@
 """`./submit.sh serve --local --model-dir DIR [--port P]`: the serving image (build --local --serving) run here
-with podman as Vertex AI runs it on an endpoint (trainer/contract.py), so that it can be curled exactly as the
+with podman as Vertex AI runs it on an endpoint (trainer/serving_contract.py), so that it can be curled exactly as the
 endpoint will be. It prints the health and predict URLs once healthy, and on Ctrl-C or SIGTERM stops the
 server (SIGTERM to it: it drains its requests), its container removed."""
 
@@ -12,9 +12,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from trainer.contract import ROUTES
+from trainer.serving_contract import ROUTES
 from trainer.submit import container
-from trainer.submit.settings import SubmitError
+from trainer.submit.errors import SubmitError
 
 READY_SECONDS = 600  # loading TensorFlow and the model; far more than it takes
 
@@ -32,7 +32,7 @@ def _stop(signum, frame) -> None:
     raise KeyboardInterrupt  # SIGTERM stops the server as Ctrl-C does
 
 
-def check_model_dir(model_dir: Path) -> None:
+def check_saved_model(model_dir: Path) -> None:
     """A folder the server can load: one line (exit 2) for anything else, before podman is asked for anything."""
     if not (model_dir / "saved_model.pb").is_file():
         raise SubmitError(
@@ -41,7 +41,7 @@ def check_model_dir(model_dir: Path) -> None:
 
 
 def serve(model_dir: Path, port: int, image: str) -> int:
-    """Run the image with model_dir (checked by check_model_dir) as its AIP_STORAGE_URI until Ctrl-C or SIGTERM;
+    """Run the image with model_dir (checked by check_saved_model) as its AIP_STORAGE_URI until Ctrl-C or SIGTERM;
     the exit status."""
     name = f"mnist-serve-{port}"
     container.remove([name])  # left by a killed run

@@ -18,8 +18,9 @@ from google.auth.credentials import Credentials
 from google.cloud import aiplatform
 
 from trainer.submit import prebuilt, vertex
+from trainer.submit.errors import SubmitError
 from trainer.submit.options import DeployOptions
-from trainer.submit.settings import Settings, SubmitError
+from trainer.submit.settings import Settings
 
 
 def init_sdk(s: Settings, credentials: Credentials) -> None:
@@ -45,7 +46,7 @@ def serving_image(s: Settings, image: str | None) -> str:
     return image
 
 
-def check_model_dir(model_dir: str) -> None:
+def check_in_cloud_storage(model_dir: str) -> None:
     """A model folder in Cloud Storage, where Vertex AI can read it; one line (exit 2) for anything else."""
     if not re.fullmatch(r"gs://[^/]+/.+", model_dir.rstrip("/")):
         raise SubmitError(
@@ -111,7 +112,7 @@ def deploy(opts: DeployOptions, s: Settings, credentials: Credentials, model_dir
     """Upload model_dir (a new version if a model with opts.model_name exists), deploy it to the endpoint
     with all the traffic, then undeploy the versions it replaced unless opts.keep_previous. Returns 0."""
     model_dir = model_dir.rstrip("/")
-    check_model_dir(model_dir)
+    check_in_cloud_storage(model_dir)
     image = serving_image(s, opts.serving_image)  # a retired prebuilt image: refused before anything is sent
     init_sdk(s, credentials)
     target = endpoint(s, opts.endpoint) if opts.endpoint else None

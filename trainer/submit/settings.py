@@ -9,11 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from trainer import config  # the trainer's flag parser: no TensorFlow
+from trainer.submit.errors import SubmitError
 from trainer.submit.regions import VERTEX_REGIONS
-
-
-class SubmitError(Exception):
-    """A bad setting, reported as one line before anything is sent."""
 
 
 @dataclass(frozen=True)
@@ -42,10 +39,13 @@ def settings(flags: Mapping[str, str | None], environ: Mapping[str, str], *, nee
     """Flags (by name, as ENVIRONMENT lists them), then environment variables; every value checked before
     anything is sent."""
 
-    def get(name: str, default: str | None = None) -> str | None:
-        return flags.get(name) or environ.get(ENVIRONMENT[name]) or default
+    def get(name: str) -> str | None:
+        return flags.get(name) or environ.get(ENVIRONMENT[name])
 
-    project, region, bucket = get("project"), get("region", "us-central1"), get("bucket")
+    def get_or(name: str, default: str) -> str:
+        return get(name) or default
+
+    project, region, bucket = get("project"), get_or("region", "us-central1"), get("bucket")
     if not project:
         raise SubmitError("no project: pass --project or set PROJECT_ID")
     if region not in VERTEX_REGIONS:
@@ -54,8 +54,8 @@ def settings(flags: Mapping[str, str | None], environ: Mapping[str, str], *, nee
         raise SubmitError("no bucket: pass --bucket gs://BUCKET or set BUCKET")
     if bucket and not bucket.startswith("gs://"):
         raise SubmitError(f"--bucket {bucket}: must be a Cloud Storage URI, gs://BUCKET")
-    registry = f"{region}-docker.pkg.dev/{project}/{get('repository', 'mnist')}"
-    image, tag = get("image", "mnist-trainer"), get("tag", "latest")
+    registry = f"{region}-docker.pkg.dev/{project}/{get_or('repository', 'mnist')}"
+    image, tag = get_or("image", "mnist-trainer"), get_or("tag", "latest")
     tensorboard, service_account = get("tensorboard"), get("service_account")
     if tensorboard and not service_account:
         raise SubmitError(
@@ -65,9 +65,9 @@ def settings(flags: Mapping[str, str | None], environ: Mapping[str, str], *, nee
         project=project,
         region=region,
         bucket=(bucket or "").rstrip("/"),
-        image_uri=get("image_uri", f"{registry}/{image}:{tag}"),
-        tpu_image_uri=get("tpu_image_uri", f"{registry}/{image}-tpu:{tag}"),
-        serving_image_uri=get("serving_image_uri", f"{registry}/mnist-serving:{tag}"),
+        image_uri=get_or("image_uri", f"{registry}/{image}:{tag}"),
+        tpu_image_uri=get_or("tpu_image_uri", f"{registry}/{image}-tpu:{tag}"),
+        serving_image_uri=get_or("serving_image_uri", f"{registry}/mnist-serving:{tag}"),
         service_account=service_account,
         tensorboard=tensorboard,
         api_endpoint=get("api_endpoint"),

@@ -16,6 +16,7 @@ from trainer.submit import logs, vertex
 from trainer.submit.errors import StoppedWaiting
 from trainer.submit.settings import Settings
 from trainer.submit.study import best_line
+from trainer.training_contract import model_dir
 
 Then = Callable[[str], int] | None  # the model folder of a succeeded job -> exit status
 
@@ -68,7 +69,7 @@ def train(
     if not succeeded(job):
         print_last_error(s, credentials, job)
         return 1
-    return then(f"{output}/model") if then else 0
+    return then(model_dir(output)) if then else 0
 
 
 def tune(
@@ -98,4 +99,4 @@ def tune(
     if job.state.name != "JOB_STATE_SUCCEEDED":
         return 1
     # The best trial's model, from its own output folder.
-    return then(f"{job.trial_job_spec.base_output_directory.output_uri_prefix}/{best.id}/model") if then else 0
+    return then(model_dir(f"{job.trial_job_spec.base_output_directory.output_uri_prefix}/{best.id}")) if then else 0

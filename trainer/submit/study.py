@@ -10,7 +10,7 @@ from google.cloud import aiplatform_v1
 from google.protobuf import json_format
 
 from trainer import config
-from trainer.submit.settings import SubmitError
+from trainer.submit.errors import SubmitError
 
 # The fields of a HyperparameterTuningJob that `gcloud ai hp-tuning-jobs create --config` takes from the
 # file (the rest are output only); flags given on the command line override them.

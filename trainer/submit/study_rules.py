@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 
 from trainer.submit import study as studies
-from trainer.submit.settings import SubmitError, trainer_refusal
+from trainer.submit.errors import SubmitError
+from trainer.submit.settings import trainer_refusal
 
 # The trainer reports one thing, validation accuracy, under whatever tag --hypertune-metric names.
 NOT_ACCURACY = re.compile(r"loss|err|time|second|latency|auc|precision|recall|f1|mse|mae|cost", re.I)

@@ -29,9 +29,12 @@ POLL_SECONDS = 0.2  # how often a running trial's metric file is read: a pruned 
 def _sampler(study, seed: int) -> optuna.samplers.BaseSampler:
     algorithm = study.algorithm.name
     if algorithm == "GRID_SEARCH":  # only discrete, integer and categorical parameters: study_rules checked it
-        grid = {}
+        grid: dict[str, list] = {}
         for name, d in distributions(study).items():
-            grid[name] = list(d.choices) if hasattr(d, "choices") else list(range(d.low, d.high + 1))
+            if isinstance(d, optuna.distributions.CategoricalDistribution):
+                grid[name] = list(d.choices)
+            elif isinstance(d, optuna.distributions.IntDistribution):
+                grid[name] = list(range(d.low, d.high + 1))
         return optuna.samplers.GridSampler(grid, seed=seed)
     if algorithm == "RANDOM_SEARCH":
         return optuna.samplers.RandomSampler(seed=seed)
@@ -68,9 +71,9 @@ def _pruner(study) -> optuna.pruners.BasePruner:
     return VertexMedianPruner() if "median_automated_stopping_spec" in study else optuna.pruners.NopPruner()
 
 
-def distributions(study) -> dict:
+def distributions(study) -> dict[str, optuna.distributions.BaseDistribution]:
     """The study's parameters as Optuna distributions (UNIT_LOG_SCALE: sampled on a log scale)."""
-    found = {}
+    found: dict[str, optuna.distributions.BaseDistribution] = {}
     for p in study.parameters:
         kind, log = studies.value_spec(p), p.scale_type.name == "UNIT_LOG_SCALE"
         if kind == "double_value_spec":
@@ -101,7 +104,8 @@ class Sweep:
         self.output_dir = output_dir.resolve() if image else output_dir  # mounted at the same path in the image
         self.image = image  # None: trials run as processes here
         output_dir.mkdir(parents=True, exist_ok=True)
-        direction = "maximize" if self.metric.goal.name == "MAXIMIZE" else "minimize"
+        maximize = self.metric.goal.name == "MAXIMIZE"
+        direction = optuna.study.StudyDirection.MAXIMIZE if maximize else optuna.study.StudyDirection.MINIMIZE
         self.optuna = optuna.create_study(
             study_name="local", storage=f"sqlite:///{output_dir / 'study.db'}", load_if_exists=True,
             direction=direction, sampler=_sampler(study, seed), pruner=_pruner(study),
@@ -143,7 +147,8 @@ class Sweep:
                     if process.poll() is None:
                         process.send_signal(signal.SIGTERM)  # a clean stop: the trial's outputs so far are kept
         trial.set_user_attr("epochs", len(reported))
-        final = (studies.reports(metric_file, self.metric.metric_id) or [(0, None)])[-1][1]
+        reports = studies.reports(metric_file, self.metric.metric_id)
+        final = reports[-1][1] if reports else None
         with self.lock:
             if pruned:
                 self.optuna.tell(trial, state=optuna.trial.TrialState.PRUNED)
@@ -202,5 +207,6 @@ class Sweep:
             return 1
         best = self.optuna.best_trial
         flags = studies.flag_values(best.params)
-        print(studies.best_line(str(best.number + 1), self.metric.metric_id, best.value, flags))
+        value = best.value if best.value is not None else float("nan")  # a COMPLETE trial has its value
+        print(studies.best_line(str(best.number + 1), self.metric.metric_id, value, flags))
         return 0

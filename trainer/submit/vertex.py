@@ -18,8 +18,9 @@ from google.cloud import aiplatform_v1
 from google.protobuf import duration_pb2, json_format
 
 from trainer.submit import machines
+from trainer.submit.errors import SubmitError
 from trainer.submit.options import JobOptions
-from trainer.submit.settings import Settings, SubmitError
+from trainer.submit.settings import Settings
 
 ENDED = {"JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED"}
 POLL_SECONDS = (5.0, 60.0)  # a job's state is read every 5 s at first, then less often, as the SDK's wait does
@@ -34,6 +35,8 @@ def client(s: Settings, credentials: Credentials, service=aiplatform_v1.JobServi
     """A Vertex AI service's client for the region (or for --api-endpoint; a local http:// one speaks REST, not
     gRPC): the job service, or e.g. aiplatform_v1.EndpointServiceClient."""
     endpoint = s.api_endpoint or f"{s.region}-aiplatform.googleapis.com"
+    # gRPC needs TLS; a plain-HTTP endpoint (an emulator, or a local proxy to a private endpoint) is reached over the
+    # REST transport, which the client library offers for exactly that. The tests' fake Vertex AI is one such.
     return service(
         credentials=credentials,
         transport="rest" if endpoint.startswith("http://") else "grpc",
@@ -55,11 +58,12 @@ def console_url(resource_name: str) -> str:
 
 
 def job_spec(
-    opts: JobOptions, s: Settings, machine: machines.Machine, trainer_args: list[str], output: str, accelerator: str
+    opts: JobOptions, s: Settings, trainer_args: list[str], output: str, accelerator: str
 ) -> aiplatform_v1.CustomJobSpec:
-    """The CustomJobSpec: worker pools on this machine with its image (TPU or not), scheduling, outputs.
+    """The CustomJobSpec: worker pools on opts.machine with its image (TPU or not), scheduling, outputs.
     accelerator: the trainer's --accelerator as parsed; "auto" gets the machine's, so the trainer fails fast
     on a GPU or TPU job that cannot see it."""
+    machine = opts.machine
     image = s.tpu_image_uri if machine.accelerator == "tpu" else s.image_uri
     if accelerator == "auto":
         trainer_args = [*trainer_args, f"--accelerator={machine.accelerator}"]
@@ -73,9 +77,9 @@ def job_spec(
     if opts.restart_on_worker_restart:
         spec.scheduling.restart_job_on_worker_restart = True
     if opts.spot:
-        spec.scheduling.strategy = aiplatform_v1.Scheduling.Strategy.SPOT
+        spec.scheduling.strategy = aiplatform_v1.Scheduling.Strategy.SPOT  # type: ignore[assignment]  # proto-plus: int
     if opts.flex_start:
-        spec.scheduling.strategy = aiplatform_v1.Scheduling.Strategy.FLEX_START
+        spec.scheduling.strategy = aiplatform_v1.Scheduling.Strategy.FLEX_START  # type: ignore[assignment]
         if opts.max_wait is not None:
             spec.scheduling.max_wait_duration = duration_pb2.Duration(seconds=opts.max_wait)
     return spec
@@ -147,7 +151,7 @@ def wait(jobs: aiplatform_v1.JobServiceClient, job):
 def custom_job(opts: JobOptions, s: Settings, trainer_args: list[str], name: str, accelerator: str):
     """The CustomJob on opts.machine, its outputs in BUCKET/NAME (the same name again: the same checkpoints,
     so the trainer resumes)."""
-    spec = job_spec(opts, s, opts.machine, trainer_args, f"{s.bucket}/{name}", accelerator)
+    spec = job_spec(opts, s, trainer_args, f"{s.bucket}/{name}", accelerator)
     return aiplatform_v1.CustomJob(display_name=name, job_spec=spec, labels=dict(opts.labels))
 
 
@@ -168,7 +172,7 @@ def tuning_job(
         max_trial_count=tuning.max_trial_count,
         parallel_trial_count=tuning.parallel_trial_count,
         max_failed_trial_count=tuning.max_failed_trial_count,
-        trial_job_spec=job_spec(opts, s, opts.machine, [*base_args, *trainer_args], f"{s.bucket}/{name}", accelerator),
+        trial_job_spec=job_spec(opts, s, [*base_args, *trainer_args], f"{s.bucket}/{name}", accelerator),
         labels={**tuning.labels, **dict(opts.labels)},
     )
     if tuning.encryption_spec.kms_key_name:

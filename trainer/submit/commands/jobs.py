@@ -1,0 +1,166 @@
+"""`train` and `tune`: a CustomJob, or a HyperparameterTuningJob from hptuning.yaml (on Vertex AI, or here with
+Optuna), each checked whole before it is sent, and with --deploy, its model served when it succeeds."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from trainer.submit import scheduling
+from trainer.submit.commands.shared import (
+    count,
+    deploy_options,
+    deployment,
+    job,
+    job_options,
+    labelled,
+    machine_of,
+    settings_of,
+    timestamped,
+    where,
+)
+from trainer.submit.errors import SubmitError
+from trainer.submit.machines import from_message
+from trainer.submit.options import DeployOptions, JobOptions
+from trainer.submit.settings import Settings, trainer_config
+
+if TYPE_CHECKING:
+    from google.cloud import aiplatform_v1
+
+
+@dataclass(frozen=True)
+class CloudJob:
+    """A training or tuning job to send (or, on a dry run, to print), and what follows its success."""
+
+    settings: Settings
+    job: JobOptions
+    name: str
+    trainer_args: tuple[str, ...]
+    accelerator: str  # the trainer's --accelerator as parsed: "auto" gets the machine's
+    dry_run: bool
+    deploy: DeployOptions | None
+    no_wait: bool = False
+    tuning: aiplatform_v1.HyperparameterTuningJob | None = None  # hptuning.yaml's, with the flags applied; None: train
+
+
+@dataclass(frozen=True)
+class LocalSweep:
+    """`tune --local`: the study run here, each trial a process (or a container of image)."""
+
+    tuning: aiplatform_v1.HyperparameterTuningJob
+    trainer_args: tuple[str, ...]
+    output: Path
+    image: str | None
+
+
+# fmt: off
+def add_train(sub: argparse._SubParsersAction) -> None:
+    train = sub.add_parser("train", parents=[where(), job(), deployment(), labelled()], help="run a CustomJob")
+    train.add_argument("--no-wait", action="store_true", help="return once the job is created")
+    train.add_argument("--deploy", action="store_true", help="when the job succeeds, deploy its model (see deploy --help)")
+    train.set_defaults(options=train_options, run=send, has_dry_run=True, takes_trainer_flags=True)
+
+
+def add_tune(sub: argparse._SubParsersAction) -> None:
+    tune = sub.add_parser("tune", parents=[where(), job(), deployment(), labelled()], help="run a HyperparameterTuningJob from hptuning.yaml")
+    tune.add_argument("--deploy", action="store_true", help="when the sweep ends, deploy the best trial's model (see deploy --help)")
+    tune.add_argument("--config", type=Path, default=Path("hptuning.yaml"))
+    tune.add_argument("--max-trials", type=count(1), help="default: the file's maxTrialCount, else 20")
+    tune.add_argument("--parallel-trials", type=count(1), help="default: the file's parallelTrialCount, else 5")
+    tune.add_argument("--local", action="store_true", help="run the study on this machine with Optuna, --parallel-trials at a time")
+    tune.add_argument("--container", action="store_true", help="with --local: run each trial in the image built by build --local")
+    tune.add_argument("--output-dir", type=Path, help="with --local: the study's folder; the same one again continues it (default: runs/DISPLAY_NAME)")
+    tune.set_defaults(options=tune_options, run=run_tune, has_dry_run=True, takes_trainer_flags=True)
+# fmt: on
+
+
+def train_options(a: argparse.Namespace, trainer_args: list[str]) -> CloudJob:
+    """The CustomJob's settings, machine, limits and labels, the trainer's flags as it will parse them, and
+    --deploy's options: all checked before anything is sent."""
+    s = settings_of(a, need_bucket=True)
+    config = trainer_config(trainer_args)
+    labels = scheduling.labels(a.labels)
+    opts = job_options(a, machine_of(a), labels)
+    if a.deploy and a.no_wait:
+        raise SubmitError("--deploy needs train to wait for the job; drop --no-wait, or deploy later")
+    deploy = deploy_options(a, labels) if a.deploy else None  # checked now, not after the training
+    name = a.display_name or timestamped("mnist")
+    return CloudJob(settings=s, job=opts, name=name, trainer_args=tuple(trainer_args), accelerator=config.accelerator,
+                    dry_run=a.dry_run, deploy=deploy, no_wait=a.no_wait)  # fmt: skip
+
+
+def tune_options(a: argparse.Namespace, trainer_args: list[str]) -> CloudJob | LocalSweep:
+    """hptuning.yaml with the flags over it (as gcloud's --config), checked against Vertex AI's rules and every
+    value a trial can get; then the sweep here, or the job for Vertex AI."""
+    from trainer.submit import study, study_rules  # YAML and the aiplatform_v1 types: only tune needs them
+
+    if a.deploy and a.local:
+        raise SubmitError("--deploy with --local: the trials' models are on this machine; copy the best one to "
+                          "gs:// (gcloud storage cp -r DIR gs://BUCKET/PATH) and run ./submit.sh deploy")  # fmt: skip
+    if a.dry_run and a.local:
+        raise SubmitError(
+            "--dry-run with --local: a local sweep sends nothing; tune --dry-run shows the cloud's request"
+        )
+    labels = scheduling.labels(a.labels)
+    deploy = deploy_options(a, labels) if a.deploy else None  # checked now, not after the sweep
+    tuning = study.load_config(a.config)
+    trial_args = [*tuning.trial_job_spec.worker_pool_specs[0].container_spec.args, *trainer_args]
+    config = trainer_config(trial_args)
+    # Before anything is sent or run: the metric the trials report, Vertex AI's rules, every value a trial can get.
+    trainer_args = [*trainer_args, *study_rules.metric_flag(tuning, trial_args, str(a.config))]
+    study_rules.check(tuning, trial_args, str(a.config))
+    tuning.max_trial_count = a.max_trials or tuning.max_trial_count or 20
+    tuning.parallel_trial_count = min(a.parallel_trials or tuning.parallel_trial_count or 5, tuning.max_trial_count)
+    if a.local:  # the same folder again continues the study (its study.db)
+        from trainer.submit import container
+
+        output = a.output_dir or Path("runs") / (tuning.display_name or "mnist-tune")
+        image = container.image_for(config.accelerator == "tpu") if a.container else None
+        return LocalSweep(tuning=tuning, trainer_args=tuple(trainer_args), output=output, image=image)
+    s = settings_of(a, need_bucket=True)
+    given = any(v is not None for v in (a.machine_type, a.accelerator_type, a.accelerator_count))
+    machine = machine_of(a) if given else from_message(tuning.trial_job_spec.worker_pool_specs[0].machine_spec)
+    opts = job_options(a, machine, labels)  # the flags over the file's trial machine
+    # A new folder for each sweep: trial N of another sweep must not resume from this one's backups.
+    name = a.display_name or timestamped(tuning.display_name or "mnist-tune")
+    return CloudJob(settings=s, job=opts, name=name, trainer_args=tuple(trainer_args), accelerator=config.accelerator,
+                    dry_run=a.dry_run, deploy=deploy, tuning=tuning)  # fmt: skip
+
+
+def run_tune(options: CloudJob | LocalSweep) -> int:
+    """`./submit.sh tune`: the sweep here, or the job sent to Vertex AI."""
+    if isinstance(options, CloudJob):
+        return send(options)
+    from trainer.submit.sweep import Sweep
+
+    tuning = options.tuning
+    sweep = Sweep(tuning.study_spec, tuning.trial_job_spec, list(options.trainer_args), options.output, options.image)
+    return sweep.run(tuning.max_trial_count, tuning.parallel_trial_count)
+
+
+def send(o: CloudJob) -> int:
+    """A dry run prints the job's request; else the steps of trainer.submit.steps, with --deploy's as the last."""
+    from trainer.submit import vertex
+
+    args = list(o.trainer_args)
+    if o.tuning is None:
+        request: Any = vertex.custom_job(o.job, o.settings, args, o.name, o.accelerator)
+    else:
+        request = vertex.tuning_job(o.tuning, o.job, o.settings, args, o.name, o.accelerator)
+    if o.dry_run:
+        return vertex.print_request(request)
+    from trainer.submit import credentials, steps  # steps: Cloud Logging, for a failed job's last error line
+
+    creds = credentials.load()
+    then = None
+    if o.deploy:
+        from trainer.submit import serving  # the aiplatform SDK: only for --deploy
+
+        deploy = o.deploy
+        then = lambda model_dir: serving.deploy(deploy, o.settings, creds, model_dir)  # noqa: E731
+    jobs = vertex.client(o.settings, creds)
+    if o.tuning is None:
+        return steps.train(jobs, o.settings, creds, request, o.no_wait, then)
+    return steps.tune(jobs, o.settings, creds, request, then)

@@ -1,0 +1,145 @@
+"""What several commands share: one-line argparse refusals, whole-number flags, the flag groups (where a job goes,
+its machine and limits, its labels, how its model is served), and the options built from them."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from trainer.config import shown
+from trainer.submit import scheduling
+from trainer.submit.errors import SubmitError
+from trainer.submit.machines import Machine, machine_spec
+from trainer.submit.options import DeployOptions, JobOptions
+from trainer.submit.prebuilt import SERVING_TENSORFLOW
+from trainer.submit.settings import ENVIRONMENT, Settings, settings
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse's parser whose refusals are one line naming the flag (the usage is a --help away), exit 2."""
+
+    def error(self, message: str):  # type: ignore[override]  # argparse's NoReturn: exit() never returns
+        self.exit(2, f"error: {self.prog}: {message}\n")
+
+
+def count(least: int, most: int | None = None):
+    """An argparse type for a whole number in [least, most]: 0 or -1 replicas is refused, never taken as 1."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < least or (most is not None and value > most):
+            within = f"at least {least}" if most is None else f"from {least} to {most}"
+            raise argparse.ArgumentTypeError(f"must be {within}, got {shown(text)}")
+        return value
+
+    return parse
+
+
+# fmt: off
+def where() -> argparse.ArgumentParser:
+    """The settings' flags (project, region, bucket, image) and --dry-run, on every cloud command."""
+    common = Parser(add_help=False)
+    common.add_argument("--project", help="Google Cloud project (default: $PROJECT_ID)")
+    common.add_argument("--region", help="Vertex AI region (default: $REGION, else us-central1)")
+    common.add_argument("--bucket", help="gs://BUCKET for job outputs (default: $BUCKET)")
+    common.add_argument("--repository", help="Artifact Registry repository (default: $REPOSITORY, else mnist)")
+    common.add_argument("--image", help="image name (default: $IMAGE, else mnist-trainer)")
+    common.add_argument("--tag", help="image tag (default: $TAG, else latest)")
+    common.add_argument("--image-uri", help="the whole image URI, instead of the four above (default: $IMAGE_URI)")
+    common.add_argument("--tpu-image-uri", help="the TPU jobs' whole image URI (default: $TPU_IMAGE_URI, else IMAGE-tpu)")
+    common.add_argument("--dry-run", action="store_true", help="print the request (or command) and send nothing")
+    return common
+
+
+def job() -> argparse.ArgumentParser:
+    """A job's machine, replicas and limits: train's and each trial's of tune."""
+    jobs = Parser(add_help=False)
+    jobs.add_argument("--display-name")
+    jobs.add_argument("--machine-type", help="e.g. g2-standard-8, a2-highgpu-1g, ct5lp-hightpu-4t, cloud-tpu (default: n1-standard-8; tune: hptuning.yaml's)")
+    jobs.add_argument("--accelerator-type", help="default: the machine's own GPU (a2, a3, a4, g2, g4), NVIDIA_TESLA_T4 on n1, none on TPU machines")
+    jobs.add_argument("--accelerator-count", type=count(0), help="0 for a CPU-only job (default: the machine's, else 1)")
+    jobs.add_argument("--replicas", type=count(1), default=1, help="machines; more than one trains with MultiWorkerMirroredStrategy")
+    jobs.add_argument("--service-account", help="default: $SERVICE_ACCOUNT")
+    jobs.add_argument("--tensorboard", help="a Vertex AI TensorBoard instance, projects/P/locations/R/tensorboards/ID (default: $TENSORBOARD)")
+    jobs.add_argument("--spot", action="store_true", help="run on Spot VMs (cheaper, may be preempted: the trainer resumes)")
+    jobs.add_argument("--no-restart-on-worker-restart", dest="restart_on_worker_restart", action="store_false",
+                      help="by default a restarted worker restarts the whole job, which then resumes from its backup")
+    jobs.add_argument("--api-endpoint", help="Vertex AI API endpoint, e.g. a regional or private one (default: $VERTEX_API_ENDPOINT)")
+    jobs.add_argument("--timeout", default=scheduling.DEFAULT_TIMEOUT, help="the longest a job (each trial of a tuning job) may run, e.g. 90m, 2h, 1d; then Vertex AI stops it (default: %(default)s; Vertex AI's own is 7 days)")
+    jobs.add_argument("--flex-start", action="store_true", help="wait for GPU capacity with Dynamic Workload Scheduler (L4, A100, H100, H200, B200; not with --spot)")
+    jobs.add_argument("--max-wait", help="with --flex-start: how long to wait for the capacity, e.g. 2h; 0 waits indefinitely (default: Vertex AI's, 1 day)")
+    return jobs
+
+
+def labelled() -> argparse.ArgumentParser:
+    labels = Parser(add_help=False)
+    labels.add_argument("--labels", help=f"k=v,... on every job, model and endpoint this creates, besides {scheduling.TOOL_LABEL[0]}={scheduling.TOOL_LABEL[1]}")
+    return labels
+
+
+def deployment() -> argparse.ArgumentParser:
+    """Where and how a model is served: deploy's flags, and train's and tune's for --deploy."""
+    serve = Parser(add_help=False)
+    serve.add_argument("--model-name", default=os.environ.get("MODEL_NAME", "mnist"), help="the model's display name in the Model Registry; an existing one gets a new version (default: $MODEL_NAME, else mnist)")
+    serve.add_argument("--endpoint", help="deploy to this endpoint (ID or resource name) instead of the one named --endpoint-name")
+    serve.add_argument("--endpoint-name", default="mnist", help="the endpoint's display name, reused if it exists (default: mnist)")
+    serve.add_argument("--serving-machine-type", default="n1-standard-2", help="default: n1-standard-2")
+    serve.add_argument("--min-replicas", type=count(1), default=1, help="replicas always running, each billed by the hour (default: 1)")
+    serve.add_argument("--max-replicas", type=count(1), default=1, help="autoscaling limit (default: 1)")
+    serve.add_argument("--serving-image", help=f"default: this project's own (Dockerfile.serving, $SERVING_IMAGE_URI, else REGION-docker.pkg.dev/PROJECT/REPOSITORY/mnist-serving:TAG); a prebuilt one, e.g. TensorFlow {SERVING_TENSORFLOW}'s, is checked against its end of availability")
+    serve.add_argument("--keep-previous", action="store_true", help="keep the versions the new one replaces deployed (with no traffic, still billed)")
+    return serve
+
+
+def api_endpoint(command: argparse.ArgumentParser) -> None:
+    """--api-endpoint, last among the flags of a command that reads from Vertex AI without a job's flags."""
+    command.add_argument("--api-endpoint", help="Vertex AI API endpoint (default: $VERTEX_API_ENDPOINT)")
+# fmt: on
+
+
+def from_flags(kind: type[T], a: argparse.Namespace, **given: Any) -> T:
+    """A frozen options dataclass built by keyword: each field the value given here, else the flag of its name."""
+    return kind(**{f.name: given[f.name] if f.name in given else getattr(a, f.name) for f in dataclasses.fields(kind)})
+
+
+def settings_of(a: argparse.Namespace, need_bucket: bool) -> Settings:
+    """Settings from the flags, then the environment; one line (SubmitError) for a missing or bad one."""
+    return settings({name: getattr(a, name, None) for name in ENVIRONMENT}, os.environ, need_bucket=need_bucket)
+
+
+def job_options(a: argparse.Namespace, machine: Machine, labels: Mapping[str, str]) -> JobOptions:
+    """The job's options on this machine, every limit checked."""
+    timeout = scheduling.seconds("--timeout", a.timeout)
+    if a.max_wait is not None and not a.flex_start:
+        raise SubmitError("--max-wait: only with --flex-start (how long to wait for Dynamic Workload Scheduler)")
+    max_wait = None if a.max_wait is None else scheduling.seconds("--max-wait", a.max_wait, zero=True)
+    if a.flex_start:
+        scheduling.check_flex_start(machine.spec.get("accelerator_type"), machine.spec["machine_type"], a.spot, timeout)
+    return from_flags(JobOptions, a, machine=machine, timeout=timeout, labels=labels, max_wait=max_wait)
+
+
+def machine_of(a: argparse.Namespace) -> Machine:
+    """--machine-type, --accelerator-type and --accelerator-count, checked against Vertex AI's compute table."""
+    return machine_spec(a.machine_type, a.accelerator_type, a.accelerator_count)
+
+
+def deploy_options(a: argparse.Namespace, labels: Mapping[str, str]) -> DeployOptions:
+    """deploy's flags (train's and tune's with --deploy), checked now: before a job is sent, not after it."""
+    return from_flags(DeployOptions, a, machine_type=a.serving_machine_type, labels=labels)
+
+
+def timestamped(name: str) -> str:
+    """NAME-YYYYmmdd-HHMMSS: a new name (so a new output folder) for each run."""
+    return f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
