@@ -4,6 +4,21 @@ import os
 
 from setuptools import find_packages, setup
 
+# What ./submit.sh needs beside the Vertex AI SDK: hptuning.yaml, the sweep, job logs; images addressed
+# by their source (Artifact Registry's tags, Docker's own rules for what goes in); setup and doctor
+# (Service Usage, Cloud Quotas, and IAM's REST API: google-cloud-iam speaks gRPC only).
+LAUNCHER = [
+    "pyyaml",
+    "optuna>=4,<6",
+    "google-cloud-logging>=3.5",
+    "google-cloud-artifact-registry>=1.11",
+    "docker>=7",
+    "dockerfile-parse>=2",
+    "google-cloud-service-usage>=1.10",
+    "google-cloud-quotas>=0.1",
+    "google-api-python-client>=2.100",
+]
+
 setup(
     name="mnist-vertex-trainer",
     version="0.1.0",
@@ -28,14 +43,13 @@ setup(
     ],
     extras_require={
         # ./submit.sh: Vertex AI jobs and endpoints through the SDK, hptuning.yaml, job logs.
-        "submit": ["google-cloud-aiplatform>=1.60", "pyyaml", "optuna>=4,<6", "google-cloud-logging>=3.5"],
+        "submit": ["google-cloud-aiplatform>=1.60", *LAUNCHER],
         # The serving image's server (trainer/server.py): Vertex AI's Custom Prediction Routine server.
         "serve": ["google-cloud-aiplatform[prediction]>=1.60"],
         "test": [
-            "google-cloud-aiplatform[prediction]>=1.60",
-            "google-cloud-logging>=3.5",
-            "pyyaml",
-            "optuna>=4,<6",
+            "google-cloud-aiplatform[prediction]>=1.60",  # the launcher's SDK, and the serving image's server
+            *LAUNCHER,
+            "google-cloud-iam>=2.15",  # the IAM types the tests' fake parses requests into
             "pytest>=8",
             "pytest-xdist>=3.2",
             "hypothesis>=6.100",

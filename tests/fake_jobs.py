@@ -95,7 +95,8 @@ class FakeJobs:
 
             if timeout:
                 timer.start()
-            rc = local.run_worker_pools(pools, out, job_id, trial_id, subprocess.PIPE, started)
+            env = {e.name: e.value for e in spec.worker_pool_specs[0].container_spec.env}  # the container's own
+            rc = local.run_worker_pools(pools, out, job_id, trial_id, subprocess.PIPE, started, container_env=env)
             timer.cancel()
             for reader in readers:
                 reader.join()

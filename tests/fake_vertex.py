@@ -6,7 +6,8 @@ timeout, lists filtered by label). gs://BUCKET/PATH output directories live unde
 Vertex's /gcs/ mount shows them to a job. fail_next() makes the next create answer with an error,
 in the API's own error format, as a real quota, permission or argument problem would. The Model Registry,
 endpoints and prediction live in fake_serving.py; Cloud Logging's entries:list, serving the lines the
-jobs printed, in fake_logging.py.
+jobs printed, in fake_logging.py; Artifact Registry's tags in fake_registry.py; the project's services,
+repositories, quotas and service accounts in fake_project.py.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import fake_operations as op
 from fake_auth import FakeAuth
 from fake_jobs import FakeJobs
 from fake_logging import FakeLogging
+from fake_project import FakeProject
+from fake_registry import FakeRegistry
 from fake_serving import FakeServing
 from google.cloud import aiplatform_v1
 from google.protobuf import json_format
@@ -38,6 +41,8 @@ class FakeVertex:
         self._failures: list[tuple[int, str, str]] = []
         self.serving = FakeServing(self.local_path)
         self.logging = FakeLogging()
+        self.registry = FakeRegistry()  # Artifact Registry: the images' tags and digests
+        self.project = FakeProject()  # services, repositories, quotas, service accounts
         self.runner = FakeJobs(self.local_path, self.logging, self.serving._model)
         self.jobs = self.runner.jobs  # job name -> its CustomJob or HyperparameterTuningJob
         self._lock = self.runner.lock
@@ -90,7 +95,8 @@ class FakeVertex:
                 if method == "POST" and self.path.split("?")[0] == "/v2/entries:list":
                     answer = fake.logging.list_entries
                 else:
-                    answer = fake.serving.route(method, self.path)
+                    answer = (fake.serving.route(method, self.path) or fake.registry.route(method, self.path)
+                              or fake.project.route(method, self.path))  # fmt: skip
                 if answer is None:
                     return False
                 if method == "POST" and fake._failures:

@@ -12,7 +12,7 @@ from conftest import CLOUD, SAMPLE_DIR, read_metrics, run_in_process
 from google.cloud import aiplatform_v1
 
 from trainer import distribution
-from trainer.submit import cli, credentials
+from trainer.submit import cli, credentials, source
 from trainer.submit import vertex as jobs
 from trainer.submit.settings import settings
 
@@ -61,7 +61,8 @@ def test_dry_runs_carry_the_machine_spec_the_image_and_the_accelerator_flag(argv
     )
     assert spec.accelerator_count == expected.get("accelerator_count", 0)
     assert spec.tpu_topology == expected.get("tpu_topology", "")
-    assert pool.container_spec.image_uri == (f"{IMAGE}-tpu:latest" if accelerator == "tpu" else f"{IMAGE}:latest")
+    kind = "tpu" if accelerator == "tpu" else "training"
+    assert pool.container_spec.image_uri == f"{IMAGE}{'-tpu' * (kind == 'tpu')}:{source.tag(source.DOCKERFILES[kind])}"
     assert list(pool.container_spec.args) == ["--stage=conv", f"--accelerator={accelerator}"]
 
 
@@ -196,5 +197,6 @@ def test_a_tuning_study_on_a_tpu_machine_runs_its_trials_in_the_tpu_image(capsys
     (pool,) = job.trial_job_spec.worker_pool_specs
     assert (pool.machine_spec.machine_type, pool.machine_spec.tpu_topology) == ("ct5lp-hightpu-8t", "2x4")
     assert (
-        pool.container_spec.image_uri == f"{IMAGE}-tpu:latest" and pool.container_spec.args[-1] == "--accelerator=tpu"
+        pool.container_spec.image_uri == f"{IMAGE}-tpu:{source.tag('Dockerfile.tpu')}"
+        and pool.container_spec.args[-1] == "--accelerator=tpu"
     )

@@ -20,11 +20,12 @@ CLOUD = ["--project", "demo-project", "--region", "us-central1", "--bucket", "gs
 NAME = ["--display-name", "golden"]
 VARIABLES = ("PROJECT_ID", "REGION", "BUCKET", "REPOSITORY", "IMAGE", "TAG", "IMAGE_URI", "TPU_IMAGE_URI",
              "SERVICE_ACCOUNT", "TENSORBOARD", "VERTEX_API_ENDPOINT", "SERVING_IMAGE_URI", "MODEL_NAME")  # fmt: skip
-COMMANDS = ["build", "train", "tune", "local", "deploy", "predict", "undeploy", "logs", "batch-predict", "serve",
+COMMANDS = ["setup", "doctor", "build", "train", "tune", "local", "deploy", "predict", "undeploy", "logs", "batch-predict", "serve",
             "status", "list", "cancel"]  # fmt: skip
 CASES = [
     ["--help"],
     *[[command, "--help"] for command in COMMANDS],
+    ["setup", "--dry-run", "--project", "demo-project", "--bucket", "gs://demo-bucket"],
     ["build", "--dry-run", "--project", "demo-project"],
     ["build", "--tpu", "--dry-run", "--project", "demo-project", "--tag", "v2"],
     ["build", "--local", "--dry-run"],
@@ -76,9 +77,11 @@ CASES = [
 
 
 def _stable(text: str) -> str:
-    """The output without what differs between machines and runs: the clone's path, the hour."""
+    """The output without what differs between machines and runs: the clone's path, the hour, the source."""
     text = text.replace(str(REPO), "<REPO>")
     text = re.sub(r"\S*/podman\b", "podman", text)
+    text = re.sub(r"src-[0-9a-f]{12}", "src-<SOURCE>", text)  # the source's digest: it changes with every edit
+    text = re.sub(r'"source": "[0-9a-f]{12}"', '"source": "<SOURCE>"', text)
     return re.sub(r"\d{8}-\d{6}", "<TIME>", text)
 
 

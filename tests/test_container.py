@@ -36,7 +36,8 @@ def _check_outputs(folder) -> dict:
 @pytest.fixture(scope="module")
 def image():
     assert cli.main(["build", "--local"]) == 0
-    return container.IMAGES[False]
+    assert cli.main(["build", "--local"]) == 0  # again: this source's image is here, so nothing is built
+    return container.image_for()
 
 
 @pytest.mark.container
@@ -92,16 +93,17 @@ def test_build_local_dry_run_prints_the_podman_build_and_builds_nothing(clean_se
     assert cli.main(["build", "--local", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("podman build --network host") and f"--build-arg BASE={container.STAND_IN}" in out
-    assert f"--build-arg TENSORFLOW={container.CPU_TENSORFLOW}" in out and f"--tag {container.IMAGES[False]}" in out
+    assert f"--build-arg TENSORFLOW={container.CPU_TENSORFLOW}" in out
+    assert f"--tag {container.IMAGES['training']}:src-" in out and f"--tag {container.IMAGES['training']}:local" in out
     assert cli.main(["build", "--local", "--tpu", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "TENSORFLOW" not in out and "Dockerfile.tpu" in out and f"--tag {container.IMAGES[True]}" in out
+    assert "TENSORFLOW" not in out and "Dockerfile.tpu" in out and f"--tag {container.IMAGES['tpu']}:src-" in out
     assert cli.main(["build", "--local", "--serving", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert (
         "--build-arg TENSORFLOW" not in out
         and "Dockerfile.serving" in out
-        and f"--tag {container.SERVING_IMAGE}" in out
+        and f"--tag {container.IMAGES['serving']}:src-" in out
     )
     assert cli.main(["build", "--serving", "--dry-run", "--project", "p"]) == 2  # the cloud build makes both anyway
 

@@ -11,7 +11,7 @@ import pytest
 from conftest import CLOUD, SAMPLE_DIR
 from google.cloud import aiplatform_v1
 
-from trainer.submit import cli, credentials
+from trainer.submit import cli, credentials, source
 from trainer.submit import study as studies
 from trainer.submit import vertex as jobs_api
 from trainer.submit.settings import settings
@@ -20,6 +20,7 @@ pytestmark = pytest.mark.usefixtures("clean_settings")
 CPU = ["--machine-type", "n1-standard-4", "--accelerator-count", "0"]
 TRAIN = ["--stage", "dense", "--data-dir", str(SAMPLE_DIR), "--train-size", "512", "--test-size", "200", "--no-plots"]
 TOOL = {"tool": "mnist-vertex-trainer"}
+JOB = {**TOOL, "source": source.tag("Dockerfile").removeprefix("src-")}  # a job's labels: its source's too
 
 
 def _run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -36,14 +37,14 @@ def _dry_run(capsys, *argv: str) -> aiplatform_v1.CustomJob:
 
 def test_every_job_gets_a_24_hour_limit_and_the_tools_label_unless_told_otherwise(capsys):
     job = _dry_run(capsys)
-    assert job.job_spec.scheduling.timeout.total_seconds() == 24 * 3600 and dict(job.labels) == TOOL
+    assert job.job_spec.scheduling.timeout.total_seconds() == 24 * 3600 and dict(job.labels) == JOB
     job = _dry_run(capsys, "--timeout", "90m", "--labels", "team=vision,cost-center=r_d")
     assert job.job_spec.scheduling.timeout.total_seconds() == 90 * 60
-    assert dict(job.labels) == {**TOOL, "team": "vision", "cost-center": "r_d"}
+    assert dict(job.labels) == {**JOB, "team": "vision", "cost-center": "r_d"}
     code, out, err = _run(capsys, "tune", *CLOUD, "--dry-run", "--timeout", "2h", "--labels", "team=vision")
     tuning = aiplatform_v1.HyperparameterTuningJob.from_json(out, ignore_unknown_fields=False)
     assert tuning.trial_job_spec.scheduling.timeout.total_seconds() == 7200  # each trial's limit
-    assert dict(tuning.labels) == {**TOOL, "team": "vision"}
+    assert dict(tuning.labels) == {**JOB, "team": "vision"}
 
 
 def test_flex_start_requests_dynamic_workload_scheduler_with_its_wait(capsys):
@@ -120,7 +121,10 @@ def test_status_list_and_cancel_find_a_running_job_and_cancel_it(vertex, capsys,
     assert code == 0, err
     assert f"job: {name} (lifecycle)\nstate: JOB_STATE_RUNNING\n" in out
     assert "machine: n1-standard-4, 1 replica" in out and "timeout: 24 h" in out
-    assert "labels: team=a,tool=mnist-vertex-trainer" in out and "outputs: gs://demo-bucket/lifecycle" in out
+    assert (
+        f"labels: source={JOB['source']},team=a,tool=mnist-vertex-trainer" in out
+        and "outputs: gs://demo-bucket/lifecycle" in out
+    )
 
     code, out, err = _run(capsys, "list", *where)
     assert code == 0, err

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from conftest import REPO
 
-from trainer.submit import cli
+from trainer.submit import cli, source
 
 pytestmark = pytest.mark.usefixtures("clean_settings")
 
@@ -41,7 +41,7 @@ def test_build_derives_the_cloud_build_substitutions_from_the_job_settings(capsy
     )
     assert capsys.readouterr().out.strip() == (
         "gcloud builds submit --project demo-project --region europe-west4 --config cloudbuild.yaml "
-        "--substitutions=_REGION=europe-west4,_REPOSITORY=ml,_IMAGE=mnist-trainer,_TAG=v3 ."
+        "--substitutions=_REGION=europe-west4,_REPOSITORY=ml,_IMAGE=mnist-trainer,_TAG=v3,_SERVING_TAG=v3 ."
     )
 
 
@@ -49,7 +49,12 @@ def test_cloudbuild_pushes_the_tag_and_latest_with_a_default_for_every_substitut
     build = yaml.safe_load((REPO / "cloudbuild.yaml").read_text())
     image = "${_REGION}-docker.pkg.dev/$PROJECT_ID/${_REPOSITORY}/${_IMAGE}"
     serving = "${_REGION}-docker.pkg.dev/$PROJECT_ID/${_REPOSITORY}/${_SERVING_IMAGE}"  # Dockerfile.serving's
-    assert build["images"] == [f"{image}:${{_TAG}}", f"{image}:latest", f"{serving}:${{_TAG}}", f"{serving}:latest"]
+    assert build["images"] == [
+        f"{image}:${{_TAG}}",
+        f"{image}:latest",
+        f"{serving}:${{_SERVING_TAG}}",
+        f"{serving}:latest",
+    ]
     assert [step["args"][1] for step in build["steps"]] == ["--file=${_DOCKERFILE}", "--file=Dockerfile.serving"]
     used = {name for text in json.dumps(build["steps"]).split("${")[1:] for name in [text.split("}")[0]]}
     assert used <= set(build["substitutions"])
@@ -133,6 +138,8 @@ def test_the_sdist_installs_into_a_fresh_environment_and_trains(tmp_path):
 def test_build_tpu_builds_dockerfile_tpu_as_an_image_of_its_own(capsys):
     assert cli.main(["build", "--project", "demo-project", "--tpu", "--dry-run"]) == 0
     command = capsys.readouterr().out.strip()
+    tpu, serving = source.tag("Dockerfile.tpu"), source.tag("Dockerfile.serving")  # each image's source tag
     assert command.endswith(
-        "--substitutions=_REGION=us-central1,_REPOSITORY=mnist,_IMAGE=mnist-trainer-tpu,_TAG=latest,_DOCKERFILE=Dockerfile.tpu ."
+        f"--substitutions=_REGION=us-central1,_REPOSITORY=mnist,_IMAGE=mnist-trainer-tpu,_TAG={tpu},"
+        f"_SERVING_TAG={serving},_DOCKERFILE=Dockerfile.tpu ."
     )

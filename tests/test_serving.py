@@ -15,6 +15,7 @@ from PIL import Image
 
 from trainer import data, predict
 from trainer.submit import cli
+from trainer.submit.settings import settings
 
 pytestmark = pytest.mark.usefixtures("clean_settings")
 JOB = ["--machine-type", "n1-standard-4", "--accelerator-count", "0"]
@@ -71,7 +72,10 @@ def test_train_deploy_uploads_the_model_and_deploys_it_with_all_the_traffic(vert
     (versions,) = _named(vertex.serving.models)
     assert [m.version_id for m in versions] == ["1"]
     assert versions[0].artifact_uri == "gs://demo-bucket/serve-job/model"
-    assert versions[0].container_spec.image_uri == "us-central1-docker.pkg.dev/demo-project/mnist/mnist-serving:latest"
+    # this source's serving image, by the digest its tag pointed to in the registry
+    serving = settings({}, {"PROJECT_ID": "demo-project"}, need_bucket=False).image_uri("serving")
+    digest = vertex.registry.push(serving)  # the same push again: the same digest
+    assert versions[0].container_spec.image_uri == f"{serving.rsplit(':', 1)[0]}@{digest}"
     (model,) = endpoint.deployed_models
     assert model.dedicated_resources.machine_spec.machine_type == "n1-standard-2"
     assert dict(endpoint.traffic_split) == {model.id: 100}

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.container
 @pytest.fixture(scope="module")
 def serving_image():
     assert cli.main(["build", "--local", "--serving"]) == 0
-    return container.SERVING_IMAGE
+    return container.image_for(serving=True)
 
 
 def test_the_serving_image_has_the_training_tensorflow_and_the_servers_entry_point(serving_image):

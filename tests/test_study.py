@@ -10,8 +10,10 @@ import yaml
 from conftest import CLOUD, REPO
 from google.cloud import aiplatform_v1
 
-from trainer.submit import cli
+from trainer.submit import cli, source
 from trainer.submit import study as studies
+
+SOURCE = source.tag("Dockerfile").removeprefix("src-")  # a job's label: the source its image was built from
 
 pytestmark = pytest.mark.usefixtures("clean_settings")
 SHIPPED = yaml.safe_load((REPO / "hptuning.yaml").read_text())
@@ -85,9 +87,11 @@ def test_gcloud_config_keys_are_read_and_flags_override_them(tmp_path, capsys):
     assert cli.main(["tune", *CLOUD, "--config", str(path), "--dry-run"]) == 0
     job = aiplatform_v1.HyperparameterTuningJob.from_json(capsys.readouterr().out, ignore_unknown_fields=False)
     assert (job.max_trial_count, job.parallel_trial_count, job.max_failed_trial_count) == (7, 2, 3)
-    assert dict(job.labels) == {"team": "mnist", "tool": "mnist-vertex-trainer"} and job.display_name.startswith(
-        "mnist-tune-"
-    )
+    assert dict(job.labels) == {
+        "team": "mnist",
+        "tool": "mnist-vertex-trainer",
+        "source": SOURCE,
+    } and job.display_name.startswith("mnist-tune-")
     assert (
         cli.main(["tune", *CLOUD, "--config", str(path), "--dry-run", "--max-trials", "4", "--display-name", "mine"])
         == 0

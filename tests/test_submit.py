@@ -12,10 +12,13 @@ from conftest import CLOUD, REPO, read_metrics, sample_trials
 from google.cloud import aiplatform_v1
 
 from trainer import config
-from trainer.submit import cli
+from trainer.submit import cli, source
 from trainer.submit import study as studies
 
 pytestmark = pytest.mark.usefixtures("clean_settings")
+
+
+TAG = source.tag("Dockerfile")  # this source's training image
 
 
 @pytest.fixture(scope="module")
@@ -37,16 +40,22 @@ def test_train_runs_a_custom_job_to_success_with_the_model_in_the_base_output_di
     assert code == 0
     out = vertex.local_path("gs://demo-bucket/smoke-job")
     assert (out / "model" / "saved_model.pb").is_file()
-    assert read_metrics(out)["stage"] == "dense"
     (job,) = [j for j in vertex.jobs.values() if j.display_name == "smoke-job"]
+    image = job.job_spec.worker_pool_specs[0].container_spec.image_uri
+    assert "/mnist-trainer@sha256:" in image  # this source's image, by its digest
+    assert read_metrics(out)["stage"] == "dense" and read_metrics(out)["image"] == image  # the image the job ran
     assert job.state == aiplatform_v1.JobState.JOB_STATE_SUCCEEDED
 
 
 def test_dry_run_prints_exactly_the_request_that_train_sends(vertex, trained, capsys):
     _, argv = trained
     printed = _dry_run(capsys, *argv)
-    sent = [body for collection, body in vertex.requests if body["displayName"] == "smoke-job"]
-    assert sent == [printed]
+    (sent,) = [body for collection, body in vertex.requests if body["displayName"] == "smoke-job"]
+    # the same request, but for the image: the dry run names it by its source tag, offline; train sends its digest
+    pinned = sent["jobSpec"]["workerPoolSpecs"][0]["containerSpec"]["imageUri"]
+    tagged = printed["jobSpec"]["workerPoolSpecs"][0]["containerSpec"]["imageUri"]
+    assert tagged == f"{pinned.split('@')[0]}:{TAG}"
+    assert json.loads(json.dumps(sent).replace(pinned, tagged)) == printed
 
 
 def test_dry_run_train_has_the_machine_accelerator_replicas_and_args(capsys):
@@ -77,8 +86,10 @@ def test_dry_run_train_has_the_machine_accelerator_replicas_and_args(capsys):
         assert pool.machine_spec.machine_type == "g2-standard-24"
         assert pool.machine_spec.accelerator_type == aiplatform_v1.AcceleratorType.NVIDIA_L4
         assert pool.machine_spec.accelerator_count == 2
-        assert pool.container_spec.image_uri == "us-central1-docker.pkg.dev/demo-project/mnist/mnist-trainer:latest"
+        # a dry run is offline: the image by its source tag, which a real submission resolves to its digest
+        assert pool.container_spec.image_uri == f"us-central1-docker.pkg.dev/demo-project/mnist/mnist-trainer:{TAG}"
         assert list(pool.container_spec.args) == ["--stage=conv", "--epochs=3", "--accelerator=gpu"]
+    assert dict(job.labels) == {"tool": "mnist-vertex-trainer", "source": TAG.removeprefix("src-")}
     assert job.job_spec.scheduling.strategy == aiplatform_v1.Scheduling.Strategy.SPOT
     assert job.job_spec.scheduling.restart_job_on_worker_restart
     assert job.job_spec.base_output_directory.output_uri_prefix.startswith("gs://demo-bucket/mnist-")

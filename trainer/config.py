@@ -38,6 +38,7 @@ class Config:
     checkpoint_dir: str = "runs/checkpoints"
     tensorboard_dir: str = "runs/logs"
     metric_file: str | None = None  # CLOUD_ML_HP_METRIC_FILE: where cloudml-hypertune writes
+    image: str | None = None  # TRAINER_IMAGE: the image this job runs, REPO/IMAGE@sha256:... (metrics.json)
     hypertune_metric: str = "accuracy"
     plots: bool = True
     trial_id: str | None = None
@@ -203,6 +204,7 @@ def parse(argv: list[str] | None = None, environ: Mapping[str, str] | None = Non
         hypertune_metric=args.hypertune_metric,
         plots=args.plots,
         trial_id=env.get(contract.TRIAL_ID),
+        image=env.get(contract.IMAGE),
         distribute=args.distribute,
         tpu=args.tpu,
         precision=args.precision,

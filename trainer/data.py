@@ -121,7 +121,7 @@ def read_labels(path: Path) -> np.ndarray:
 # ---------------------------------------------------------------- locating the files
 
 
-def _pick(names: set[str] | list[str], base: str) -> str | None:
+def pick(names: set[str] | list[str], base: str) -> str | None:
     """The raw file if it exists, else the gzipped one."""
     for candidate in (base, base + ".gz"):
         if candidate in names:
@@ -137,7 +137,7 @@ def _local_files(folder: Path) -> dict[str, Path]:
     present = {p.name for p in folder.iterdir()}
     files = {}
     for key, base in FILES.items():
-        name = _pick(present, base)
+        name = pick(present, base)
         if name is None:
             raise DataError(f"{folder / base}: missing (neither {base} nor {base}.gz exists)")
         files[key] = folder / name

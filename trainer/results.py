@@ -62,6 +62,7 @@ def metrics_record(config: Config, result: Result) -> dict:
         "stage": config.stage.name,
         "stage_number": config.stage.number,
         "trial_id": config.trial_id,
+        "image": config.image,  # the image the job ran, as the launcher sent it (None outside a job's container)
         "hyperparameters": {
             "epochs": config.epochs,
             "batch_size": placement.global_batch,

@@ -26,6 +26,7 @@ MODEL_DIR = OUTPUTS["model_dir"][0]
 METRIC_FILE = "CLOUD_ML_HP_METRIC_FILE"
 TRIAL_ID = "CLOUD_ML_TRIAL_ID"
 JOB_ID = "CLOUD_ML_JOB_ID"
+IMAGE = "TRAINER_IMAGE"  # ours, not Vertex AI's: the launcher puts the image it sent in each replica's environment
 # Vertex AI names worker pools in CLUSTER_SPEC; TensorFlow names the same roles in TF_CONFIG.
 VERTEX_POOLS = {"workerpool0": "chief", "workerpool1": "worker", "workerpool2": "ps", "workerpool3": "evaluator"}
 

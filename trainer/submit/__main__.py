@@ -3,7 +3,10 @@
 import sys
 
 # The launcher's own packages, the `submit` extra (setup.py): `pip install -e .` alone leaves them out.
-EXTRA_MODULES = ("yaml", "optuna", "google.cloud.aiplatform", "google.cloud.logging")  # aiplatform_v1 too
+EXTRA_MODULES = (
+    "yaml", "optuna", "google.cloud.aiplatform", "google.cloud.logging",  # aiplatform_v1 too
+    "google.cloud.artifactregistry", "docker", "dockerfile_parse",
+)  # fmt: skip
 
 
 def run() -> int:

@@ -16,12 +16,17 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from trainer.submit import source
 from trainer.submit.errors import SubmitError
 
 REPO = Path(__file__).resolve().parents[2]
 STAND_IN = "localhost/mnist-stand-in-base:bookworm"
-IMAGES = {False: "localhost/mnist-trainer:local", True: "localhost/mnist-trainer-tpu:local"}  # by --tpu
-SERVING_IMAGE = "localhost/mnist-serving:local"  # build --local --serving; serve --local
+# Each local image by kind, tagged by its source (src-<12 hex>) and :local, the newest build.
+IMAGES = {
+    "training": "localhost/mnist-trainer",
+    "tpu": "localhost/mnist-trainer-tpu",
+    "serving": "localhost/mnist-serving",
+}
 CPU_TENSORFLOW = "tensorflow==2.20.0"  # the GPU image's TensorFlow, without its CUDA extra
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # the host's, so pip inside trusts what the host trusts
 PACKAGES = "python3,python3-venv,python3-pip,ca-certificates"
@@ -68,26 +73,39 @@ def stand_in_base() -> str:
     return STAND_IN
 
 
-def build_local(tpu: bool, dry_run: bool = False, serving: bool = False) -> int:
-    """`./submit.sh build --local [--tpu | --serving]`: the training (or TPU, or serving) image built here, on
-    the stand-in base; the build's exit status. dry_run: print the build command, make and build nothing."""
+def _kind(tpu: bool, serving: bool) -> str:
+    return "serving" if serving else "tpu" if tpu else "training"
+
+
+def build_local(tpu: bool, dry_run: bool = False, serving: bool = False, force: bool = False) -> int:
+    """`./submit.sh build --local [--tpu | --serving] [--force]`: the training (or TPU, or serving) image built here,
+    on the stand-in base, tagged by its source; nothing when that tag is here already, unless force. The build's exit
+    status. dry_run: print the build command, make and build nothing."""
+    kind = _kind(tpu, serving)
+    image = f"{IMAGES[kind]}:{source.tag(source.DOCKERFILES[kind])}"
+    if not dry_run and not force and _image_exists(image):
+        print(f"already built from this source: {image}; nothing to build (--force builds anyway)", flush=True)
+        return 0
     command = [podman(), "build", "--network", "host", "--volume", f"{CA_BUNDLE}:{CA_BUNDLE}:ro"]
     command += ["--build-arg", f"BASE={STAND_IN if dry_run else stand_in_base()}"]
-    if not tpu and not serving:
+    if kind == "training":
         command += ["--build-arg", f"TENSORFLOW={CPU_TENSORFLOW}"]
-    dockerfile, tag = ("Dockerfile.serving", SERVING_IMAGE) if serving else (f"Dockerfile{'.tpu' * tpu}", IMAGES[tpu])
-    command += ["--file", str(REPO / dockerfile), "--tag", tag, str(REPO)]
-    print(" ".join(command), flush=True)
-    return 0 if dry_run else subprocess.call(command)
+    command += ["--file", str(REPO / source.DOCKERFILES[kind]), "--tag", image, "--tag", f"{IMAGES[kind]}:local"]
+    print(" ".join([*command, str(REPO)]), flush=True)
+    return 0 if dry_run else subprocess.call([*command, str(REPO)])
 
 
 def image_for(tpu: bool = False, serving: bool = False) -> str:
-    """The local image a job runs in (the TPU one for a job with --accelerator tpu), or the serving image;
-    checked to exist."""
-    image, flag = (SERVING_IMAGE, " --serving") if serving else (IMAGES[tpu], " --tpu" * tpu)
-    if not _image_exists(image):
-        raise SubmitError(f"no image {image} here: build it first with ./submit.sh build --local{flag}")
-    return image
+    """The local image built from this source that a job runs in (the TPU one for a job with --accelerator tpu), or
+    the serving image; one line (SubmitError) if it is not built."""
+    kind = _kind(tpu, serving)
+    tag = source.tag(source.DOCKERFILES[kind])
+    if not _image_exists(f"{IMAGES[kind]}:{tag}"):
+        flag = {"training": "", "tpu": " --tpu", "serving": " --serving"}[kind]
+        raise SubmitError(
+            f"the {kind} image for this source ({tag}) is not built here: ./submit.sh build --local{flag}"
+        )
+    return f"{IMAGES[kind]}:{tag}"
 
 
 def _mounts(output_dir: Path, args: list[str]) -> tuple[list[str], list[str]]:

@@ -7,11 +7,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from trainer.submit import container
-from trainer.training_contract import VERTEX_POOLS, replica_environment
+from trainer.training_contract import IMAGE, VERTEX_POOLS, replica_environment
 
 POOLS = list(VERTEX_POOLS)[:2]  # a job's pools: the chief's, then the other workers', as Vertex AI requires
 
@@ -31,13 +31,15 @@ def run_worker_pools(
     log=None,
     on_start: Callable[[str, subprocess.Popen], None] | None = None,
     image: str | None = None,
+    container_env: Mapping[str, str] | None = None,
 ) -> int:
     """Run each replica of each pool as a local process of the image's entry point
     (`python -m trainer.task ARGS`) with the Vertex environment; the worst exit status.
     `log`: where the replicas' output goes (a file, subprocess.PIPE; None: this process's).
     `on_start`, if given, gets each replica's task name as Vertex AI's logs label it (workerpool0-0,
     workerpool1-0, ...) and its process as it starts (to signal them, as Vertex AI does on cancel).
-    `image`, if given: each replica runs in that image with podman instead (trainer.submit.container)."""
+    `image`, if given: each replica runs in that image with podman instead (trainer.submit.container).
+    `container_env`: the container's own variables (a worker pool's containerSpec.env), beside Vertex AI's."""
     cluster = {
         POOLS[i]: [f"127.0.0.1:{free_port()}" for _ in range(count)] for i, (count, _) in enumerate(pools) if count
     }
@@ -47,7 +49,10 @@ def run_worker_pools(
         for i, (count, args) in enumerate(pools):
             for index in range(count):
                 task = f"{POOLS[i]}-{index}"
-                vertex_env = replica_environment(output_dir, job_id, cluster, POOLS[i], index, trial_id)
+                vertex_env = {
+                    **(container_env or {}),
+                    **replica_environment(output_dir, job_id, cluster, POOLS[i], index, trial_id),
+                }
                 command = [sys.executable, "-m", "trainer.task", *args]
                 if image:
                     containers.append(f"{job_id}-{task}".lower())
@@ -76,4 +81,5 @@ def run_local(trainer_args: list[str], output_dir: Path, replicas: int, image: s
     job_id = f"local-{time.strftime('%Y%m%d-%H%M%S')}"
     print(f"local job {job_id}{' in ' + image if image else ''}: outputs in {output_dir}", flush=True)
     pools = [(1, trainer_args)] + ([(replicas - 1, trainer_args)] if replicas > 1 else [])
-    return run_worker_pools(pools, output_dir.resolve() if image else output_dir, job_id, image=image)
+    folder = output_dir.resolve() if image else output_dir
+    return run_worker_pools(pools, folder, job_id, image=image, container_env={IMAGE: image} if image else None)

@@ -18,7 +18,7 @@ from google.auth.credentials import Credentials
 from google.cloud import aiplatform_v1, logging
 
 from trainer.distribution import replica_name
-from trainer.submit import errors, vertex
+from trainer.submit import clients, errors, vertex
 from trainer.submit.settings import Settings
 
 TRIAL_LABEL = "ml.googleapis.com/trial_id"
@@ -27,7 +27,7 @@ SCAN_FOR_ERROR = 2000  # log lines read back from a job's end to find its last e
 
 
 def _client(s: Settings, credentials: Credentials) -> logging.Client:
-    if s.api_endpoint and s.api_endpoint.startswith("http://"):  # a local emulator serves Cloud Logging too
+    if clients.local(s):  # a local emulator serves Cloud Logging too
         return logging.Client(
             project=s.project, credentials=credentials, _use_grpc=False, client_options={"api_endpoint": s.api_endpoint}
         )

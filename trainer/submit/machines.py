@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from trainer.submit.errors import SubmitError
+from trainer.training_contract import IMAGE
 
 # GPUs attached to N1 machines: count -> the most vCPUs the machine may have with that many.
 N1_GPUS = {
@@ -151,7 +152,8 @@ def from_message(spec) -> Machine:
 
 def worker_pool_specs(image_uri: str, trainer_args: list[str], spec: dict, replicas: int) -> list[dict]:
     """A chief pool of one replica, then the other workers, as Vertex AI requires for multi-worker jobs."""
-    pool = {"machine_spec": spec, "container_spec": {"image_uri": image_uri, "args": trainer_args}}
+    env = [{"name": IMAGE, "value": image_uri}]  # metrics.json records the image the job ran
+    pool = {"machine_spec": spec, "container_spec": {"image_uri": image_uri, "args": trainer_args, "env": env}}
     pools = [{**pool, "replica_count": 1}]
     if replicas > 1:
         pools.append({**pool, "replica_count": replicas - 1})

@@ -62,9 +62,14 @@ def labels(text: str | None) -> dict[str, str]:
                 f"--labels {pair.strip()}: {TOOL_LABEL[0]} is this tool's own label ({TOOL_LABEL[0]}={TOOL_LABEL[1]}), "
                 "by which list finds its jobs; choose another key"
             )
+        if key == "source":
+            raise SubmitError(f"--labels {pair.strip()}: source is set by this tool, to the source tag of the image a "
+                              "job runs; choose another key")  # fmt: skip
         found[key] = value
-    if len(found) > 64:
-        raise SubmitError(f"--labels: {len(found)} labels with the tool's own; Vertex AI takes at most 64")
+    if len(found) > 63:  # and source=, on a job whose image is addressed by its source
+        raise SubmitError(
+            f"--labels: {len(found)} labels with the tool's own; Vertex AI takes at most 64, one of them source"
+        )
     return found
 
 

@@ -17,7 +17,7 @@ from google.api_core import exceptions
 from google.auth.credentials import Credentials
 from google.cloud import aiplatform
 
-from trainer.submit import prebuilt, vertex
+from trainer.submit import clients, prebuilt, vertex
 from trainer.submit.errors import SubmitError
 from trainer.submit.options import DeployOptions
 from trainer.submit.settings import Settings
@@ -25,7 +25,7 @@ from trainer.submit.settings import Settings
 
 def init_sdk(s: Settings, credentials: Credentials) -> None:
     """Configure the SDK's Model Registry and endpoint classes for this command's project and region."""
-    local_endpoint = bool(s.api_endpoint and s.api_endpoint.startswith("http://"))
+    local_endpoint = clients.local(s)
     aiplatform.init(
         project=s.project,
         location=s.region,
@@ -39,7 +39,7 @@ def serving_image(s: Settings, image: str | None) -> str:
     """The prediction image: --serving-image (a prebuilt one checked against its end of availability, with a
     warning within 90 days of it), else this project's own, built by ./submit.sh build."""
     if image is None:
-        return s.serving_image_uri
+        return s.image_uri("serving")
     warning = prebuilt.check(image, datetime.date.today())
     if warning:
         print(warning, file=sys.stderr, flush=True)

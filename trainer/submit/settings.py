@@ -9,21 +9,38 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from trainer import config  # the trainer's flag parser: no TensorFlow
+from trainer.submit import source
 from trainer.submit.errors import SubmitError
 from trainer.submit.regions import VERTEX_REGIONS
 
 
 @dataclass(frozen=True)
 class Settings:
+    """Where jobs go and what they run. The images: training (CPU and GPU jobs, Dockerfile), tpu (Dockerfile.tpu)
+    and serving (deploy, Dockerfile.serving), each REGISTRY/NAME:TAG, TAG the one given or else the image's source
+    tag (trainer/submit/source.py), unless the whole URI was given."""
+
     project: str
     region: str
     bucket: str
-    image_uri: str  # CPU and GPU jobs
-    tpu_image_uri: str  # TPU jobs: the image built from Dockerfile.tpu
-    serving_image_uri: str  # deploy: the image built from Dockerfile.serving
+    registry: str  # REGION-docker.pkg.dev/PROJECT/REPOSITORY
+    image: str  # the training image's name; the TPU image is IMAGE-tpu
+    tag: str | None  # --tag or TAG; None: each image's source tag
+    given: Mapping[str, str]  # an image kind -> its whole URI, as given (--image-uri, ...) or resolved to a digest
     service_account: str | None
     tensorboard: str | None
     api_endpoint: str | None
+
+    def image_uri(self, kind: str) -> str:
+        """The URI of the training, tpu or serving image."""
+        if kind in self.given:
+            return self.given[kind]
+        name = {"training": self.image, "tpu": f"{self.image}-tpu", "serving": "mnist-serving"}[kind]
+        return f"{self.registry}/{name}:{self.tag or source.tag(source.DOCKERFILES[kind])}"
+
+    def from_source(self, kind: str) -> bool:
+        """Whether the image of this kind is addressed by this source (src-<12 hex>), not given whole or by --tag."""
+        return kind not in self.given and self.tag is None
 
 
 # The settings' flags (cli) and the environment variables each falls back to.
@@ -33,6 +50,7 @@ ENVIRONMENT = {
     "serving_image_uri": "SERVING_IMAGE_URI",
     "tensorboard": "TENSORBOARD", "api_endpoint": "VERTEX_API_ENDPOINT",
 }  # fmt: skip
+WHOLE = {"training": "image_uri", "tpu": "tpu_image_uri", "serving": "serving_image_uri"}  # each image's whole-URI flag
 
 
 def settings(flags: Mapping[str, str | None], environ: Mapping[str, str], *, need_bucket: bool) -> Settings:
@@ -54,8 +72,6 @@ def settings(flags: Mapping[str, str | None], environ: Mapping[str, str], *, nee
         raise SubmitError("no bucket: pass --bucket gs://BUCKET or set BUCKET")
     if bucket and not bucket.startswith("gs://"):
         raise SubmitError(f"--bucket {bucket}: must be a Cloud Storage URI, gs://BUCKET")
-    registry = f"{region}-docker.pkg.dev/{project}/{get_or('repository', 'mnist')}"
-    image, tag = get_or("image", "mnist-trainer"), get_or("tag", "latest")
     tensorboard, service_account = get("tensorboard"), get("service_account")
     if tensorboard and not service_account:
         raise SubmitError(
@@ -65,9 +81,10 @@ def settings(flags: Mapping[str, str | None], environ: Mapping[str, str], *, nee
         project=project,
         region=region,
         bucket=(bucket or "").rstrip("/"),
-        image_uri=get_or("image_uri", f"{registry}/{image}:{tag}"),
-        tpu_image_uri=get_or("tpu_image_uri", f"{registry}/{image}-tpu:{tag}"),
-        serving_image_uri=get_or("serving_image_uri", f"{registry}/mnist-serving:{tag}"),
+        registry=f"{region}-docker.pkg.dev/{project}/{get_or('repository', 'mnist')}",
+        image=get_or("image", "mnist-trainer"),
+        tag=get("tag"),
+        given={kind: uri for kind, flag in WHOLE.items() if (uri := get(flag))},
         service_account=service_account,
         tensorboard=tensorboard,
         api_endpoint=get("api_endpoint"),

@@ -17,7 +17,7 @@ from google.auth.credentials import Credentials
 from google.cloud import aiplatform_v1
 from google.protobuf import duration_pb2, json_format
 
-from trainer.submit import machines
+from trainer.submit import clients, machines
 from trainer.submit.errors import SubmitError
 from trainer.submit.options import JobOptions
 from trainer.submit.settings import Settings
@@ -34,14 +34,7 @@ KINDS = {  # the job service's collections and their message types
 def client(s: Settings, credentials: Credentials, service=aiplatform_v1.JobServiceClient):
     """A Vertex AI service's client for the region (or for --api-endpoint; a local http:// one speaks REST, not
     gRPC): the job service, or e.g. aiplatform_v1.EndpointServiceClient."""
-    endpoint = s.api_endpoint or f"{s.region}-aiplatform.googleapis.com"
-    # gRPC needs TLS; a plain-HTTP endpoint (an emulator, or a local proxy to a private endpoint) is reached over the
-    # REST transport, which the client library offers for exactly that. The tests' fake Vertex AI is one such.
-    return service(
-        credentials=credentials,
-        transport="rest" if endpoint.startswith("http://") else "grpc",
-        client_options={"api_endpoint": endpoint},
-    )
+    return clients.make(service, s, credentials, s.api_endpoint or f"{s.region}-aiplatform.googleapis.com")
 
 
 def parent(s: Settings) -> str:
@@ -64,7 +57,7 @@ def job_spec(
     accelerator: the trainer's --accelerator as parsed; "auto" gets the machine's, so the trainer fails fast
     on a GPU or TPU job that cannot see it."""
     machine = opts.machine
-    image = s.tpu_image_uri if machine.accelerator == "tpu" else s.image_uri
+    image = s.image_uri("tpu" if machine.accelerator == "tpu" else "training")
     if accelerator == "auto":
         trainer_args = [*trainer_args, f"--accelerator={machine.accelerator}"]
     spec = aiplatform_v1.CustomJobSpec(

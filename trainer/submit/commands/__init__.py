@@ -2,9 +2,11 @@
 built from them, and its `run`; `set_defaults` on each parser says which (and whether it has a dry run and takes
 the trainer's flags). Adding a command: its module, and one line below, in the order `--help` lists them."""
 
-from trainer.submit.commands import here, images, jobs, predictions, tracking
+from trainer.submit.commands import here, images, jobs, predictions, project, tracking
 
 COMMANDS = (
+    project.add_setup,
+    project.add_doctor,
     images.add_build,
     jobs.add_train,
     jobs.add_tune,

@@ -16,6 +16,7 @@ class Build:
     tpu: bool
     serving: bool
     dry_run: bool
+    force: bool
 
 
 # fmt: off
@@ -24,6 +25,7 @@ def add_build(sub: argparse._SubParsersAction) -> None:
     build.add_argument("--tpu", action="store_true", help="the TPU image (Dockerfile.tpu, IMAGE-tpu) instead of the CPU/GPU one")
     build.add_argument("--local", action="store_true", help="build it here with podman, on a stand-in base, for local --container")
     build.add_argument("--serving", action="store_true", help="with --local: the serving image (Dockerfile.serving), for serve --local; ./submit.sh build builds it too")
+    build.add_argument("--force", action="store_true", help="build even when the images of this source (tag src-<12 hex>) exist already")
     build.set_defaults(options=build_options, run=run_build, has_dry_run=True, takes_trainer_flags=False)
 # fmt: on
 
@@ -32,7 +34,7 @@ def build_options(a: argparse.Namespace, trainer_args: list[str]) -> Build:
     if a.serving and not a.local:
         raise SubmitError("--serving: only with --local; ./submit.sh build builds the serving image too")
     s = None if a.local else settings_of(a, need_bucket=False)
-    return Build(settings=s, tpu=a.tpu, serving=a.serving, dry_run=a.dry_run)
+    return Build(settings=s, tpu=a.tpu, serving=a.serving, dry_run=a.dry_run, force=a.force)
 
 
 def run_build(o: Build) -> int:
@@ -40,7 +42,7 @@ def run_build(o: Build) -> int:
     if o.settings is None:
         from trainer.submit import container
 
-        return container.build_local(o.tpu, o.dry_run, o.serving)
+        return container.build_local(o.tpu, o.dry_run, o.serving, o.force)
     from trainer.submit import build
 
-    return build.build(o.settings, o.tpu, o.dry_run)
+    return build.build(o.settings, o.tpu, o.dry_run, o.force)

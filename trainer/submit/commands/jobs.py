@@ -22,7 +22,7 @@ from trainer.submit.commands.shared import (
     where,
 )
 from trainer.submit.errors import SubmitError
-from trainer.submit.machines import from_message
+from trainer.submit.machines import Machine, from_message
 from trainer.submit.options import DeployOptions, JobOptions
 from trainer.submit.settings import Settings, trainer_config
 
@@ -39,6 +39,7 @@ class CloudJob:
     name: str
     trainer_args: tuple[str, ...]
     accelerator: str  # the trainer's --accelerator as parsed: "auto" gets the machine's
+    data_dir: str  # the trainer's --data-dir as parsed: checked before sending when on gs://
     dry_run: bool
     deploy: DeployOptions | None
     no_wait: bool = False
@@ -82,13 +83,14 @@ def train_options(a: argparse.Namespace, trainer_args: list[str]) -> CloudJob:
     s = settings_of(a, need_bucket=True)
     config = trainer_config(trainer_args)
     labels = scheduling.labels(a.labels)
-    opts = job_options(a, machine_of(a), labels)
+    machine = machine_of(a)
+    opts = job_options(a, machine, {**labels, **source_label(s, machine)})
     if a.deploy and a.no_wait:
         raise SubmitError("--deploy needs train to wait for the job; drop --no-wait, or deploy later")
     deploy = deploy_options(a, labels) if a.deploy else None  # checked now, not after the training
     name = a.display_name or timestamped("mnist")
     return CloudJob(settings=s, job=opts, name=name, trainer_args=tuple(trainer_args), accelerator=config.accelerator,
-                    dry_run=a.dry_run, deploy=deploy, no_wait=a.no_wait)  # fmt: skip
+                    data_dir=config.data_dir, dry_run=a.dry_run, deploy=deploy, no_wait=a.no_wait)  # fmt: skip
 
 
 def tune_options(a: argparse.Namespace, trainer_args: list[str]) -> CloudJob | LocalSweep:
@@ -122,11 +124,22 @@ def tune_options(a: argparse.Namespace, trainer_args: list[str]) -> CloudJob | L
     s = settings_of(a, need_bucket=True)
     given = any(v is not None for v in (a.machine_type, a.accelerator_type, a.accelerator_count))
     machine = machine_of(a) if given else from_message(tuning.trial_job_spec.worker_pool_specs[0].machine_spec)
-    opts = job_options(a, machine, labels)  # the flags over the file's trial machine
+    opts = job_options(a, machine, {**labels, **source_label(s, machine)})  # the flags over the file's machine
     # A new folder for each sweep: trial N of another sweep must not resume from this one's backups.
     name = a.display_name or timestamped(tuning.display_name or "mnist-tune")
     return CloudJob(settings=s, job=opts, name=name, trainer_args=tuple(trainer_args), accelerator=config.accelerator,
-                    dry_run=a.dry_run, deploy=deploy, tuning=tuning)  # fmt: skip
+                    data_dir=config.data_dir, dry_run=a.dry_run, deploy=deploy, tuning=tuning)  # fmt: skip
+
+
+def image_kind(machine: Machine) -> str:
+    """The image a job on this machine runs: the TPU one (Dockerfile.tpu) on a TPU, else the training one."""
+    return "tpu" if machine.accelerator == "tpu" else "training"
+
+
+def source_label(s: Settings, machine: Machine) -> dict[str, str]:
+    """source=<12 hex> on a job whose image is addressed by this source: which code a job ran, in `list`."""
+    kind = image_kind(machine)
+    return {"source": s.image_uri(kind).rsplit(":src-", 1)[1]} if s.from_source(kind) else {}
 
 
 def run_tune(options: CloudJob | LocalSweep) -> int:
@@ -144,23 +157,33 @@ def send(o: CloudJob) -> int:
     """A dry run prints the job's request; else the steps of trainer.submit.steps, with --deploy's as the last."""
     from trainer.submit import vertex
 
-    args = list(o.trainer_args)
-    if o.tuning is None:
-        request: Any = vertex.custom_job(o.job, o.settings, args, o.name, o.accelerator)
-    else:
-        request = vertex.tuning_job(o.tuning, o.job, o.settings, args, o.name, o.accelerator)
-    if o.dry_run:
-        return vertex.print_request(request)
-    from trainer.submit import credentials, steps  # steps: Cloud Logging, for a failed job's last error line
+    if o.dry_run:  # offline: the image by its source tag, the digest it would be sent with unread
+        return vertex.print_request(_request(o, o.settings))
+    from trainer.submit import checks, credentials, quotas, registry, steps  # steps: Cloud Logging
 
     creds = credentials.load()
+    serving = ["serving"] if o.deploy and o.deploy.serving_image is None else []
+    s = registry.pinned(o.settings, creds, [image_kind(o.job.machine), *serving])
+    at_once = o.tuning.parallel_trial_count if o.tuning else 1
+    need = quotas.need(o.job.machine, o.job.replicas, o.job.spot or o.job.flex_start, at_once)
+    checks.before_sending(s, creds, o.data_dir, need)
+    request = _request(o, s)
     then = None
     if o.deploy:
-        from trainer.submit import serving  # the aiplatform SDK: only for --deploy
+        from trainer.submit import serving as deploying  # the aiplatform SDK: only for --deploy
 
         deploy = o.deploy
-        then = lambda model_dir: serving.deploy(deploy, o.settings, creds, model_dir)  # noqa: E731
-    jobs = vertex.client(o.settings, creds)
+        then = lambda model_dir: deploying.deploy(deploy, s, creds, model_dir)  # noqa: E731
+    jobs = vertex.client(s, creds)
     if o.tuning is None:
-        return steps.train(jobs, o.settings, creds, request, o.no_wait, then)
-    return steps.tune(jobs, o.settings, creds, request, then)
+        return steps.train(jobs, s, creds, request, o.no_wait, then)
+    return steps.tune(jobs, s, creds, request, then)
+
+
+def _request(o: CloudJob, s: Settings) -> Any:
+    """The CustomJob or HyperparameterTuningJob to create, with the images of these settings."""
+    from trainer.submit import vertex
+
+    if o.tuning is None:
+        return vertex.custom_job(o.job, s, list(o.trainer_args), o.name, o.accelerator)
+    return vertex.tuning_job(o.tuning, o.job, s, list(o.trainer_args), o.name, o.accelerator)

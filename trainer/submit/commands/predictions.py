@@ -104,9 +104,11 @@ def deploy_command(a: argparse.Namespace, trainer_args: list[str]) -> Deploy:
 
 
 def run_deploy(o: Deploy) -> int:
-    from trainer.submit import credentials, serving
+    from trainer.submit import credentials, registry, serving
 
-    return serving.deploy(o.deploy, o.settings, credentials.load(), o.model_dir)
+    creds = credentials.load()
+    s = registry.pinned(o.settings, creds, ["serving"] if o.deploy.serving_image is None else [])
+    return serving.deploy(o.deploy, s, creds, o.model_dir)
 
 
 def predict_command(a: argparse.Namespace, trainer_args: list[str]) -> OnEndpoint:
@@ -139,6 +141,9 @@ def batch_command(a: argparse.Namespace, trainer_args: list[str]) -> BatchPredic
 
 
 def run_batch_predict(o: BatchPredict) -> int:
-    from trainer.submit import batch, credentials
+    from trainer.submit import batch, credentials, registry
 
-    return batch.run(o.batch, o.settings, credentials.load())
+    creds = credentials.load()
+    own_image = o.batch.model_dir is not None and o.batch.serving_image is None
+    s = registry.pinned(o.settings, creds, ["serving"] if own_image else [])
+    return batch.run(o.batch, s, creds)

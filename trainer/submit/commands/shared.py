@@ -25,7 +25,11 @@ T = TypeVar("T", bound="DataclassInstance")
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse's parser whose refusals are one line naming the flag (the usage is a --help away), exit 2."""
+    """argparse's parser whose refusals are one line naming the flag (the usage is a --help away), exit 2. No
+    abbreviations: the trainer's own --accelerator must reach it, not be taken for --accelerator-type."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **{"allow_abbrev": False, **kwargs})
 
     def error(self, message: str):  # type: ignore[override]  # argparse's NoReturn: exit() never returns
         self.exit(2, f"error: {self.prog}: {message}\n")
@@ -56,7 +60,7 @@ def where() -> argparse.ArgumentParser:
     common.add_argument("--bucket", help="gs://BUCKET for job outputs (default: $BUCKET)")
     common.add_argument("--repository", help="Artifact Registry repository (default: $REPOSITORY, else mnist)")
     common.add_argument("--image", help="image name (default: $IMAGE, else mnist-trainer)")
-    common.add_argument("--tag", help="image tag (default: $TAG, else latest)")
+    common.add_argument("--tag", help="image tag (default: $TAG, else each image's source tag, src-<12 hex>)")
     common.add_argument("--image-uri", help="the whole image URI, instead of the four above (default: $IMAGE_URI)")
     common.add_argument("--tpu-image-uri", help="the TPU jobs' whole image URI (default: $TPU_IMAGE_URI, else IMAGE-tpu)")
     common.add_argument("--dry-run", action="store_true", help="print the request (or command) and send nothing")
