@@ -51,6 +51,8 @@ def run_in_process(*args: str, env: dict | None = None) -> subprocess.CompletedP
     """`trainer.task.main(ARGS)` in this process, with `env` set for the call: run_trainer's result without
     the seconds a new process spends importing TensorFlow. Keep run_trainer where a real process matters.
     It runs in a working directory of its own: default outputs (runs/...) of two workers never meet."""
+    import keras
+
     from trainer import task
 
     out, err = io.StringIO(), io.StringIO()
@@ -63,7 +65,11 @@ def run_in_process(*args: str, env: dict | None = None) -> subprocess.CompletedP
         patch.chdir(cwd)
         for name, value in (env or {}).items():
             patch.setenv(name, value)
-        code = task.main(list(args))
+        policy = keras.mixed_precision.global_policy()
+        try:
+            code = task.main(list(args))
+        finally:  # the trainer sets Keras's process-wide precision policy: leave the next test float32 or as it was
+            keras.mixed_precision.set_global_policy(policy)
     return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
@@ -113,6 +119,18 @@ def clean_settings(monkeypatch):
     for var in SETTINGS_VARIABLES:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.chdir(REPO)
+
+
+@pytest.fixture(scope="session")
+def dense_model(tmp_path_factory) -> Path:
+    """One small dense model's export, trained once per worker for the tests that serve or score it (the server,
+    batch prediction): they need a model, not a training of their own."""
+    job = tmp_path_factory.mktemp("dense-model")
+    argv = ["--stage", "dense", "--data-dir", str(SAMPLE_DIR), "--train-size", "2000", "--test-size", "200",
+            "--epochs", "1", "--no-plots", "--job-dir", str(job)]  # fmt: skip
+    result = run_in_process(*argv)
+    assert result.returncode == 0, result.stderr
+    return job / "model"
 
 
 @pytest.fixture(scope="session")

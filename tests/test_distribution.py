@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO, SAMPLE_DIR, read_metrics, run_trainer, tf_config
+from conftest import REPO, SAMPLE_DIR, read_metrics, run_in_process, tf_config
 
 from trainer import distribution
 
@@ -116,7 +116,7 @@ def test_steps_per_execution_default_per_device():
 
 
 def test_mixed_precision_keeps_the_softmax_in_float32(tmp_path):
-    result = run_trainer(
+    result = run_in_process(
         "--stage",
         "conv",
         "--precision",

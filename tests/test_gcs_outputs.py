@@ -61,26 +61,9 @@ def _predicted_digits(world, model_dir: str) -> np.ndarray:
     return np.array([int(line.split(": ")[1].split()[0]) for line in result.stdout.splitlines()])[:500]
 
 
-@pytest.mark.parametrize("where", ["job-dir flag", "vertex variables"])
-def test_a_job_writes_every_output_to_cloud_storage_and_the_model_predicts_from_there(world, pause, where):
-    root = "flag" if where == "job-dir flag" else "aip"
-    env = (
-        {}
-        if root == "flag"
-        else {
-            "AIP_MODEL_DIR": f"gs://bkt/{root}/model/",
-            "AIP_CHECKPOINT_DIR": f"gs://bkt/{root}/checkpoints/",
-            "AIP_TENSORBOARD_LOG_DIR": f"gs://bkt/{root}/logs/",
-        }
-    )  # fmt: skip  (with the trailing slash Vertex AI gives them)
-    proc, held = _train_held_after_epoch_1(world, pause, *(["--job-dir", f"gs://bkt/{root}"] if env == {} else []),
-                                           env=env)  # fmt: skip
-    backup = world.objects("bkt", f"{root}/checkpoints/backup/")
-    assert sorted(backup) == sorted(BACKUP) and json.loads(backup["training_metadata.json"])["epoch"] == 1
-    held.go()
-    out, err = proc.communicate(timeout=600)
-    assert proc.returncode == 0, err
-
+def _assert_every_output_written(world, root: str) -> None:
+    """The finished job's outputs under gs://bkt/root: a whole export, logs, plots, metrics, no backup or temporary
+    left; and trainer.predict, inside the world, agreeing with the test accuracy the job reported."""
     written = world.objects("bkt", f"{root}/")
     marker = json.loads(written["model/export.json"])
     assert {"model/saved_model.pb", "model/model.keras", "metrics.json", "curves.png", "digits.png"} <= set(written)
@@ -100,20 +83,34 @@ def test_a_job_writes_every_output_to_cloud_storage_and_the_model_predicts_from_
     assert np.mean(digits == labels) == pytest.approx(metrics["test_accuracy"], abs=0.01)
 
 
-def test_a_rerun_replaces_the_export_and_a_reader_always_sees_a_whole_one(world):
-    first = world.run_trainer(*ARGS, "--job-dir", "gs://bkt/rerun", "--no-plots", "--epochs", "1")
-    assert first.returncode == 0, first.stderr
-    old = json.loads(world.objects("bkt", "rerun/model/")["export.json"])
+def _assert_backed_up_after_epoch_1(world, root: str) -> None:
+    backup = world.objects("bkt", f"{root}/checkpoints/backup/")
+    assert sorted(backup) == sorted(BACKUP) and json.loads(backup["training_metadata.json"])["epoch"] == 1
+
+
+# Each test below runs one job and checks all it shows: every trainer process here costs a TensorFlow import and a
+# publish through the TLS front, so the rerun reuses the --job-dir job and the killed job is the AIP_* one.
+def test_a_job_writes_every_output_to_cloud_storage_and_a_rerun_replaces_the_export_whole(world, pause):
+    """--job-dir: the backup after epoch 1, every output, predictions from gs://; then a rerun into the same folder
+    while a client polls it through the JSON API always sees one whole export, the old one or the new."""
+    proc, held = _train_held_after_epoch_1(world, pause, "--job-dir", "gs://bkt/flag")
+    _assert_backed_up_after_epoch_1(world, "flag")
+    held.go()
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    _assert_every_output_written(world, "flag")
+
+    old = json.loads(world.objects("bkt", "flag/model/")["export.json"])
     seen, problems, done = set(), [], threading.Event()
 
     def reader():  # a client polling the model folder through the JSON API while the export is swapped
         bucket = world.client.bucket("bkt")
         while not done.is_set():
             try:
-                marker = json.loads(bucket.blob("rerun/model/export.json").download_as_bytes())
-                listing = world.client.list_blobs("bkt", prefix="rerun/model/")
-                present = {b.name.removeprefix("rerun/model/") for b in listing if not b.name.endswith("/")}
-                if json.loads(bucket.blob("rerun/model/export.json").download_as_bytes()) != marker:
+                marker = json.loads(bucket.blob("flag/model/export.json").download_as_bytes())
+                listing = world.client.list_blobs("bkt", prefix="flag/model/")
+                present = {b.name.removeprefix("flag/model/") for b in listing if not b.name.endswith("/")}
+                if json.loads(bucket.blob("flag/model/export.json").download_as_bytes()) != marker:
                     continue  # the marker changed while we listed: not one moment's view
             except Exception as e:  # noqa: BLE001 - any failure to read is a finding
                 problems.append(repr(e))
@@ -126,14 +123,14 @@ def test_a_rerun_replaces_the_export_and_a_reader_always_sees_a_whole_one(world)
     thread = threading.Thread(target=reader)
     thread.start()
     try:
-        second = world.run_trainer(*ARGS, "--job-dir", "gs://bkt/rerun", "--no-plots", "--epochs", "1")
+        second = world.run_trainer(*ARGS, "--job-dir", "gs://bkt/flag", "--no-plots", "--epochs", "1")
     finally:
         done.set()
         thread.join()
     assert second.returncode == 0, second.stderr
-    new = json.loads(world.objects("bkt", "rerun/model/")["export.json"])
+    new = json.loads(world.objects("bkt", "flag/model/")["export.json"])
     assert problems == [] and new["written"] != old["written"] and {old["written"], new["written"]} <= seen
-    assert sorted(n for n in world.objects("bkt", "rerun/model/") if n != "export.json") == sorted(new["files"])
+    assert sorted(n for n in world.objects("bkt", "flag/model/") if n != "export.json") == sorted(new["files"])
 
 
 REFUSALS = {
@@ -184,24 +181,30 @@ def test_a_location_the_job_must_not_or_cannot_write_is_one_line_before_training
     assert world.objects("bkt", "root/") == {} and world.objects(REFUSED) == {}
 
 
-def test_a_killed_job_resumes_from_its_gs_backup_and_skips_a_truncated_one(world, pause):
-    job = ["--job-dir", "gs://bkt/killed", "--no-plots"]
-    proc, _ = _train_held_after_epoch_1(world, pause, *job)
+def test_a_killed_vertex_job_resumes_from_its_gs_backup_skips_a_truncated_one_and_writes_every_output(world, pause):
+    """The AIP_* variables (with the trailing slash Vertex AI gives them) and no --job-dir: killed after its backup
+    of epoch 1, killed again after epoch 2's with that backup then truncated, the third run finishes the job."""
+    env = {
+        "AIP_MODEL_DIR": "gs://bkt/aip/model/",
+        "AIP_CHECKPOINT_DIR": "gs://bkt/aip/checkpoints/",
+        "AIP_TENSORBOARD_LOG_DIR": "gs://bkt/aip/logs/",
+    }
+    proc, _ = _train_held_after_epoch_1(world, pause, env=env)
+    _assert_backed_up_after_epoch_1(world, "aip")
     proc.send_signal(signal.SIGKILL)  # the namespace's `ip netns exec` execs the trainer: this is its pid
     proc.communicate()
 
     held = pause("epoch=2", "second")  # resumes after epoch 1, then holds after backing up epoch 2
-    resumed = world.popen(sys.executable, "-m", "trainer.task", *ARGS, *job, env=held.env(),
+    resumed = world.popen(sys.executable, "-m", "trainer.task", *ARGS, env={**held.env(), **env},
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     held.wait(running=lambda: resumed.poll() is None)
     resumed.send_signal(signal.SIGKILL)
     out, _ = resumed.communicate()
     assert "resuming from the backup after epoch 1" in out
-    weights = world.client.bucket("bkt").blob("killed/checkpoints/backup/epoch-2.weights.npz")
+    weights = world.client.bucket("bkt").blob("aip/checkpoints/backup/epoch-2.weights.npz")
     weights.upload_from_string(weights.download_as_bytes()[:1000])  # truncated, as a torn upload would leave it
 
-    last = world.run_trainer(*ARGS, *job)
+    last = world.run_trainer(*ARGS, env=env)
     assert last.returncode == 0 and "Traceback" not in last.stderr, last.stderr
-    assert "warning: the backup after epoch 2 in gs://bkt/killed/checkpoints/backup" in last.stderr
-    metrics = json.loads(world.objects("bkt", "killed/")["metrics.json"])
-    assert [e["epoch"] for e in metrics["epochs"]] == [1, 2, 3]
+    assert "warning: the backup after epoch 2 in gs://bkt/aip/checkpoints/backup" in last.stderr
+    _assert_every_output_written(world, "aip")

@@ -17,8 +17,7 @@ import urllib.error
 import urllib.request
 
 import numpy as np
-import pytest
-from conftest import REPO, SAMPLE_DIR, run_in_process
+from conftest import REPO, SAMPLE_DIR
 
 from trainer import data
 from trainer.serving_contract import ROUTES
@@ -154,24 +153,15 @@ def check_abuse(base: str, stalled: int = 50) -> None:
         assert answer.status == 200
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    job = tmp_path_factory.mktemp("served")
-    argv = ["--stage", "dense", "--data-dir", str(SAMPLE_DIR), "--train-size", "2000", "--test-size", "200",
-            "--epochs", "1", "--no-plots", "--job-dir", str(job)]  # fmt: skip
-    assert run_in_process(*argv).returncode == 0
-    return job / "model"
-
-
-def test_the_server_answers_as_vertex_ai_expects_and_stops_on_sigterm(model_dir):
+def test_the_server_answers_as_vertex_ai_expects_and_stops_on_sigterm(dense_model):
     port = free_port()
-    env = {**os.environ, "AIP_HTTP_PORT": str(port), "AIP_STORAGE_URI": str(model_dir), **ROUTES}
+    env = {**os.environ, "AIP_HTTP_PORT": str(port), "AIP_STORAGE_URI": str(dense_model), **ROUTES}
     server = subprocess.Popen([sys.executable, "-m", "trainer.server"], cwd=REPO, env=env, stderr=subprocess.PIPE,
                               stdout=subprocess.DEVNULL, text=True)  # fmt: skip
     try:
         base = f"http://127.0.0.1:{port}"
         wait_healthy(base + ROUTES["AIP_HEALTH_ROUTE"], running=lambda: server.poll() is None)
-        check_serving(base, model_dir)
+        check_serving(base, dense_model)
         server.send_signal(signal.SIGTERM)
         # uvicorn drains, shuts down, then re-raises the signal it caught, so the status says SIGTERM.
         assert server.wait(timeout=120) in (0, -signal.SIGTERM)

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 from conftest import REPO
-from test_server import check_serving, model_dir  # noqa: F401 (model_dir: the module's fixture)
+from test_server import check_serving
 
 from trainer.submit import cli, container
 from trainer.submit.local import free_port
@@ -36,9 +36,9 @@ def test_the_serving_image_has_the_training_tensorflow_and_the_servers_entry_poi
     assert version.stdout.strip() == "2.20.0"
 
 
-def test_serve_local_answers_as_an_endpoint_and_stops_on_sigterm(serving_image, model_dir):  # noqa: F811
+def test_serve_local_answers_as_an_endpoint_and_stops_on_sigterm(serving_image, dense_model):
     port = free_port()
-    serve = subprocess.Popen(["./submit.sh", "serve", "--local", "--model-dir", str(model_dir), "--port", str(port)],
+    serve = subprocess.Popen(["./submit.sh", "serve", "--local", "--model-dir", str(dense_model), "--port", str(port)],
                              cwd=REPO, stdout=subprocess.PIPE, text=True)  # fmt: skip
     try:
         lines = []
@@ -50,7 +50,7 @@ def test_serve_local_answers_as_an_endpoint_and_stops_on_sigterm(serving_image, 
             f"health: http://127.0.0.1:{port}/v1/endpoints/local/deployedModels/local",
             f"predict: http://127.0.0.1:{port}/v1/endpoints/local/deployedModels/local:predict",
         ], lines
-        check_serving(f"http://127.0.0.1:{port}", model_dir)
+        check_serving(f"http://127.0.0.1:{port}", dense_model)
         serve.send_signal(signal.SIGTERM)
         assert serve.wait(timeout=120) == 0 and f"stopped: mnist-serve-{port}" in serve.stdout.read()
         exists = subprocess.run(["podman", "container", "exists", f"mnist-serve-{port}"])
