@@ -51,8 +51,6 @@ def run_in_process(*args: str, env: dict | None = None) -> subprocess.CompletedP
     """`trainer.task.main(ARGS)` in this process, with `env` set for the call: run_trainer's result without
     the seconds a new process spends importing TensorFlow. Keep run_trainer where a real process matters.
     It runs in a working directory of its own: default outputs (runs/...) of two workers never meet."""
-    import keras
-
     from trainer import task
 
     out, err = io.StringIO(), io.StringIO()
@@ -65,11 +63,7 @@ def run_in_process(*args: str, env: dict | None = None) -> subprocess.CompletedP
         patch.chdir(cwd)
         for name, value in (env or {}).items():
             patch.setenv(name, value)
-        policy = keras.mixed_precision.global_policy()
-        try:
-            code = task.main(list(args))
-        finally:  # the trainer sets Keras's process-wide precision policy: leave the next test float32 or as it was
-            keras.mixed_precision.set_global_policy(policy)
+        code = task.main(list(args))
     return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 

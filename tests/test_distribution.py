@@ -115,7 +115,10 @@ def test_steps_per_execution_default_per_device():
     assert distribution.choose_steps_per_execution(7, strategy="tpu", num_gpus=0) == 7
 
 
-def test_mixed_precision_keeps_the_softmax_in_float32(tmp_path):
+def test_mixed_precision_keeps_the_softmax_in_float32_and_gives_the_process_its_policy_back(tmp_path):
+    import keras
+
+    before = keras.mixed_precision.global_policy().name
     result = run_in_process(
         "--stage",
         "conv",
@@ -135,8 +138,9 @@ def test_mixed_precision_keeps_the_softmax_in_float32(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert read_metrics(tmp_path)["distribution"]["precision"] == "mixed_bfloat16"
-    import keras
-
+    assert (
+        before != "mixed_bfloat16" and keras.mixed_precision.global_policy().name == before
+    )  # Keras's is process-wide
     model = keras.saving.load_model(tmp_path / "model" / "model.keras")
     assert model.layers[1].compute_dtype == "bfloat16" and model.layers[-1].compute_dtype == "float32"
 

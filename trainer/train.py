@@ -243,13 +243,17 @@ def train_and_evaluate(
     role = distribution.task_role(os.environ)
     preflight.check_hardware(config)  # seconds in: a GPU or TPU job that cannot see its hardware must not use the CPU
     preflight.check_outputs(config, role)  # before anything slow: a run that cannot save its outputs must not train
-    placement = place(config, role, strategy)
-    if config.trial_id:
-        print(f"hyperparameter tuning trial {config.trial_id}", flush=True)
-    if not role.is_chief:  # the usual multi-worker pattern: only the chief publishes
-        print(f"{role.name}: not the chief; the model goes to a temporary folder, no metrics or plots", flush=True)
-    datasets = read_data(config, placement, mnist)
-    model = build_model(config, placement, len(datasets.train_x))
-    w = watchers(config, role, placement, len(datasets.train_x))
-    test_metrics = fit(config, role, model, datasets, w, callbacks)
-    return publish(config, role, model, placement, datasets, w, test_metrics, started)
+    policy = keras.mixed_precision.global_policy()  # place() sets it process-wide: a caller in-process gets it back
+    try:
+        placement = place(config, role, strategy)
+        if config.trial_id:
+            print(f"hyperparameter tuning trial {config.trial_id}", flush=True)
+        if not role.is_chief:  # the usual multi-worker pattern: only the chief publishes
+            print(f"{role.name}: not the chief; the model goes to a temporary folder, no metrics or plots", flush=True)
+        datasets = read_data(config, placement, mnist)
+        model = build_model(config, placement, len(datasets.train_x))
+        w = watchers(config, role, placement, len(datasets.train_x))
+        test_metrics = fit(config, role, model, datasets, w, callbacks)
+        return publish(config, role, model, placement, datasets, w, test_metrics, started)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
