@@ -5,12 +5,14 @@ from __future__ import annotations
 import gzip
 import shutil
 import struct
+import subprocess
+import sys
 import tracemalloc
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SAMPLE_DIR, run_in_process
+from conftest import REPO, SAMPLE_DIR, run_in_process
 
 from trainer import data, pipeline
 
@@ -137,12 +139,27 @@ def test_corrupted_file_gives_one_line_error_and_exit_2_through_the_cli(mnist_co
     assert not job_dir.exists()
 
 
-def test_missing_folder_names_the_flag():
-    result = run_in_process("--data-dir", "/nonexistent/mnist")
-    assert result.returncode == 2
-    assert (
-        result.stderr.strip().splitlines()[-1].startswith("error: /nonexistent/mnist: no such folder; pass --data-dir")
+def test_a_missing_folder_names_the_flag_before_tensorflow_loads(tmp_path):
+    """A process of its own: whether TensorFlow was imported is the process's state. A wrong local --data-dir
+    costs a fraction of a second, not the seconds of TensorFlow's import."""
+    code = (
+        "import sys; from trainer import task; code = task.main(sys.argv[1:]); "
+        "print('tensorflow' in sys.modules); sys.exit(code)"
     )
+    job_dir = tmp_path / "job"
+    result = subprocess.run(
+        [sys.executable, "-c", code, "--data-dir", "/nonexistent/mnist", "--job-dir", str(job_dir)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (result.returncode, result.stdout) == (2, "False\n"), result.stderr
+    assert result.stderr == (
+        "error: /nonexistent/mnist: no such folder; pass --data-dir a folder holding the four MNIST files, "
+        "or gs://BUCKET/PREFIX\n"
+    )
+    assert not job_dir.exists()
 
 
 def _epochs(ds, count: int) -> list[np.ndarray]:

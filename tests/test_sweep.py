@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import optuna
+import pytest
 import yaml
 from conftest import REPO, SAMPLE_DIR, sample_trials
 
@@ -63,29 +64,31 @@ def _rows(out: str) -> list[list[str]]:
 
 
 def test_a_trial_that_cannot_learn_is_stopped_by_the_median_rule_and_a_killed_sweep_continues(tmp_path, pause):
-    # The sampler's draws for this seed: at least one trial that cannot learn and some that can.
-    draws = [t["learning-rate"] for t in sample_trials(studies.load_config(_write(tmp_path)).study_spec, 4)]
-    assert "1e-07" in draws and set(draws) - {"1e-07"}
-    # Ctrl-C while trials 3 and 4 hold before their first epoch: trials 1 and 2 have finished, the sweep cannot.
-    held = pause("epoch=0;from_trial=3")
+    # The sampler's first two draws for this seed, in each run of the sweep: a trial that can learn, then one that
+    # cannot.
+    draws = [t["learning-rate"] for t in sample_trials(studies.load_config(_write(tmp_path)).study_spec, 2)]
+    assert draws == ["0.003", CANNOT_LEARN.split("=")[1]]
+    # Ctrl-C while trial 2 holds before its first epoch: trial 1 has finished, the sweep cannot.
+    held = pause("epoch=0;from_trial=2")
     first = subprocess.Popen(
-        _sweep(tmp_path, "--max-trials", "4", "--parallel-trials", "2"),
+        _sweep(tmp_path, "--max-trials", "3", "--parallel-trials", "1"),
         cwd=REPO,
         env={**os.environ, **held.env()},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    assert [h.split("-")[0] for h in held.wait(2, running=lambda: first.poll() is None)] == ["trial3", "trial4"]
-    assert _finished(tmp_path / "sweep" / "study.db") == 2
+    assert [h.split("-")[0] for h in held.wait(1, running=lambda: first.poll() is None)] == ["trial2"]
+    assert _finished(tmp_path / "sweep" / "study.db") == 1
     first.send_signal(signal.SIGINT)  # Ctrl-C in the middle of the sweep
     out, _ = first.communicate(timeout=120)
     assert first.returncode == 130 and "interrupted: finished trials are kept in" in out
 
-    # The rerun: a trial that cannot learn holds after its first epoch until the median rule stops it (SIGTERM).
+    # The rerun, two trials at a time: the one that cannot learn holds after its first epoch until the median
+    # rule stops it (SIGTERM).
     rule = pause(f"epoch=1;arg={CANNOT_LEARN}", "rule")
     rerun = subprocess.run(
-        _sweep(tmp_path, "--max-trials", "4", "--parallel-trials", "2"),
+        _sweep(tmp_path, "--max-trials", "3", "--parallel-trials", "2"),
         cwd=REPO,
         env={**os.environ, **rule.env()},
         capture_output=True,
@@ -93,12 +96,17 @@ def test_a_trial_that_cannot_learn_is_stopped_by_the_median_rule_and_a_killed_sw
         timeout=600,
     )
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    assert "continuing the study in " in rerun.stdout and ": 2 trials already finished" in rerun.stdout
+    assert "continuing the study in " in rerun.stdout and ": 1 trials already finished" in rerun.stdout
     rows = _rows(rerun.stdout)
-    assert len([r for r in rows if r[3] in ("done", "stopped")]) == 4
-    rerun_rows = [r for r in rows if int(r[0]) > 4]  # trials 3 and 4 failed with the Ctrl-C; 5 and 6 replace them
+    assert len([r for r in rows if r[3] in ("done", "stopped")]) == 3
+    rerun_rows = [r for r in rows if int(r[0]) > 2]  # trial 2 failed with the Ctrl-C; 3 and 4 replace it
     assert [r[4] for r in rerun_rows] == ["learning-rate=0.003", CANNOT_LEARN.lstrip("-")], rows
     assert rerun_rows[1][2:4] == ["1", "stopped"], rows  # held after epoch 1 until the median rule stopped it
+    for number, value, _, state, *_ in rows:  # a trial's value: the last accuracy its chief reported
+        if state == "failed":
+            continue
+        reports = studies.reports(studies.chief_metric_file(tmp_path / "sweep" / number), "accuracy")
+        assert float(value) == pytest.approx(reports[-1][1], abs=1e-4), rows
     best = rerun.stdout.strip().splitlines()[-1]
     assert best.startswith("best: trial ") and "--learning-rate=0.003" in best
 

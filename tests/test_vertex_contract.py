@@ -122,7 +122,10 @@ def test_plots_are_pngs_of_sensible_size(vertex_job):
 
 
 def test_no_plots_flag_writes_none(tmp_path):
-    result = run_in_process("--smoke", "--job-dir", str(tmp_path), "--no-plots")
+    result = run_in_process(
+        "--stage=dense", f"--data-dir={SAMPLE_DIR}", "--train-size=256", "--test-size=100", "--epochs=1",
+        "--job-dir", str(tmp_path), "--no-plots",
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "metrics.json").is_file() and not list(tmp_path.glob("*.png"))
 

@@ -11,15 +11,23 @@ from __future__ import annotations
 
 import sys
 
-from trainer import config, data, distribution, models, preemption, preflight, reporting, storage, train
+from trainer import config, data
 
-EXIT_CODES = [  # exception -> exit status
-    ((preflight.PreflightError, data.DataError, preemption.IncompatibleBackup), 2),
-    ((reporting.TrainingDiverged, storage.StorageError, train.LostPeer, distribution.AcceleratorMissing), 1),
-]
+
+def exit_codes() -> list[tuple[tuple[type[Exception], ...], int]]:
+    """Exception kinds and the exit status each ends the run with. Imported here, not at the top: they load
+    TensorFlow, which a wrong local --data-dir should not wait for."""
+    from trainer import distribution, preemption, preflight, reporting, storage, train
+
+    return [
+        ((preflight.PreflightError, data.DataError, preemption.IncompatibleBackup), 2),
+        ((reporting.TrainingDiverged, storage.StorageError, train.LostPeer, distribution.AcceleratorMissing), 1),
+    ]
 
 
 def list_stages() -> None:
+    from trainer import models
+
     print(
         f"{'#':>2}  {'stage':<10} {'params':>8}  {'optimizer':<9} {'lr':>6} {'decay':>6} {'batch':>5} {'epochs':>6} {'dropout':>7}  layers"
     )
@@ -38,14 +46,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.list_stages:
         list_stages()
         return 0
+    if not run_config.data_dir.startswith("gs://"):
+        try:  # a local folder is checked at once: TensorFlow's import alone takes seconds
+            data.find_files(run_config.data_dir)
+        except data.DataError as e:
+            print(f"error: {e}", file=sys.stderr, flush=True)
+            return 2
+    from trainer import preemption, train
+
+    codes = exit_codes()
     try:
         train.train_and_evaluate(run_config)
     except preemption.Terminated as e:
         print(f"stopped: {e}", file=sys.stderr, flush=True)
         return 143  # 128 + SIGTERM, as if the signal had ended the process
-    except tuple(kind for kinds, _ in EXIT_CODES for kind in kinds) as e:
+    except tuple(kind for kinds, _ in codes for kind in kinds) as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
-        return next(code for kinds, code in EXIT_CODES if isinstance(e, kinds))
+        return next(code for kinds, code in codes if isinstance(e, kinds))
     return 0
 
 
