@@ -41,11 +41,20 @@ FLAGS = ["--data-dir", str(SAMPLE_DIR), "--train-size", "1000", "--test-size", "
 CANNOT_LEARN = "--learning-rate=1e-07"
 
 
+# A terminal's Ctrl-C finds Python's KeyboardInterrupt handler in place. A background job of a shell script
+# (`pytest &`) starts with SIGINT ignored, inherited by every process below it, and Python then leaves it
+# ignored: the sweep is started with the terminal's disposition restored, whoever runs the suite.
+AS_FROM_A_TERMINAL = (
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "runpy.run_module('trainer.submit', run_name='__main__', alter_sys=True)"
+)
+
+
 def _sweep(tmp_path, *extra: str) -> list[str]:
     return [
         sys.executable,
-        "-m",
-        "trainer.submit",
+        "-c",
+        AS_FROM_A_TERMINAL,
         "tune",
         "--local",
         "--config",
