@@ -1,9 +1,10 @@
 """Property-based tests (Hypothesis) over the readers of data from outside: any input either parses to a valid
 value or is refused with our one error type in one line; never another exception, never a non-finite pixel let
-through. The readers: IDX, PNG and JSON-lines files (trainer.data, trainer.predict) and a prediction request's
-body (trainer.serving_contract, the server's and batch-predict's one reader); test_fuzz_settings.py has the launcher's
-parsers and hptuning.yaml. The @example lists keep the inputs that found defects. conftest.py sets the number
-of examples: a bounded profile in the suite, `HYPOTHESIS_PROFILE=long` for CI's second step (docs/testing.md).
+through. The readers: a local data folder, IDX, PNG and JSON-lines files (trainer.data, trainer.predict) and a
+prediction request's body (trainer.serving_contract, the server's and batch-predict's one reader);
+test_fuzz_settings.py has the launcher's parsers and hptuning.yaml. The @example lists keep the inputs that found
+defects. conftest.py sets the number of examples: a bounded profile in the suite, `HYPOTHESIS_PROFILE=long` for
+CI's second step (docs/testing.md).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import one_line
+from conftest import SAMPLE_DIR, one_line
 from hypothesis import example, given
 from hypothesis import strategies as st
 from PIL import Image
@@ -76,6 +77,34 @@ def test_any_idx_label_file_reads_as_digits_or_is_one_line(tmp_path_factory, con
             one_line(e)
             continue
         assert read.dtype == np.uint8 and (read <= 9).all()
+
+
+NAMES = sorted({name for base in data.FILES.values() for name in (base, base + ".gz")} | {"notes.txt"})
+
+
+@given(entries=st.dictionaries(st.sampled_from(NAMES), st.sampled_from(["file", "folder", "empty"]), max_size=9))
+@example(entries={base: "file" for base in data.FILES.values()})
+@example(entries={**{base: "file" for base in data.FILES.values()}, "train-images-idx3-ubyte": "folder"})
+def test_any_local_data_folder_reads_as_mnist_or_is_one_line(tmp_path_factory, entries):
+    """--data-dir a local folder (what the trainer checks before TensorFlow loads, then reads): any mix of the
+    four files' names, raw or gzipped, as files, empty files or folders, with or without the folder itself."""
+    root = tmp_path_factory.mktemp("mnist")
+    folder = root / "data"
+    sample = {path.name: path.read_bytes() for path in SAMPLE_DIR.glob("*.gz")}
+    if entries:
+        folder.mkdir()
+    for name, kind in entries.items():
+        if kind == "folder":
+            (folder / name).mkdir()
+        else:
+            body = gzip.decompress(sample[name + ".gz"]) if name + ".gz" in sample else sample.get(name, b"notes")
+            (folder / name).write_bytes(body if kind == "file" else b"")
+    try:
+        mnist = data.load_mnist(folder)
+    except data.DataError as e:
+        one_line(e)
+        return
+    assert mnist.train_images.shape == (5000, 28, 28) and mnist.test_labels.shape == (1000,)
 
 
 def _png(size: tuple[int, int], mode: str) -> bytes:
