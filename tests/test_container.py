@@ -8,8 +8,11 @@ Needs podman (and debootstrap, once): .ci/run installs them and runs these after
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
+import os
 import subprocess
+import tempfile
 
 import pytest
 from conftest import read_metrics
@@ -129,3 +132,23 @@ def test_serve_local_without_a_model_there_is_one_line_before_podman_is_asked(cl
         err
         == f"error: --model-dir {tmp_path}: no saved_model.pb there; pass the model folder a run wrote (JOB_DIR/model)\n"
     )
+
+
+def test_two_builds_at_once_make_the_stand_in_base_once(clean_settings, tmp_path, monkeypatch):
+    """CI's second step builds the training and serving images side by side; the second waits for the first's base.
+    debootstrap and podman are stand-ins here (scripts on PATH): the lock, not the tools, is the subject."""
+    bin_dir, calls, made = tmp_path / "bin", tmp_path / "debootstrap-calls", tmp_path / "imported"
+    bin_dir.mkdir()
+    scripts = {
+        "debootstrap": f'echo "$@" >> {calls}; sleep 1; mkdir -p "$4/usr/local/bin" "$4/usr/lib/python3.11"',
+        "podman": f'case "$1 $2" in "image exists") test -e {made} ;; import*) cat > /dev/null; touch {made} ;; esac',
+    }
+    for name, body in scripts.items():
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the lock file's folder
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        bases = list(pool.map(lambda _: container.stand_in_base(), range(2)))
+    assert bases == [container.STAND_IN] * 2
+    assert len(calls.read_text().splitlines()) == 1

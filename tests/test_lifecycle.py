@@ -82,7 +82,7 @@ def test_impossible_limits_and_labels_are_one_line_before_anything_is_sent(verte
 
 
 def test_a_job_past_its_timeout_is_stopped_and_ends_failed(vertex, capsys, pause, monkeypatch):
-    held = pause("epoch=0")  # the job holds before its first epoch: only the timeout can end it
+    held = pause("start")  # the job holds at start-up: only the timeout can end it
     for name, value in held.env().items():
         monkeypatch.setenv(name, value)
     argv = ["train", *CLOUD, "--api-endpoint", vertex.endpoint, *CPU, "--display-name", "runaway", "--timeout", "3s"]
@@ -99,7 +99,7 @@ def _client(vertex) -> aiplatform_v1.JobServiceClient:
 
 
 def test_status_list_and_cancel_find_a_running_job_and_cancel_it(vertex, capsys, pause, monkeypatch):
-    held = pause("epoch=0")
+    held = pause("start")  # both jobs hold at start-up, before TensorFlow loads: running until cancelled
     for name, value in held.env().items():
         monkeypatch.setenv(name, value)
     where = [*CLOUD, "--api-endpoint", vertex.endpoint]
@@ -158,7 +158,8 @@ def test_tune_runs_trials_reports_the_best_deploys_its_model_and_status_shows_th
     """One tuning job through the fake (its trials are real trainer processes) read by every check of tune."""
     where = [*CLOUD, "--api-endpoint", vertex.endpoint]
     argv = ["tune", *where, *CPU, "--display-name", "tuned", "--max-trials", "2", "--deploy", "--endpoint-name",
-            "tuned-endpoint", "--model-name", "tuned", "--labels", "team=a", "--smoke", "--train-size", "256", "--test-size", "200"]  # fmt: skip
+            "tuned-endpoint", "--model-name", "tuned", "--labels", "team=a", "--smoke", "--train-size", "256", "--test-size", "200",
+            "--stage", "dropout", "--no-plots"]  # fmt: skip
     code, out, err = _run(capsys, *argv)
     assert code == 0, err
     (job,) = [j for j in vertex.jobs.values() if j.display_name == "tuned"]

@@ -77,8 +77,8 @@ def test_a_trial_that_cannot_learn_is_stopped_by_the_median_rule_and_a_killed_sw
     # cannot.
     draws = [t["learning-rate"] for t in sample_trials(studies.load_config(_write(tmp_path)).study_spec, 2)]
     assert draws == ["0.003", CANNOT_LEARN.split("=")[1]]
-    # Ctrl-C while trial 2 holds before its first epoch: trial 1 has finished, the sweep cannot.
-    held = pause("epoch=0;from_trial=2")
+    # Ctrl-C while trial 2 holds at start-up: trial 1 has finished, the sweep cannot.
+    held = pause("start;from_trial=2")
     first = subprocess.Popen(
         _sweep(tmp_path, "--max-trials", "3", "--parallel-trials", "1"),
         cwd=REPO,

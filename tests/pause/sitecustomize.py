@@ -3,8 +3,11 @@ SIGTERM, a Ctrl-C or the median rule lands at a point the test chooses, however 
 
 Active only in `python -m trainer.task` processes started with this folder on PYTHONPATH and PAUSE set:
 
+    PAUSE="start"                           hold at start-up, before TensorFlow loads; SIGTERM then ends the
+                                            process as it would a trainer that has not started yet
     PAUSE="epoch=1"                         hold before epoch 2 (after epoch 1's backup and metric report)
     PAUSE="epoch=0;from_trial=3"            hold tuning trials 3, 4, ... before their first epoch
+    PAUSE="start;from_trial=2"              hold tuning trials 2, 3, ... at start-up
     PAUSE="epoch=1;arg=--learning-rate=1e-07"   hold only trials run with that flag
     PAUSE_DIR=DIR                           where the process writes `held-ROLE-PID`; it goes on when
                                             DIR/go exists, or when SIGTERM arrives (then the trainer
@@ -24,15 +27,16 @@ if os.environ.get("PAUSE") and "trainer.task" in getattr(sys, "orig_argv", []):
     import time
     from pathlib import Path
 
-    SPEC = dict(item.split("=", 1) for item in os.environ["PAUSE"].split(";"))
+    SPEC = dict(item.partition("=")[::2] for item in os.environ["PAUSE"].split(";"))
     FOLDER = Path(os.environ["PAUSE_DIR"])
 
-    def _applies(epoch: int) -> bool:
-        if epoch != int(SPEC["epoch"]):
-            return False
+    def _chosen() -> bool:
         if "from_trial" in SPEC and int(os.environ.get("CLOUD_ML_TRIAL_ID") or 0) < int(SPEC["from_trial"]):
             return False
         return "arg" not in SPEC or SPEC["arg"] in sys.argv
+
+    def _applies(epoch: int) -> bool:
+        return epoch == int(SPEC["epoch"]) and _chosen()
 
     def _role() -> str:
         if os.environ.get("CLOUD_ML_TRIAL_ID"):
@@ -80,4 +84,10 @@ if os.environ.get("PAUSE") and "trainer.task" in getattr(sys, "orig_argv", []):
             spec.loader.exec_module = exec_module
             return spec
 
-    sys.meta_path.insert(0, _Finder())
+    if "start" in SPEC:
+        if _chosen():
+            _hold()
+            if not (FOLDER / "go").exists():  # SIGTERM: end as the default action would
+                os.kill(os.getpid(), signal.SIGTERM)
+    else:
+        sys.meta_path.insert(0, _Finder())

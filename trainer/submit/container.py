@@ -11,6 +11,7 @@ build arguments; the Cloud Build image (./submit.sh build) keeps the Dockerfile'
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 import subprocess
 import tempfile
@@ -48,9 +49,17 @@ def _image_exists(image: str) -> bool:
 
 
 def stand_in_base() -> str:
-    """The stand-in base image, made with debootstrap on first use (about a minute) and kept."""
-    if _image_exists(STAND_IN):
-        return STAND_IN
+    """The stand-in base image, made with debootstrap on first use (about a minute) and kept. Two builds started
+    at once (CI's second step builds the training and serving images side by side) make it once: the second
+    waits on a lock file for the first."""
+    with open(Path(tempfile.gettempdir()) / "mnist-stand-in-base.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if _image_exists(STAND_IN):
+            return STAND_IN
+        return _make_stand_in_base()
+
+
+def _make_stand_in_base() -> str:
     if not shutil.which("debootstrap"):
         raise SubmitError("debootstrap not found: install it with `apt-get install -y debootstrap` (needed once)")
     print(f"making the stand-in base {STAND_IN} with debootstrap (once)", flush=True)
