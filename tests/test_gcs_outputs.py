@@ -56,30 +56,26 @@ def _train_held_after_epoch_1(world, pause, *args: str, env: dict | None = None)
     return proc, held
 
 
-def _predicted_digits(world, model_dir: str, copy_to: Path | None) -> np.ndarray:
-    """trainer.predict on the 500 sample test digits the job evaluated on: inside the world, reading gs:// through
-    TensorFlow's client, or, with copy_to, in this process on the model's objects copied there (no process to start:
-    the first test proves the gs:// read)."""
+def _predicted_digits(world, model: str) -> np.ndarray:
+    """trainer.predict on the 500 sample test digits the job evaluated on: for a gs:// model, inside the world, reading
+    it through TensorFlow's client; for a local copy, in this process (no process to start)."""
     images = SAMPLE_DIR / "t10k-images-idx3-ubyte.gz"
-    if copy_to is None:
-        result = world.run(sys.executable, "-m", "trainer.predict", "--model-dir", model_dir, str(images))
+    if model.startswith("gs://"):
+        result = world.run(sys.executable, "-m", "trainer.predict", "--model-dir", model, str(images))
         assert result.returncode == 0, result.stderr
         lines = result.stdout
     else:
-        bucket, prefix = model_dir.removeprefix("gs://").split("/", 1)
-        for name, content in world.objects(bucket, f"{prefix}/").items():
-            (copy_to / name).parent.mkdir(parents=True, exist_ok=True)
-            (copy_to / name).write_bytes(content)
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
-            assert predict.main(["--model-dir", str(copy_to), str(images)]) == 0
+            assert predict.main(["--model-dir", model, str(images)]) == 0
         lines = out.getvalue()
     return np.array([int(line.split(": ")[1].split()[0]) for line in lines.splitlines()])[:500]
 
 
 def _assert_every_output_written(world, root: str, copy_to: Path | None = None) -> None:
     """The finished job's outputs under gs://bkt/root: a whole export, logs, plots, metrics, no backup or temporary
-    left; and trainer.predict agreeing with the test accuracy the job reported."""
+    left; and trainer.predict agreeing with the test accuracy the job reported, on gs:// itself or, with copy_to, on
+    the model's objects as read here, written there (the first test proves the gs:// read)."""
     written = world.objects("bkt", f"{root}/")
     marker = json.loads(written["model/export.json"])
     assert {"model/saved_model.pb", "model/model.keras", "metrics.json", "curves.png", "digits.png"} <= set(written)
@@ -94,7 +90,14 @@ def _assert_every_output_written(world, root: str, copy_to: Path | None = None) 
     metrics = json.loads(written["metrics.json"])
     assert [e["epoch"] for e in metrics["epochs"]] == [1, 2, 3] and metrics["data"]["data_dir"] == "gs://bkt/mnist"
 
-    digits = _predicted_digits(world, f"gs://bkt/{root}/model", copy_to)
+    model = f"gs://bkt/{root}/model"
+    if copy_to is not None:
+        for name, content in written.items():
+            if name.startswith("model/"):
+                (copy_to / name).parent.mkdir(parents=True, exist_ok=True)
+                (copy_to / name).write_bytes(content)
+        model = str(copy_to / "model")
+    digits = _predicted_digits(world, model)
     labels = data.read_labels(SAMPLE_DIR / "t10k-labels-idx1-ubyte.gz")[:500]
     assert np.mean(digits == labels) == pytest.approx(metrics["test_accuracy"], abs=0.01)
 
@@ -231,4 +234,4 @@ def test_a_killed_vertex_job_resumes_from_its_gs_backup_skips_a_truncated_one_an
     last = world.run_trainer(*ARGS, env=env)
     assert last.returncode == 0 and "Traceback" not in last.stderr, last.stderr
     assert "warning: the backup after epoch 2 in gs://bkt/aip/checkpoints/backup" in last.stderr
-    _assert_every_output_written(world, "aip", copy_to=tmp_path / "model")
+    _assert_every_output_written(world, "aip", copy_to=tmp_path)

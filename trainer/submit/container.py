@@ -12,6 +12,7 @@ build arguments; the Cloud Build image (./submit.sh build) keeps the Dockerfile'
 from __future__ import annotations
 
 import fcntl
+import os
 import shutil
 import subprocess
 import tempfile
@@ -51,8 +52,8 @@ def _image_exists(image: str) -> bool:
 def stand_in_base() -> str:
     """The stand-in base image, made with debootstrap on first use (about a minute) and kept. Two builds started
     at once (CI's second step builds the training and serving images side by side) make it once: the second
-    waits on a lock file for the first."""
-    with open(Path(tempfile.gettempdir()) / "mnist-stand-in-base.lock", "w") as lock:
+    waits on a lock file for the first (one per user, as podman's image store is)."""
+    with open(Path(tempfile.gettempdir()) / f"mnist-stand-in-base-{os.getuid()}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         if _image_exists(STAND_IN):
             return STAND_IN
