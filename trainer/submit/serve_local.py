@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -61,7 +62,9 @@ def serve(model_dir: Path, port: int, image: str) -> int:
                     f"the server in {image} exited (status {process.poll()}) before it was healthy; see its output above"
                 )
             time.sleep(0.5)
-        print(f"health: {base}{ROUTES['AIP_HEALTH_ROUTE']}\npredict: {base}{ROUTES['AIP_PREDICT_ROUTE']}", flush=True)
+        # One write: the server's own log shares this stdout, and print()'s separate newline let a log line in between.
+        sys.stdout.write(f"health: {base}{ROUTES['AIP_HEALTH_ROUTE']}\npredict: {base}{ROUTES['AIP_PREDICT_ROUTE']}\n")
+        sys.stdout.flush()
         return process.wait()
     except KeyboardInterrupt:
         subprocess.run([container.podman(), "stop", "--time", "30", name], capture_output=True)
