@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+from scheduling import pytest_collection_modifyitems, pytest_xdist_auto_num_workers  # noqa: F401 - hooks, found here
 
 # Hypothesis (tests/test_fuzz.py): a bounded number of examples in the suite, many more in CI's second step
 # (HYPOTHESIS_PROFILE=long); no deadline, since a CPU's speed must not decide a verdict.
@@ -231,9 +232,3 @@ class Pause:
 def pause(tmp_path):
     """pause(spec, name="pause") -> Pause, with its files in tmp_path/name."""
     return lambda spec, name="pause": Pause(tmp_path / name, spec)
-
-
-def pytest_xdist_auto_num_workers(config) -> int:
-    """`-n auto`: one worker more than the cores this process may use (at most 8), since the tests spend much
-    of their time waiting on trainer processes. Measured on 2 cores: 2 workers 372 s, 3 workers 268 s, 4 290 s."""
-    return min(len(os.sched_getaffinity(0)) + 1, 8)

@@ -22,7 +22,7 @@ from gcs_front import REFUSED_BUCKETS
 from trainer import data, predict
 
 reason = gcs_world.unavailable()
-pytestmark = pytest.mark.skipif(reason is not None, reason=reason or "")
+pytestmark = [pytest.mark.skipif(reason is not None, reason=reason or ""), pytest.mark.long]
 REFUSED = REFUSED_BUCKETS[0]
 
 ARGS = ["--stage", "dense", "--data-dir", "gs://bkt/mnist", "--train-size", "1000", "--test-size", "500",
@@ -139,8 +139,9 @@ def test_a_job_writes_every_output_to_cloud_storage_and_a_rerun_replaces_the_exp
                 problems.append(f"{len(present)} objects, unlisted: {sorted(present - set(marker['files']))[:3]}")
             seen.add(marker["written"])
 
-    # The rerun holds before its one epoch, so the client polls (a busy loop) only while the rerun trains and swaps.
-    held = pause("epoch=0", "rerun")
+    # The rerun holds once trained, before its export, so the client polls (a busy loop) only while the export is
+    # written and swapped in.
+    held = pause("export", "rerun")
     proc = world.popen(sys.executable, "-m", "trainer.task", *ARGS, "--job-dir", "gs://bkt/flag", "--no-plots",
                        "--epochs", "1", env=held.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     held.wait(running=lambda: proc.poll() is None)

@@ -16,7 +16,7 @@ from trainer.submit import study as studies
 from trainer.submit import vertex as jobs_api
 from trainer.submit.settings import settings
 
-pytestmark = pytest.mark.usefixtures("clean_settings")
+pytestmark = [pytest.mark.usefixtures("clean_settings"), pytest.mark.long]
 CPU = ["--machine-type", "n1-standard-4", "--accelerator-count", "0"]
 TRAIN = ["--stage", "dense", "--data-dir", str(SAMPLE_DIR), "--train-size", "512", "--test-size", "200", "--no-plots"]
 TOOL = {"tool": "mnist-vertex-trainer"}

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO, SAMPLE_DIR, read_metrics, tf_config
 
+pytestmark = pytest.mark.long
+
 
 def _free_port() -> int:
     with socket.socket() as s:

@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 
 import numpy as np
+import pytest
 from conftest import REPO, SAMPLE_DIR
 
 from trainer import data
@@ -24,6 +25,7 @@ from trainer.serving_contract import ROUTES
 from trainer.submit import online
 from trainer.submit.local import free_port
 
+pytestmark = pytest.mark.long
 DIGITS = 400  # more than one request of float32 b64 instances (about 350 fit in 1.5 MB)
 
 

@@ -18,6 +18,8 @@ from conftest import REPO, SAMPLE_DIR, sample_trials
 
 from trainer.submit import study as studies
 
+pytestmark = pytest.mark.long
+
 EPOCHS = 3
 STUDY = {
     "displayName": "sweep-test",

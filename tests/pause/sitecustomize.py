@@ -9,11 +9,12 @@ Active only in `python -m trainer.task` processes started with this folder on PY
     PAUSE="epoch=0;from_trial=3"            hold tuning trials 3, 4, ... before their first epoch
     PAUSE="start;from_trial=2"              hold tuning trials 2, 3, ... at start-up
     PAUSE="epoch=1;arg=--learning-rate=1e-07"   hold only trials run with that flag
+    PAUSE="export"                          hold after training, before the model is exported and swapped in
     PAUSE_DIR=DIR                           where the process writes `held-ROLE-PID`; it goes on when
                                             DIR/go exists, or when SIGTERM arrives (then the trainer
                                             stops at its next step, as it would mid-epoch)
 
-Python imports sitecustomize at start-up; the trainer's preemption module is wrapped once it is imported.
+Python imports sitecustomize at start-up; the trainer's preemption (or export) module is wrapped once it is imported.
 """
 
 import os
@@ -59,7 +60,7 @@ if os.environ.get("PAUSE") and "trainer.task" in getattr(sys, "orig_argv", []):
             time.sleep(0.05)
         signal.signal(signal.SIGTERM, previous)
 
-    def _wrap(module) -> None:
+    def _wrap_backup(module) -> None:
         original = module.Backup.on_epoch_begin
 
         def on_epoch_begin(self, epoch, logs=None):
@@ -69,9 +70,21 @@ if os.environ.get("PAUSE") and "trainer.task" in getattr(sys, "orig_argv", []):
 
         module.Backup.on_epoch_begin = on_epoch_begin
 
+    def _wrap_export(module) -> None:
+        original = module.export_model
+
+        def export_model(*args, **kwargs):
+            if _chosen():
+                _hold()
+            return original(*args, **kwargs)
+
+        module.export_model = export_model
+
+    WRAPPED, WRAP = ("trainer.export", _wrap_export) if "export" in SPEC else ("trainer.preemption", _wrap_backup)
+
     class _Finder(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path, target=None):
-            if name != "trainer.preemption":
+            if name != WRAPPED:
                 return None
             sys.meta_path.remove(self)
             spec = importlib.util.find_spec(name)
@@ -79,7 +92,7 @@ if os.environ.get("PAUSE") and "trainer.task" in getattr(sys, "orig_argv", []):
 
             def exec_module(module):
                 execute(module)
-                _wrap(module)
+                WRAP(module)
 
             spec.loader.exec_module = exec_module
             return spec

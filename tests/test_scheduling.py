@@ -1,0 +1,51 @@
+"""The suite's own scheduling (tests/scheduling.py): every xdist worker starts with its share of the long modules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from scheduling import _first_slices, pytest_collection_modifyitems
+
+
+@dataclass
+class Item:
+    path: Path
+    name: str
+    long: bool = False
+
+    def get_closest_marker(self, name: str):
+        return pytest.mark.long if name == "long" and self.long else None
+
+
+def _items() -> list[Item]:
+    """Ten short modules of three tests, with two long modules (two tests and one) among them."""
+    items = [Item(Path(f"test_{m}.py"), f"{m}{i}") for m in "abcdefghij" for i in range(3)]
+    items[6:6] = [Item(Path("test_gcs.py"), f"gcs{i}", long=True) for i in range(2)]
+    items[20:20] = [Item(Path("test_multi.py"), "multi0", long=True)]
+    return items
+
+
+def test_the_first_slices_are_what_worksteal_hands_each_idle_worker_in_turn():
+    assert _first_slices(33, 3) == [11, 11, 11] and _first_slices(10, 3) == [3, 3, 4] and _first_slices(5, 1) == [5]
+    assert sum(_first_slices(536, 3)) == 536
+
+
+def test_each_worker_starts_with_a_long_module_kept_whole_and_nothing_is_lost():
+    items = _items()
+    before = [i.name for i in items]
+    pytest_collection_modifyitems(SimpleNamespace(workerinput={"workercount": 3}), items)
+    assert sorted(i.name for i in items) == sorted(before)
+    starts = [sum(_first_slices(len(items), 3)[:k]) for k in range(3)]
+    assert [items[s].name for s in starts[:2]] == ["gcs0", "multi0"] and not items[starts[2]].long
+    assert [i.name for i in items[:2]] == ["gcs0", "gcs1"]  # the module stays whole, in its order
+    short = [i.name for i in items if not i.long]
+    assert short == [n for n in before if not n.startswith(("gcs", "multi"))]  # the rest keep their order
+
+
+def test_without_xdist_the_long_modules_run_first():
+    items = _items()
+    pytest_collection_modifyitems(SimpleNamespace(), items)
+    assert [i.name for i in items[:3]] == ["gcs0", "gcs1", "multi0"]
