@@ -1,4 +1,4 @@
-"""How the suite shares two cores among its xdist workers: how many workers, and which tests each starts with.
+"""How the suite shares the cores among its xdist workers: how many workers, and which tests each starts with.
 conftest.py exposes these hooks to pytest."""
 
 from __future__ import annotations
@@ -30,13 +30,15 @@ def pytest_collection_modifyitems(config, items) -> None:
     one alone at the end: such a module moves, whole (its module fixtures set up once), to the head of one of the
     slices worksteal first hands out, in turn. Without xdist, they simply run first."""
     workers = getattr(config, "workerinput", {}).get("workercount", 1)
-    long_modules: dict[object, list] = {}
+    long_modules: dict[object, list] = {}  # module path -> its tests, in collection order
+    rest = []
     for item in items:
         if item.get_closest_marker("long"):
             long_modules.setdefault(item.path, []).append(item)
+        else:
+            rest.append(item)
     if not long_modules:
         return
-    rest = [item for item in items if not item.get_closest_marker("long")]
     heads: list[list] = [[] for _ in range(workers)]
     for i, module in enumerate(long_modules.values()):
         heads[i % workers] += module

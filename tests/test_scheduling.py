@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 from scheduling import _first_slices, pytest_collection_modifyitems
+from xdist.scheduler import WorkStealingScheduling
 
 
 @dataclass
@@ -28,9 +29,29 @@ def _items() -> list[Item]:
     return items
 
 
-def test_the_first_slices_are_what_worksteal_hands_each_idle_worker_in_turn():
-    assert _first_slices(33, 3) == [11, 11, 11] and _first_slices(10, 3) == [3, 3, 4] and _first_slices(5, 1) == [5]
-    assert sum(_first_slices(536, 3)) == 536
+class Node:
+    """What xdist's scheduler sends a worker: the indices of the tests it is to run."""
+
+    shutting_down = False
+
+    def __init__(self, index: int) -> None:
+        self.gateway, self.sent = SimpleNamespace(id=f"gw{index}"), []
+
+    def send_runtest_some(self, indices: list[int]) -> None:
+        self.sent += indices
+
+
+@pytest.mark.parametrize("count, workers", [(33, 3), (34, 3), (539, 3), (10, 4), (5, 1)])
+def test_the_first_slices_are_what_xdists_worksteal_scheduler_hands_each_worker(count, workers):
+    scheduler = WorkStealingScheduling(SimpleNamespace(getvalue=lambda name: [f"{workers}*popen"]))
+    nodes = [Node(i) for i in range(workers)]
+    for node in nodes:
+        scheduler.add_node(node)
+    for node in nodes:
+        scheduler.add_node_collection(node, [f"t{i}" for i in range(count)])
+    scheduler.schedule()
+    assert [len(node.sent) for node in nodes] == _first_slices(count, workers)
+    assert [i for node in nodes for i in node.sent] == list(range(count))  # consecutive slices, in order
 
 
 def test_each_worker_starts_with_a_long_module_kept_whole_and_nothing_is_lost():
