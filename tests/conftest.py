@@ -129,6 +129,21 @@ def dense_model(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def foreign_model(tmp_path_factory) -> Path:
+    """A SavedModel that is not this trainer's: serving_default takes x float32 (None, 3) and returns y."""
+    import tensorflow as tf
+
+    class Other(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32, name="x")])
+        def serve(self, x):
+            return {"y": x * 2}
+
+    folder, other = tmp_path_factory.mktemp("foreign") / "other", Other()
+    tf.saved_model.save(other, str(folder), signatures={"serving_default": other.serve})
+    return folder
+
+
+@pytest.fixture(scope="session")
 def vertex(tmp_path_factory):
     """The fake Vertex AI API, shared by every test that submits; a job's state (and `logs --follow`'s lines) is
     read every 0.25 s, not every 5 (10) s."""

@@ -22,7 +22,7 @@ from conftest import sample_trials
 from google.cloud import aiplatform_v1, storage
 from google.rpc import status_pb2
 
-from trainer.server import MnistPredictor
+from trainer.predictor import MnistPredictor
 from trainer.submit import local, study
 
 STATES = aiplatform_v1.JobState

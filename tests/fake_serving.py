@@ -20,7 +20,7 @@ from fastapi import HTTPException
 from google.cloud import aiplatform_v1 as v1
 from google.protobuf import empty_pb2, json_format
 
-from trainer.server import MnistPredictor
+from trainer.predictor import MnistPredictor
 
 
 class FakeServing:

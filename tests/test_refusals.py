@@ -141,16 +141,7 @@ def test_a_bucket_the_trainer_cannot_reach_is_one_line(tmp_path):
     assert line.startswith("error: --model-dir (default: JOB_DIR/model) gs://bkt/run/model: cannot look at it (")
 
 
-def test_predict_refuses_a_savedmodel_that_is_not_ours_on_load(tmp_path, capsys):
-    import tensorflow as tf
-
-    class Other(tf.Module):
-        @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32, name="x")])
-        def serve(self, x):
-            return {"y": x * 2}
-
-    other = Other()
-    tf.saved_model.save(other, str(tmp_path / "other"), signatures={"serving_default": other.serve})
-    assert predict.main(["--model-dir", str(tmp_path / "other"), DIGITS]) == 2
+def test_predict_refuses_a_savedmodel_that_is_not_ours_on_load(foreign_model, capsys):
+    assert predict.main(["--model-dir", str(foreign_model), DIGITS]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
-    assert line.startswith(f"error: {tmp_path / 'other'}: serving_default takes x float32 (None, 3) and returns y;")
+    assert line.startswith(f"error: {foreign_model}: serving_default takes x float32 (None, 3) and returns y;")

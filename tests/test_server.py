@@ -18,9 +18,10 @@ import urllib.request
 
 import numpy as np
 import pytest
-from conftest import REPO, SAMPLE_DIR
+from conftest import REPO, SAMPLE_DIR, one_line
 
 from trainer import data
+from trainer import server as server_module
 from trainer.serving_contract import ROUTES
 from trainer.submit import online
 from trainer.submit.local import free_port
@@ -175,9 +176,52 @@ def test_the_server_answers_as_vertex_ai_expects_and_stops_on_sigterm(dense_mode
             server.wait()
 
 
-def test_a_server_without_a_model_never_reports_healthy(tmp_path):
-    port = free_port()
-    env = {**os.environ, "AIP_HTTP_PORT": str(port), "AIP_STORAGE_URI": str(tmp_path), **ROUTES}
-    server = subprocess.run([sys.executable, "-m", "trainer.server"], cwd=REPO, env=env, capture_output=True,
-                            text=True, timeout=300)  # fmt: skip
-    assert server.returncode != 0 and "SavedModel file does not exist" in server.stderr + server.stdout
+def test_a_server_without_a_model_exits_2_in_one_line_before_tensorflow_loads(tmp_path):
+    """A real process: its exit status and its stderr are what the container's log shows."""
+    env = {**os.environ, "AIP_HTTP_PORT": str(free_port()), "AIP_STORAGE_URI": str(tmp_path), **ROUTES}
+    server = subprocess.run([sys.executable, "-X", "importtime", "-m", "trainer.server"], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    imports = [line for line in server.stderr.splitlines() if line.startswith("import time:")]
+    assert imports and not [line for line in imports if line.split("|")[-1].strip().startswith("tensorflow")]
+    assert server.returncode == 2 and [line for line in server.stderr.splitlines() if line not in imports] == [
+        f"error: AIP_STORAGE_URI {tmp_path}: no saved_model.pb there; {server_module.RUN_WROTE}"
+    ]
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({}, "AIP_STORAGE_URI is not set; "),
+        ({"AIP_STORAGE_URI": "nowhere"}, "AIP_STORAGE_URI nowhere: no saved_model.pb there; "),
+        ({"AIP_STORAGE_URI": "MODEL", "AIP_HTTP_PORT": "http"}, "AIP_HTTP_PORT 'http': not a port number; "),
+        ({"AIP_STORAGE_URI": "MODEL", "AIP_HTTP_PORT": "0"}, "AIP_HTTP_PORT '0': not a port number; "),
+        ({"AIP_STORAGE_URI": "MODEL", "AIP_HTTP_PORT": "65536"}, "AIP_HTTP_PORT '65536': not a port number; "),
+    ],
+)
+def test_settings_the_server_cannot_serve_with_are_one_line(env, message, dense_model):
+    env = {k: str(dense_model) if v == "MODEL" else v for k, v in env.items()}
+    with pytest.raises(server_module.ServerError) as refused:
+        server_module.settings(env)
+    assert str(refused.value).startswith(message)
+    one_line(refused.value)
+    assert server_module.settings({"AIP_STORAGE_URI": str(dense_model)}) == (str(dense_model), 8080)
+    assert server_module.settings({"AIP_STORAGE_URI": "gs://b/model", "AIP_HTTP_PORT": "7"}) == ("gs://b/model", 7)
+
+
+@pytest.mark.parametrize("model", ["corrupt", "foreign"])
+def test_a_model_that_does_not_load_or_is_not_ours_exits_2_in_one_line(model, tmp_path, foreign_model, monkeypatch,
+                                                                        capsys):  # fmt: skip
+    if model == "corrupt":
+        (tmp_path / "saved_model.pb").write_bytes(b"not a SavedModel")
+    folder = foreign_model if model == "foreign" else tmp_path
+    for name in ("HANDLER_MODULE", "HANDLER_CLASS", "PREDICTOR_MODULE", "PREDICTOR_CLASS", *ROUTES):
+        monkeypatch.delenv(name, raising=False)  # main() sets them; restored after the test
+    monkeypatch.setenv("AIP_STORAGE_URI", str(folder))
+    monkeypatch.setenv("AIP_HTTP_PORT", str(free_port()))
+    assert server_module.main() == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    expected = {
+        "corrupt": f"error: AIP_STORAGE_URI {folder}: cannot load the model (Cannot parse file ",
+        "foreign": f"error: AIP_STORAGE_URI {folder}: serving_default takes x float32 (None, 3) and returns y; ",
+    }[model]
+    assert line.startswith(expected), line

@@ -1,159 +1,91 @@
 """The prediction server of our serving image (Dockerfile.serving): Vertex AI's own Custom Prediction Routine
-model server (google-cloud-aiplatform[prediction]: FastAPI on uvicorn) with a Predictor for the trainer's
-SavedModel, on the TensorFlow the model was trained with.
+model server (google-cloud-aiplatform[prediction]: FastAPI on uvicorn) with our predictor and handler
+(trainer/predictor.py), on the TensorFlow the model was trained with.
 
 Vertex AI's custom-container contract (https://cloud.google.com/vertex-ai/docs/predictions/custom-container-requirements):
 listen on AIP_HTTP_PORT, answer AIP_HEALTH_ROUTE and AIP_PREDICT_ROUTE, load the model from
-AIP_STORAGE_URI. The CPR server loads the model before it listens, so it is healthy only once the model is
-loaded; uvicorn drains in-flight requests on SIGTERM, then exits.
+AIP_STORAGE_URI. The CPR server is made, and so the model loaded, before uvicorn listens, so it is healthy only
+once the model is loaded; uvicorn drains in-flight requests on SIGTERM, then exits.
 
-    {"instances": [{"image": 28x28 floats in [0, 1]}, ...]} -> {"predictions": [{"digit": d, "probabilities": [10]}]}
-
-Every request gets an answer in one line and the server keeps serving:
-- 413 for a body over 1.5 MB (Vertex AI's online prediction limit), decided on its Content-Length before a byte
-  is kept (a body up to 24 MB is read and dropped first, so that the client reads the answer, not a reset; a
-  larger one is refused at once), or, for a chunked body, as it passes the limit;
-- 408 for a body that has not arrived BODY_SECONDS after the request began (a client that stalls holds nothing);
-- 400 for a body that is not JSON (orjson: no NaN, no nesting deeper than 1,024 levels) or not instances the
-  contract (trainer/serving_contract.py) accepts: NaN, Infinity, values outside [0, 1], strings and booleans included.
+Settings it cannot serve with are one line and exit 2, never a traceback: a local AIP_STORAGE_URI without a
+saved_model.pb is refused before TensorFlow loads, and a model that does not load (a gs:// folder that cannot
+be copied, a file that is not a SavedModel, a SavedModel that is not this trainer's) once it is tried.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
-import tempfile
+import sys
+from collections.abc import Mapping
+from pathlib import Path
 
-import numpy as np
-import orjson
-import tensorflow as tf
-import uvicorn
-from fastapi import HTTPException, Request, Response
-from google.cloud.aiplatform.prediction.handler import PredictionHandler
-from google.cloud.aiplatform.prediction.predictor import Predictor
-from google.cloud.aiplatform.utils import prediction_utils
+from trainer.serving_contract import HTTP_PORT, ROUTES
 
-from trainer import data, serving_contract
-from trainer.serving_contract import HTTP_PORT, MAX_REQUEST_BYTES, ROUTES
-
-BODY_SECONDS = 10.0  # the longest a request body may take to arrive: 150 kB/s at the size limit
-DRAIN_BYTES = 16 * MAX_REQUEST_BYTES  # a body over the limit but under this is read and dropped before the 413
+RUN_WROTE = "set it to the model folder a run wrote (JOB_DIR/model), as Vertex AI does"
 
 
-def _bad(message: str) -> HTTPException:
-    return HTTPException(status_code=400, detail=message)
+class ServerError(Exception):
+    """A setting the server cannot serve with: one line, exit 2."""
 
 
-class MnistPredictor(Predictor):
-    """The trainer's SavedModel behind the CPR interface: load, preprocess, predict, postprocess."""
-
-    def load(self, artifacts_uri: str) -> None:
-        """The SavedModel at artifacts_uri: a gs:// folder is first copied here, as Vertex AI's CPR does."""
-        folder = artifacts_uri
-        if artifacts_uri.startswith("gs://"):
-            folder, cwd = tempfile.mkdtemp(prefix="model-"), os.getcwd()
-            os.chdir(folder)  # the SDK's copy writes into the working directory
-            try:
-                prediction_utils.download_model_artifacts(artifacts_uri.rstrip("/"))
-            finally:
-                os.chdir(cwd)
-        self._serve = serving_contract.serving_signature(tf.saved_model.load(folder), artifacts_uri)
-
-    def preprocess(self, prediction_input: dict) -> np.ndarray:
-        """The instances as float32 images [n, 28, 28]; HTTPException 400 naming the instance and what is wrong."""
-        try:
-            return serving_contract.instances(prediction_input)
-        except data.DataError as e:
-            raise _bad(str(e)) from None
-
-    def predict(self, instances: np.ndarray) -> dict:
-        out = self._serve(image=tf.constant(instances))
-        return {"digit": out["digit"].numpy(), "probabilities": out["probabilities"].numpy()}
-
-    def postprocess(self, prediction_results: dict) -> dict:
-        digits, probabilities = prediction_results["digit"], prediction_results["probabilities"]
-        return {
-            "predictions": [
-                {"digit": int(d), "probabilities": [float(p) for p in row]}
-                for d, row in zip(digits, probabilities, strict=True)
-            ]
-        }
+def settings(env: Mapping[str, str]) -> tuple[str, int]:
+    """The model's location and the port from Vertex AI's variables (the port defaults to 8080). ServerError for
+    what can be seen without TensorFlow: no AIP_STORAGE_URI, a local one without saved_model.pb, a bad port."""
+    uri = env.get("AIP_STORAGE_URI", "")
+    if not uri:
+        raise ServerError(f"AIP_STORAGE_URI is not set; {RUN_WROTE}")
+    if not uri.startswith("gs://") and not (Path(uri) / "saved_model.pb").is_file():
+        raise ServerError(f"AIP_STORAGE_URI {uri}: no saved_model.pb there; {RUN_WROTE}")
+    port = env.get("AIP_HTTP_PORT", str(HTTP_PORT))
+    if not (port.isdigit() and 0 < int(port) < 65536):
+        raise ServerError(f"AIP_HTTP_PORT {port!r}: not a port number; give one from 1 to 65535")
+    return uri, int(port)
 
 
-def _too_large(size: int | str) -> HTTPException:
-    return HTTPException(status_code=413, detail=f"request of {size} bytes; the limit is {MAX_REQUEST_BYTES:,}")
+def cpr_server():
+    """Vertex AI's CPR model server with our handler and predictor, its model loaded from AIP_STORAGE_URI.
+    ServerError, in one line, when the model cannot be copied or loaded or is not this trainer's."""
+    from google.api_core.exceptions import GoogleAPIError
+    from google.auth.exceptions import GoogleAuthError
+    from google.cloud.aiplatform.prediction.model_server import CprModelServer
+    from tensorflow.errors import OpError
 
-
-async def read_body(request: Request) -> bytes:
-    """The request's body, within Vertex AI's limit: over it is 413, decided on the Content-Length before a byte is
-    kept, or, for a chunked body, as it passes the limit. A body up to DRAIN_BYTES is read to its end (and dropped)
-    first, so that the client, still sending, reads the 413 rather than a reset connection; a larger one is
-    refused at once. 408 when a body within the limit has not all arrived within BODY_SECONDS; one past the limit
-    is 413 however slowly it comes, so the answer never depends on the machine's or the network's speed."""
-    declared = request.headers.get("content-length", "")
-    declared = int(declared) if declared.isdigit() else None
-    if declared is not None and declared > DRAIN_BYTES:
-        raise _too_large(f"{declared:,}")
-
-    chunks, size = [], 0
-    over = declared is not None and declared > MAX_REQUEST_BYTES  # decided on the Content-Length: nothing is kept
-
-    async def receive() -> None:
-        nonlocal size, over
-        async for chunk in request.stream():
-            size += len(chunk)
-            over = over or size > MAX_REQUEST_BYTES
-            if size > DRAIN_BYTES:
-                break
-            if not over:
-                chunks.append(chunk)
+    from trainer.data import DataError
 
     try:
-        await asyncio.wait_for(receive(), BODY_SECONDS)
-    except asyncio.TimeoutError:
-        if not over:  # a body already past the limit is 413 however slowly it comes
-            raise HTTPException(
-                status_code=408, detail=f"the request body did not arrive within {BODY_SECONDS:g} s"
-            ) from None
-    if over:
-        raise _too_large(
-            f"{declared or size:,}" if max(declared or 0, size) <= DRAIN_BYTES else f"over {DRAIN_BYTES:,}"
+        return CprModelServer()
+    except DataError as e:  # names the folder: not this trainer's model
+        raise ServerError(f"AIP_STORAGE_URI {e}") from None
+    except (OSError, ValueError, OpError, GoogleAPIError, GoogleAuthError) as e:
+        detail = " ".join(str(e).split()) or type(e).__name__
+        raise ServerError(
+            f"AIP_STORAGE_URI {os.environ['AIP_STORAGE_URI']}: cannot load the model ({detail})"
+        ) from None
+
+
+def main() -> int:
+    """Serve until SIGTERM; 2, after one line on stderr, for settings or a model it cannot serve with."""
+    try:
+        _, port = settings(os.environ)
+        os.environ.update(
+            AIP_HTTP_PORT=str(port),
+            HANDLER_MODULE="trainer.predictor",
+            HANDLER_CLASS="LimitedHandler",
+            PREDICTOR_MODULE="trainer.predictor",
+            PREDICTOR_CLASS="MnistPredictor",
         )
-    return b"".join(chunks)
+        for name, route in ROUTES.items():
+            os.environ.setdefault(name, route)
+        app = cpr_server()
+    except ServerError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
+    import uvicorn
 
-class LimitedHandler(PredictionHandler):
-    """CPR's handler with Vertex AI's limits on the body (read_body), decoded by orjson, in and out."""
-
-    async def handle(self, request: Request) -> Response:
-        body = await read_body(request)
-        try:
-            request_json = serving_contract.decode_json(body, "request body")
-        except data.DataError as e:
-            raise _bad(str(e)) from None
-        predictor = self._predictor
-        answer = predictor.postprocess(predictor.predict(predictor.preprocess(request_json)))
-        return Response(content=orjson.dumps(answer), media_type="application/json")
-
-
-def main() -> None:
-    """Serve until SIGTERM, with the CPR model server and this module's handler and predictor."""
-    os.environ.update(
-        HANDLER_MODULE=__name__,
-        HANDLER_CLASS="LimitedHandler",
-        PREDICTOR_MODULE=__name__,
-        PREDICTOR_CLASS="MnistPredictor",
-    )
-    for name, route in {"AIP_HTTP_PORT": str(HTTP_PORT), **ROUTES}.items():
-        os.environ.setdefault(name, route)
-    uvicorn.run(
-        "google.cloud.aiplatform.prediction.model_server:CprModelServer",
-        host="0.0.0.0",
-        port=int(os.environ["AIP_HTTP_PORT"]),
-        factory=True,
-        timeout_graceful_shutdown=30,
-    )
+    uvicorn.run(app, host="0.0.0.0", port=port, timeout_graceful_shutdown=30)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
