@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import pty
-import subprocess
 import sys
+import threading
 
 import keras
 import pytest
 import tensorflow as tf
-from conftest import REPO, SAMPLE_DIR, TINY, read_metrics, run_in_process
+from conftest import SAMPLE_DIR, TINY, read_metrics, run_in_process
 
 from trainer import config, data, models, task, train
 
@@ -135,39 +135,30 @@ def test_one_cycle_stages_step_the_learning_rate_every_batch(tmp_path):
     assert peak / 2 < lrs[0] <= peak and lrs[0] > lrs[1] > lrs[2] and lrs[2] < 1e-6
 
 
-def test_a_terminal_gets_the_keras_progress_bar(tmp_path):
+def test_a_terminal_gets_the_keras_progress_bar(tmp_path, monkeypatch):
+    """In-process, with standard output a pseudo-terminal: the trainer picks the bar when stdout is a tty."""
     leader, follower = pty.openpty()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "trainer.task",
-            "--smoke",
-            "--stage",
-            "softmax",
-            "--train-size",
-            "256",
-            "--test-size",
-            "100",
-            "--no-plots",
-            "--job-dir",
-            str(tmp_path),
-        ],
-        cwd=REPO,
-        stdout=follower,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(follower)
-    output = b""
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        output += chunk
-    assert proc.wait(timeout=120) == 0
+    output = bytearray()
+
+    def drain() -> None:  # a pty holds a few KB: read as the bar is drawn, until the terminal closes
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            output.extend(chunk)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    with os.fdopen(follower, "w") as terminal:
+        monkeypatch.setattr(sys, "stdout", terminal)
+        argv = ["--smoke", "--stage", "softmax", "--train-size", "256", "--test-size", "100", "--no-plots"]
+        assert task.main([*argv, "--job-dir", str(tmp_path)]) == 0
+        monkeypatch.undo()
+    reader.join(timeout=60)
+    os.close(leader)
     assert "━━━━" in output.decode(errors="replace")
 
 
