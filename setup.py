@@ -43,6 +43,7 @@ setup(
         "matplotlib",
         "pillow",
         "orjson>=3.9",  # JSON in and out of predictions: strict (no NaN, bounded nesting) and fast
+        "pybase64>=1.4",  # the b64 form of prediction instances, decoded with SIMD (trainer/serving_contract.py)
     ],
     extras_require={
         # ./submit.sh: Vertex AI jobs and endpoints through the SDK, hptuning.yaml, job logs.

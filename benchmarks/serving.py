@@ -82,7 +82,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model-dir", help="an exported model folder (default: train batchnorm for 1 epoch on the sample)")
     p.add_argument("--requests", type=int, default=300, help="1-image requests timed (default: %(default)s)")
-    p.add_argument("--batches", type=int, default=60, help="64-image requests timed (default: %(default)s)")
+    p.add_argument("--batches", type=int, default=200, help="64-image requests timed (default: %(default)s)")
     args = p.parse_args()
     images = data.read_images(REPO / "trainer" / "sample" / "t10k-images-idx3-ubyte.gz").astype(np.float32) / 255.0
     with tempfile.TemporaryDirectory() as scratch:

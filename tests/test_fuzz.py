@@ -21,6 +21,7 @@ import pytest
 from conftest import SAMPLE_DIR, one_line
 from hypothesis import example, given
 from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from PIL import Image
 
 from trainer import data, predict, serving_contract
@@ -219,3 +220,54 @@ def test_any_request_body_decodes_to_images_in_0_1_or_is_one_line(body):
         one_line(e)
         return
     valid_images(images, len(json.loads(body)["instances"]))
+
+
+def _float32_b64(pixels: np.ndarray) -> dict:
+    return {"image": {"b64": base64.b64encode(pixels.astype("<f4").tobytes()).decode()}}
+
+
+def _poisoned(value) -> dict:
+    """An image of 0.5s with value at pixel [3][16]."""
+    pixels = np.full((28, 28), 0.5, np.float32)
+    pixels[3, 16] = value
+    return _float32_b64(pixels)
+
+
+# Images that can pass: few drawn pixels, the rest one drawn value (a full 784-pixel draw would be slow).
+FLOAT32_B64 = arrays(np.float32, (28, 28), elements=st.floats(0, 1, width=32), fill=st.floats(0, 1, width=32)).map(
+    _float32_b64
+)
+NEARLY_VALID = st.builds(
+    lambda pixels, value, at: _float32_b64(np.where(np.arange(784).reshape(28, 28) == at, value, pixels)),
+    arrays(np.float32, (28, 28), elements=st.floats(0, 1, width=32), fill=st.just(0.5)),
+    st.sampled_from([np.nan, np.inf, -0.0, -1e-45, 1.0000001, 1.0, 2.0]),
+    st.integers(0, 783),
+)
+
+
+@given(
+    images=st.lists(st.one_of(FLOAT32_B64, NEARLY_VALID), min_size=1, max_size=5),
+    intruder=st.one_of(st.none(), INSTANCES),
+    at=st.integers(0, 5),
+)
+@example(images=[_float32_b64(np.full((28, 28), v)) for v in (0.25, 0.75)], intruder=None, at=0)  # their order
+@example(images=[_float32_b64(np.full((28, 28), 0.5)), _poisoned(2.0)], intruder=None, at=0)
+@example(images=[_poisoned(np.inf)], intruder=None, at=0)
+@example(images=[_poisoned(np.float32(1.0000001))], intruder=None, at=0)
+@example(images=[_poisoned(np.float32(-1e-45))], intruder=None, at=0)
+@example(images=[_float32_b64(np.full((28, 28), 0.5))], intruder={"image": {"b64": "abcd===="}}, at=1)
+@example(images=[_float32_b64(np.full((28, 28), 0.5))], intruder={"image": {"b64": "é"}}, at=0)
+def test_a_request_of_b64_images_decodes_as_one_batch_exactly_as_instance_by_instance(images, intruder, at):
+    """The batch path (what predict and batch-predict send) gives what decoding each instance gives: the same
+    pixels, or the same one-line error naming the same instance."""
+    found = images if intruder is None else [*images[:at], intruder, *images[at:]]
+    try:
+        expected, error = np.stack([serving_contract.image(x, f"instances[{i}]") for i, x in enumerate(found)]), None
+    except data.DataError as e:
+        expected, error = None, str(e)
+    try:
+        images = serving_contract.instances({"instances": found})
+    except data.DataError as e:
+        assert str(e) == error
+        return
+    assert error is None and images.dtype == np.float32 and np.array_equal(images, expected)

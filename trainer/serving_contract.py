@@ -10,19 +10,19 @@ An instance is {"image": 28 rows of 28 numbers in [0, 1]}, the SavedModel's serv
 pixels as bytes in base64, {"image": {"b64": ...}} (the form TensorFlow Serving and Vertex AI use for binary
 data): 784 bytes of uint8 (pixel / 255), or 3,136 bytes of little-endian float32, exact. `./submit.sh predict`
 and `batch-predict` send float32 b64: one string per image to decode instead of 784 JSON numbers, the same
-predictions. Anything else (NaN, Infinity, -5, "0.5", true, a ragged or deeper list) is refused naming the
+predictions; a request of only those is decoded and checked as one array (docs/serving.md, Speed). Anything else (NaN, Infinity, -5, "0.5", true, a ragged or deeper list) is refused naming the
 instance and the value: a model answers any float, so a NaN let through comes back as a 200 with NaN
 probabilities.
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
 from itertools import chain
 
 import numpy as np
 import orjson
+import pybase64  # base64 with SIMD: 0.6 µs per float32 image against CPython's 10 µs
 
 from trainer.data import DataError
 
@@ -76,15 +76,22 @@ def _in_range(pixels: np.ndarray, where: str) -> np.ndarray:
     return pixels.astype(np.float32)
 
 
+def _b64decode(text: str) -> bytes | None:
+    """The bytes of standard, padded base64 (RFC 4648, nothing else in it), or None."""
+    try:
+        return pybase64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):  # ValueError: a character outside ASCII
+        return None
+
+
 def _from_b64(value: dict, where: str) -> np.ndarray:
     """{"b64": ...}: 784 uint8 pixels (/ 255) or 784 little-endian float32 ones."""
     text = value.get("b64") if set(value) == {"b64"} else None
     if not isinstance(text, str):
         raise DataError(f'{where}: expected {{"b64": base64 of 784 uint8 or 784 float32 pixels}}')
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise DataError(f"{where}: image b64 is not base64") from None
+    raw = _b64decode(text)
+    if raw is None:
+        raise DataError(f"{where}: image b64 is not base64")
     if len(raw) == SIDE * SIDE:
         return (np.frombuffer(raw, np.uint8).astype(np.float32) / 255.0).reshape(SIDE, SIDE)
     if len(raw) == SIDE * SIDE * 4:
@@ -94,7 +101,7 @@ def _from_b64(value: dict, where: str) -> np.ndarray:
 
 def to_b64(image: np.ndarray) -> dict:
     """The instance of one image [28, 28] in [0, 1] as float32 b64: exact, and decoded far faster than 784 numbers."""
-    return {"image": {"b64": base64.b64encode(np.asarray(image, "<f4").tobytes()).decode()}}
+    return {"image": {"b64": pybase64.b64encode(np.asarray(image, "<f4").tobytes()).decode()}}
 
 
 def image(instance: object, where: str) -> np.ndarray:
@@ -115,11 +122,31 @@ def image(instance: object, where: str) -> np.ndarray:
     return _in_range(pixels, where)
 
 
+def _float32_b64_batch(found: list) -> np.ndarray | None:
+    """Instances that are all {"image": {"b64": float32 pixels in [0, 1]}}, what predict and batch-predict send,
+    decoded and checked as one array: 64 images in a tenth of the per-instance path's time. None for anything
+    else; the per-instance path then decides, and names what is wrong."""
+    raws = []
+    for instance in found:
+        pixels = instance.get("image") if type(instance) is dict else None
+        text = pixels.get("b64") if type(pixels) is dict and len(pixels) == 1 else None
+        if type(text) is not str:
+            return None
+        raws.append(_b64decode(text))
+        if raws[-1] is None or len(raws[-1]) != SIDE * SIDE * 4:
+            return None
+    batch = np.frombuffer(b"".join(raws), "<f4").reshape(len(raws), SIDE, SIDE)
+    return batch.astype(np.float32) if ((batch >= 0) & (batch <= 1)).all() else None
+
+
 def instances(request: object, where: str = "request") -> np.ndarray:
     """The images [n, 28, 28] float32 of a predict request {"instances": [...]}; DataError for anything else."""
     found = request.get("instances") if isinstance(request, dict) else None
     if not isinstance(found, list) or not found:
         raise DataError(f'{where}: expected {{"instances": [{INSTANCE}, ...]}}')
+    batch = _float32_b64_batch(found)
+    if batch is not None:
+        return batch
     return np.stack([image(instance, f"instances[{i}]") for i, instance in enumerate(found)])
 
 
