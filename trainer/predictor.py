@@ -65,12 +65,11 @@ class MnistPredictor(Predictor):
         return {"digit": out["digit"].numpy(), "probabilities": out["probabilities"].numpy()}
 
     def postprocess(self, prediction_results: dict) -> dict:
-        digits, probabilities = prediction_results["digit"], prediction_results["probabilities"]
+        digits, probabilities = prediction_results["digit"].tolist(), prediction_results["probabilities"].tolist()
         return {
             "predictions": [
-                {"digit": int(d), "probabilities": [float(p) for p in row]}
-                for d, row in zip(digits, probabilities, strict=True)
-            ]
+                {"digit": d, "probabilities": row} for d, row in zip(digits, probabilities, strict=True)
+            ]  # tolist(): Python ints and floats, converted in C
         }
 
 
