@@ -19,9 +19,9 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from trainer.serving_contract import HTTP_PORT, ROUTES
+from trainer.serving_contract import EXPORTED_MODEL, HTTP_PORT, ROUTES, has_saved_model
 
-RUN_WROTE = "set it to the model folder a run wrote (JOB_DIR/model), as Vertex AI does"
+RUN_WROTE = f"set it to {EXPORTED_MODEL}, as Vertex AI does"
 
 
 class ServerError(Exception):
@@ -34,7 +34,7 @@ def settings(env: Mapping[str, str]) -> tuple[str, int]:
     uri = env.get("AIP_STORAGE_URI", "")
     if not uri:
         raise ServerError(f"AIP_STORAGE_URI is not set; {RUN_WROTE}")
-    if not uri.startswith("gs://") and not (Path(uri) / "saved_model.pb").is_file():
+    if not uri.startswith("gs://") and not has_saved_model(Path(uri)):
         raise ServerError(f"AIP_STORAGE_URI {uri}: no saved_model.pb there; {RUN_WROTE}")
     port = env.get("AIP_HTTP_PORT", str(HTTP_PORT))
     if not (port.isdigit() and 0 < int(port) < 65536):
@@ -42,9 +42,10 @@ def settings(env: Mapping[str, str]) -> tuple[str, int]:
     return uri, int(port)
 
 
-def cpr_server():
-    """Vertex AI's CPR model server with our handler and predictor, its model loaded from AIP_STORAGE_URI.
-    ServerError, in one line, when the model cannot be copied or loaded or is not this trainer's."""
+def cpr_server(uri: str):
+    """Vertex AI's CPR model server with our handler and predictor, its model loaded from uri (AIP_STORAGE_URI,
+    which the server reads itself). ServerError, in one line, when the model cannot be copied or loaded or is not
+    this trainer's."""
     from google.api_core.exceptions import GoogleAPIError
     from google.auth.exceptions import GoogleAuthError
     from google.cloud.aiplatform.prediction.model_server import CprModelServer
@@ -58,15 +59,13 @@ def cpr_server():
         raise ServerError(f"AIP_STORAGE_URI {e}") from None
     except (OSError, ValueError, OpError, GoogleAPIError, GoogleAuthError) as e:
         detail = " ".join(str(e).split()) or type(e).__name__
-        raise ServerError(
-            f"AIP_STORAGE_URI {os.environ['AIP_STORAGE_URI']}: cannot load the model ({detail})"
-        ) from None
+        raise ServerError(f"AIP_STORAGE_URI {uri}: cannot load the model ({detail})") from None
 
 
 def main() -> int:
     """Serve until SIGTERM; 2, after one line on stderr, for settings or a model it cannot serve with."""
     try:
-        _, port = settings(os.environ)
+        uri, port = settings(os.environ)
         os.environ.update(
             AIP_HTTP_PORT=str(port),
             HANDLER_MODULE="trainer.predictor",
@@ -76,7 +75,7 @@ def main() -> int:
         )
         for name, route in ROUTES.items():
             os.environ.setdefault(name, route)
-        app = cpr_server()
+        app = cpr_server(uri)
     except ServerError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

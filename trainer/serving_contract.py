@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import binascii
 from itertools import chain
+from pathlib import Path
 
 import numpy as np
 import orjson
@@ -35,6 +36,13 @@ MAX_REQUEST_BYTES = 1_500_000  # online prediction's limit (`gcloud ai endpoints
 SIDE = 28
 INSTANCE = '{"image": 28x28 numbers in [0, 1]}'
 NUMBERS = {int, float}  # JSON numbers as a parser gives them; bool, a subclass of int, is not one
+EXPORTED_MODEL = "the model folder a run wrote (JOB_DIR/model)"
+
+
+def has_saved_model(folder: Path) -> bool:
+    """Whether a local folder holds the SavedModel the server loads, seen without TensorFlow: the server and
+    `serve --local` refuse a folder without one before anything heavy starts."""
+    return (folder / "saved_model.pb").is_file()
 
 
 def decode_json(body: bytes | str, where: str) -> object:

@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from trainer.serving_contract import ROUTES
+from trainer.serving_contract import EXPORTED_MODEL, ROUTES, has_saved_model
 from trainer.submit import container
 from trainer.submit.errors import SubmitError
 
@@ -35,10 +35,8 @@ def _stop(signum, frame) -> None:
 
 def check_saved_model(model_dir: Path) -> None:
     """A folder the server can load: one line (exit 2) for anything else, before podman is asked for anything."""
-    if not (model_dir / "saved_model.pb").is_file():
-        raise SubmitError(
-            f"--model-dir {model_dir}: no saved_model.pb there; pass the model folder a run wrote (JOB_DIR/model)"
-        )
+    if not has_saved_model(model_dir):
+        raise SubmitError(f"--model-dir {model_dir}: no saved_model.pb there; pass {EXPORTED_MODEL}")
 
 
 def serve(model_dir: Path, port: int, image: str) -> int:
