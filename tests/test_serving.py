@@ -52,9 +52,10 @@ def inputs(tmp_path_factory) -> list[Path]:
     return [idx, png, jsonl]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def deployed(vertex):
-    """`train --deploy`: a job trained by the fake, then its model uploaded and deployed."""
+    """`train --deploy`: a job trained by the fake, then its model uploaded and deployed. Once per worker, as the
+    fake is: worksteal can bring a worker back to a module, and a module fixture would then be set up again."""
     import io
     from contextlib import redirect_stderr, redirect_stdout
 
@@ -156,7 +157,7 @@ def test_bad_serving_input_gives_one_line_and_creates_nothing(vertex, tmp_path, 
     assert state() == before
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per worker, as deployed
 def failed(vertex):
     """A 2-replica job whose trainer fails at once (its data folder is missing): train's exit, stderr."""
     import io

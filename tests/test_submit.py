@@ -21,9 +21,10 @@ pytestmark = pytest.mark.usefixtures("clean_settings")
 TAG = source.tag("Dockerfile")  # this source's training image
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def trained(vertex):
-    """One CustomJob submitted through the SDK and run to the end by the fake."""
+    """One CustomJob submitted through the SDK and run to the end by the fake; once per worker, as the fake is
+    (worksteal can bring a worker back to a module, and a module fixture would then be set up again)."""
     argv = ["train", *CLOUD, "--api-endpoint", vertex.endpoint, "--display-name", "smoke-job",
             "--machine-type", "n1-standard-4", "--accelerator-count", "0", "--stage", "dense", "--smoke"]  # fmt: skip
     code = cli.main(argv)
