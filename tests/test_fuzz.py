@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 
-from trainer import data, predict, serving_contract
+from trainer import data, predict, server, serving_contract
 
 pytestmark = pytest.mark.fuzz
 
@@ -271,3 +271,32 @@ def test_a_request_of_b64_images_decodes_as_one_batch_exactly_as_instance_by_ins
         assert str(e) == error
         return
     assert error is None and images.dtype == np.float32 and np.array_equal(images, expected)
+
+
+# ---------------------------------------------------------------- the server's settings
+
+
+@pytest.fixture(scope="module")
+def model_folder(tmp_path_factory) -> str:
+    """A folder the server's settings take for a model: it holds a saved_model.pb (they read no further)."""
+    folder = tmp_path_factory.mktemp("model")
+    (folder / "saved_model.pb").write_bytes(b"")
+    return str(folder)
+
+
+@given(
+    uri=st.one_of(st.text(max_size=20), st.just("gs://b/model"), st.just("MODEL")),
+    port=st.one_of(st.none(), st.text(max_size=8), st.integers(-1, 70000).map(str)),
+)
+@example(uri="gs://b/model", port="²")  # a digit to str.isdigit, not to int()
+@example(uri="a\nb", port=None)
+def test_any_server_settings_give_a_model_and_a_port_or_are_one_line(model_folder, uri, port):
+    uri = model_folder if uri == "MODEL" else uri
+    env = {"AIP_STORAGE_URI": uri, **({} if port is None else {"AIP_HTTP_PORT": port})}
+    try:
+        found, number = server.settings(env)
+    except server.ServerError as e:
+        one_line(e)
+        return
+    assert found == uri and 0 < number < 65536
+    assert uri.startswith("gs://") or serving_contract.has_saved_model(Path(uri))

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from trainer.config import shown
 from trainer.serving_contract import EXPORTED_MODEL, HTTP_PORT, ROUTES, has_saved_model
 
 RUN_WROTE = f"set it to {EXPORTED_MODEL}, as Vertex AI does"
@@ -35,9 +36,9 @@ def settings(env: Mapping[str, str]) -> tuple[str, int]:
     if not uri:
         raise ServerError(f"AIP_STORAGE_URI is not set; {RUN_WROTE}")
     if not uri.startswith("gs://") and not has_saved_model(Path(uri)):
-        raise ServerError(f"AIP_STORAGE_URI {uri}: no saved_model.pb there; {RUN_WROTE}")
+        raise ServerError(f"AIP_STORAGE_URI {shown(uri)}: no saved_model.pb there; {RUN_WROTE}")
     port = env.get("AIP_HTTP_PORT", str(HTTP_PORT))
-    if not (port.isdigit() and 0 < int(port) < 65536):
+    if not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
         raise ServerError(f"AIP_HTTP_PORT {port!r}: not a port number; give one from 1 to 65535")
     return uri, int(port)
 
@@ -59,7 +60,7 @@ def cpr_server(uri: str):
         raise ServerError(f"AIP_STORAGE_URI {e}") from None
     except (OSError, ValueError, OpError, GoogleAPIError, GoogleAuthError) as e:
         detail = " ".join(str(e).split()) or type(e).__name__
-        raise ServerError(f"AIP_STORAGE_URI {uri}: cannot load the model ({detail})") from None
+        raise ServerError(f"AIP_STORAGE_URI {shown(uri)}: cannot load the model ({detail})") from None
 
 
 def main() -> int:
