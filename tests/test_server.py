@@ -208,12 +208,14 @@ def test_settings_the_server_cannot_serve_with_are_one_line(env, message, dense_
     assert server_module.settings({"AIP_STORAGE_URI": "gs://b/model", "AIP_HTTP_PORT": "7"}) == ("gs://b/model", 7)
 
 
-@pytest.mark.parametrize("model", ["corrupt", "foreign"])
+@pytest.mark.parametrize("model", ["corrupt", "foreign", "foreign, in a folder named with a line break"])
 def test_a_model_that_does_not_load_or_is_not_ours_exits_2_in_one_line(model, tmp_path, foreign_model, monkeypatch,
                                                                         capsys):  # fmt: skip
     if model == "corrupt":
         (tmp_path / "saved_model.pb").write_bytes(b"not a SavedModel")
-    folder = foreign_model if model == "foreign" else tmp_path
+    folder = {"corrupt": tmp_path, "foreign": foreign_model}.get(model, tmp_path / "two\nlines")
+    if model.endswith("line break"):
+        folder.symlink_to(foreign_model, target_is_directory=True)
     for name in ("HANDLER_MODULE", "HANDLER_CLASS", "PREDICTOR_MODULE", "PREDICTOR_CLASS", *ROUTES):
         monkeypatch.delenv(name, raising=False)  # main() sets them; restored after the test
     monkeypatch.setenv("AIP_STORAGE_URI", str(folder))
@@ -223,5 +225,6 @@ def test_a_model_that_does_not_load_or_is_not_ours_exits_2_in_one_line(model, tm
     expected = {
         "corrupt": f"error: AIP_STORAGE_URI {folder}: cannot load the model (Cannot parse file ",
         "foreign": f"error: AIP_STORAGE_URI {folder}: serving_default takes x float32 (None, 3) and returns y; ",
+        "foreign, in a folder named with a line break": f"error: AIP_STORAGE_URI {str(folder)!r}: serving_default ",
     }[model]
     assert line.startswith(expected), line

@@ -55,7 +55,8 @@ def inputs(tmp_path_factory) -> list[Path]:
 @pytest.fixture(scope="session")
 def deployed(vertex):
     """`train --deploy`: a job trained by the fake, then its model uploaded and deployed. Once per worker, as the
-    fake is: worksteal can bring a worker back to a module, and a module fixture would then be set up again."""
+    fake is: worksteal can bring a worker back to a module, and a module fixture would then be set up again. No
+    test changes it, so the tests that read it pass in any order."""
     import io
     from contextlib import redirect_stderr, redirect_stdout
 
@@ -106,14 +107,17 @@ def test_predict_on_the_endpoint_prints_what_trainer_predict_prints_for_the_same
 def test_a_second_deploy_makes_version_2_then_undeploy_removes_the_models_and_delete_endpoint_the_endpoint(
     vertex, deployed, capsys
 ):
-    """One test, in this order: xdist may run a module's tests on different workers, each with its own fake."""
-    endpoint, _ = deployed
-    argv = ["deploy", *_cloud(vertex), "--model-dir", "gs://demo-bucket/serve-job/model", "--max-replicas", "2"]
-    code, out, err = _run(capsys, *argv)
+    """Under names of its own (the trained model deployed twice), so that it leaves the endpoint the other tests read
+    as it was, in whatever order a worker runs them; one test, in this order, as each worker has its own fake."""
+    names = ["--model-name", "lifecycle", "--endpoint-name", "lifecycle"]
+    argv = ["deploy", *_cloud(vertex), "--model-dir", "gs://demo-bucket/serve-job/model", *names]
+    assert _run(capsys, *argv)[0] == 0
+    (endpoint,) = _named(vertex.serving.endpoints, "lifecycle")
+    code, out, err = _run(capsys, *argv, "--max-replicas", "2")
     assert code == 0, err
-    (versions,) = _named(vertex.serving.models)
+    (versions,) = _named(vertex.serving.models, "lifecycle")
     assert [m.version_id for m in versions] == ["1", "2"]
-    assert _named(vertex.serving.endpoints) == [endpoint]  # the endpoint named mnist, reused
+    assert _named(vertex.serving.endpoints, "lifecycle") == [endpoint]  # the endpoint of that name, reused
     (model,) = endpoint.deployed_models  # version 1 undeployed: with no traffic it would still be billed
     assert (model.model_version_id, model.dedicated_resources.max_replica_count) == ("2", 2)
     assert dict(endpoint.traffic_split) == {model.id: 100}
@@ -121,10 +125,11 @@ def test_a_second_deploy_makes_version_2_then_undeploy_removes_the_models_and_de
 
     code, out, err = _run(capsys, "undeploy", *_cloud(vertex), "--endpoint", endpoint.name.rsplit("/", 1)[-1])
     assert code == 0, err
-    assert not endpoint.deployed_models and "undeployed: mnist-v2" in out
+    assert not endpoint.deployed_models and "undeployed: lifecycle-v2" in out
     code, out, err = _run(capsys, "undeploy", *_cloud(vertex), "--endpoint", endpoint.name, "--delete-endpoint")
     assert code == 0, err
-    assert not _named(vertex.serving.endpoints) and f"deleted: {endpoint.name}" in out
+    assert not _named(vertex.serving.endpoints, "lifecycle") and f"deleted: {endpoint.name}" in out
+    assert deployed[0].deployed_models and _named(vertex.serving.endpoints) == [deployed[0]]  # untouched
 
 
 @pytest.mark.parametrize(

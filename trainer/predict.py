@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from trainer import data, serving_contract
+from trainer.config import shown
 
 MAX_PIXELS = 40_000_000  # a 12-megapixel phone photo fits thrice; Pillow's own bomb check is at 89 million
 
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         serve = serving_contract.serving_signature(tf.saved_model.load(args.model_dir), args.model_dir)
     except (OSError, ValueError, DecodeError, tf.errors.OpError) as e:
-        print(f"error: {args.model_dir}: not an exported model ({type(e).__name__})", file=sys.stderr)
+        print(f"error: {shown(args.model_dir)}: not an exported model ({type(e).__name__})", file=sys.stderr)
         return 2
     except data.DataError as e:
         print(f"error: {e}", file=sys.stderr)

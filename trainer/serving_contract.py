@@ -25,6 +25,7 @@ import numpy as np
 import orjson
 import pybase64  # base64 with SIMD: 0.6 µs per float32 image against CPython's 10 µs
 
+from trainer.config import shown
 from trainer.data import DataError
 
 HTTP_PORT = 8080
@@ -161,6 +162,7 @@ def instances(request: object, where: str = "request") -> np.ndarray:
 def serving_signature(loaded, where: str):
     """The `serving_default` function of a loaded SavedModel, once checked to be this trainer's: `image` float32
     [batch, 28, 28] in, `digit` and `probabilities` out. DataError naming where, for any other model."""
+    where = shown(where)  # a folder's name with a line break stays on the error's one line
     signature = getattr(loaded, "signatures", {}).get("serving_default")
     if signature is None:
         raise DataError(f"{where}: the SavedModel has no serving_default signature; pass a model this trainer exported")
