@@ -156,11 +156,13 @@ def check_abuse(base: str, stalled: int = 50) -> None:
         assert answer.status == 200
 
 
-def test_the_server_answers_as_vertex_ai_expects_and_stops_on_sigterm(dense_model):
+def test_the_server_answers_as_vertex_ai_expects_and_stops_on_sigterm_with_no_line_per_request(dense_model, tmp_path):
+    """A real process: the container's entry point, its signals and its log are the subject."""
     port = free_port()
     env = {**os.environ, "AIP_HTTP_PORT": str(port), "AIP_STORAGE_URI": str(dense_model), **ROUTES}
+    stdout = (tmp_path / "stdout").open("w+")
     server = subprocess.Popen([sys.executable, "-m", "trainer.server"], cwd=REPO, env=env, stderr=subprocess.PIPE,
-                              stdout=subprocess.DEVNULL, text=True)  # fmt: skip
+                              stdout=stdout, text=True)  # fmt: skip
     try:
         base = f"http://127.0.0.1:{port}"
         wait_healthy(base + ROUTES["AIP_HEALTH_ROUTE"], running=lambda: server.poll() is None)
@@ -170,7 +172,11 @@ def test_the_server_answers_as_vertex_ai_expects_and_stops_on_sigterm(dense_mode
         assert server.wait(timeout=120) in (0, -signal.SIGTERM)
         log = server.stderr.read()
         assert "Shutting down" in log and "Finished server process" in log, log[-2000:]
+        stdout.seek(0)
+        requests = [line for line in (log + stdout.read()).splitlines() if ' HTTP/1.1" ' in line]
+        assert not requests, requests[:3]  # Cloud Logging would bill a line per request (Vertex AI logs access itself)
     finally:
+        stdout.close()
         if server.poll() is None:
             server.kill()
             server.wait()
