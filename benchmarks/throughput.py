@@ -88,7 +88,10 @@ def main() -> int:
         one_batch = next(
             iter(pipeline.make_dataset(mnist.train_images[:batch], mnist.train_labels[:batch], batch, shuffle=False))
         )
-        runs = [(trainer_model(), trainer_ds), (trainer_model(), tf.data.Dataset.from_tensors(one_batch).repeat())]
+        in_memory_ds = (
+            tf.data.Dataset.from_tensors(one_batch).repeat().with_options(trainer_ds.options())
+        )  # autotune off
+        runs = [(trainer_model(), trainer_ds), (trainer_model(), in_memory_ds)]
         keras.utils.set_random_seed(1)
         keras.mixed_precision.set_global_policy("float32")  # the notebooks' precision
         runs.insert(
