@@ -1,7 +1,8 @@
 """Property-based tests (Hypothesis) over the readers of data from outside: any input either parses to a valid
 value or is refused with our one error type in one line; never another exception, never a non-finite pixel let
 through. The readers: a local data folder, IDX, PNG and JSON-lines files (trainer.data, trainer.predict) and a
-prediction request's body (trainer.serving_contract, the server's and batch-predict's one reader);
+prediction request's body (trainer.serving_contract, the server's and batch-predict's one reader), the server's
+settings and a model folder's name in a refusal;
 test_fuzz_settings.py has the launcher's parsers and hptuning.yaml. The @example lists keep the inputs that found
 defects. conftest.py sets the number of examples: a bounded profile in the suite, `HYPOTHESIS_PROFILE=long` for
 CI's second step (docs/testing.md).
@@ -300,3 +301,22 @@ def test_any_server_settings_give_a_model_and_a_port_or_are_one_line(model_folde
         return
     assert found == uri and 0 < number < 65536
     assert uri.startswith("gs://") or serving_contract.has_saved_model(Path(uri))
+
+
+@pytest.fixture(scope="module")
+def foreign_loaded(foreign_model):
+    """The SavedModel that is not this trainer's (conftest.py), loaded once."""
+    import tensorflow as tf
+
+    return tf.saved_model.load(str(foreign_model))
+
+
+@given(where=st.text(max_size=30), foreign=st.booleans())
+@example(where="runs/a\nb/model", foreign=True)
+@example(where="\u2028", foreign=False)
+def test_any_model_folder_name_in_a_refusal_of_a_model_stays_one_printable_line(foreign_loaded, where, foreign):
+    """The server and trainer.predict name the folder they loaded; its name is the user's, any text."""
+    with pytest.raises(data.DataError) as refused:
+        serving_contract.serving_signature(foreign_loaded if foreign else object(), where)
+    one_line(refused.value)
+    assert str(refused.value).isprintable(), refused.value

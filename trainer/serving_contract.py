@@ -10,9 +10,9 @@ An instance is {"image": 28 rows of 28 numbers in [0, 1]}, the SavedModel's serv
 pixels as bytes in base64, {"image": {"b64": ...}} (the form TensorFlow Serving and Vertex AI use for binary
 data): 784 bytes of uint8 (pixel / 255), or 3,136 bytes of little-endian float32, exact. `./submit.sh predict`
 and `batch-predict` send float32 b64: one string per image to decode instead of 784 JSON numbers, the same
-predictions; a request of only those is decoded and checked as one array (docs/serving.md, Speed). Anything else (NaN, Infinity, -5, "0.5", true, a ragged or deeper list) is refused naming the
-instance and the value: a model answers any float, so a NaN let through comes back as a 200 with NaN
-probabilities.
+predictions; a request of only those is decoded and checked as one array (docs/serving.md, Speed). Anything
+else (NaN, Infinity, -5, "0.5", true, a ragged or deeper list) is refused naming the instance and the value: a
+model answers any float, so a NaN let through comes back as a 200 with NaN probabilities.
 """
 
 from __future__ import annotations
