@@ -15,22 +15,17 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
-from scheduling import pytest_collection_modifyitems, pytest_xdist_auto_num_workers  # noqa: F401 - hooks, found here
+from scheduling import (  # noqa: F401 - hooks, found here
+    pytest_collection_modifyitems,
+    pytest_configure,
+    pytest_xdist_auto_num_workers,
+)
 
 # Hypothesis (tests/test_fuzz.py): a bounded number of examples in the suite, many more in CI's second step
 # (HYPOTHESIS_PROFILE=long); no deadline, since a CPU's speed must not decide a verdict.
 settings.register_profile("suite", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("long", max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
-
-# Under xdist, the workers and the trainer processes they start outnumber the cores: each TensorFlow among them gets
-# one thread for its ops and one to run them (TensorFlow's TF_NUM_INTRAOP_THREADS and TF_NUM_INTEROP_THREADS,
-# tensorflow/core/common_runtime/process_util.cc; every child inherits them), so that no pool spins waiting for
-# work while another process needs the core. On 2 AVX512-BF16 cores, runs taken in turn: 173-175 s with
-# TensorFlow's own pools, 167-170 s with these (docs/testing.md). `pytest -n 0` keeps TensorFlow's.
-if "PYTEST_XDIST_WORKER" in os.environ:
-    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
-    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 # The real MNIST digits every test trains on: the sample shipped in the package (5,000 training and 1,000

@@ -1,5 +1,5 @@
-"""How the suite shares the cores among its xdist workers: how many workers, and which tests each starts with.
-conftest.py exposes these hooks to pytest."""
+"""How the suite shares the cores among its xdist workers: how many workers, how many threads each TensorFlow
+among them runs, and which tests each worker starts with. conftest.py exposes these hooks to pytest."""
 
 from __future__ import annotations
 
@@ -12,6 +12,17 @@ def pytest_xdist_auto_num_workers(config) -> int:
     """`-n auto`: one worker more than the cores this process may use (at most 8), since the tests spend much
     of their time waiting on trainer processes. Measured on 2 cores: 2 workers 372 s, 3 workers 268 s, 4 290 s."""
     return min(len(os.sched_getaffinity(0)) + 1, 8)
+
+
+def pytest_configure(config) -> None:
+    """In an xdist worker, one TensorFlow thread within an op and one between ops, for the worker and every trainer
+    process it starts (TensorFlow reads TF_NUM_INTRAOP_THREADS and TF_NUM_INTEROP_THREADS,
+    tensorflow/core/common_runtime/process_util.cc): the workers and their trainers outnumber the cores, so more
+    threads only wait for a core. Runs taken in turn on 2 cores: 167-170 s against 173-175 s (docs/testing.md).
+    Set before collection, which imports TensorFlow; a run without xdist keeps TensorFlow's own pools."""
+    if hasattr(config, "workerinput"):
+        os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+        os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
 
 def _first_slices(count: int, workers: int) -> list[int]:

@@ -1,13 +1,15 @@
-"""The suite's own scheduling (tests/scheduling.py): every xdist worker starts with its share of the long modules."""
+"""The suite's own scheduling (tests/scheduling.py): every xdist worker starts with its share of the long modules,
+and runs one TensorFlow thread within and between ops."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from scheduling import _first_slices, pytest_collection_modifyitems
+from scheduling import _first_slices, pytest_collection_modifyitems, pytest_configure
 from xdist.scheduler import WorkStealingScheduling
 
 
@@ -70,3 +72,14 @@ def test_without_xdist_the_long_modules_run_first():
     items = _items()
     pytest_collection_modifyitems(SimpleNamespace(), items)
     assert [i.name for i in items[:3]] == ["gcs0", "gcs1", "multi0"]
+
+
+@pytest.mark.parametrize("worker", [True, False])
+def test_a_worker_and_what_it_starts_run_one_tensorflow_thread_within_and_between_ops_and_a_plain_run_keeps_tensorflows(
+    worker, monkeypatch
+):
+    environ: dict[str, str] = {}  # the process's own variables stay as they are
+    monkeypatch.setattr(os, "environ", environ)
+    pytest_configure(SimpleNamespace(workerinput={"workerid": "gw0"}) if worker else SimpleNamespace())
+    expected = "1" if worker else None
+    assert (environ.get("TF_NUM_INTRAOP_THREADS"), environ.get("TF_NUM_INTEROP_THREADS")) == (expected, expected)
