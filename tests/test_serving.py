@@ -137,6 +137,7 @@ def test_a_second_deploy_makes_version_2_then_undeploy_removes_the_models_and_de
     [
         (["deploy", "--model-dir", "gs://demo-bucket/no-such-job/model"], "no saved_model.pb there"),
         (["deploy", "--model-dir", "runs/local/model"], "must be a model folder in Cloud Storage"),
+        (["deploy", "--model-dir", "runs/a\nb/model"], "--model-dir 'runs/a\\nb/model': must be a model folder"),
         (["deploy", "--model-dir", "gs://demo-bucket/m", "--min-replicas", "2", "--max-replicas", "1"], "1 <= min"),
         (["deploy", "--model-dir", "gs://demo-bucket/m", "--endpoint", "4242"], "--endpoint 4242: no such endpoint"),
         (["predict", "--endpoint", "4242", "BAD_SHAPE"], "image has shape [2, 2], expected [28, 28]"),
@@ -160,6 +161,18 @@ def test_bad_serving_input_gives_one_line_and_creates_nothing(vertex, tmp_path, 
     assert err.startswith("error: ") and message in err
     assert "Traceback" not in out + err
     assert state() == before
+
+
+def test_serve_local_names_a_folder_with_a_line_break_quoted_on_one_line(tmp_path):
+    """serve-local refuses a folder with no SavedModel before podman is asked; the name is the user's, any text."""
+    from trainer.submit import serve_local
+    from trainer.submit.errors import SubmitError
+
+    folder = tmp_path / "runs\nold"
+    folder.mkdir()
+    with pytest.raises(SubmitError) as refused:
+        serve_local.check_saved_model(folder)
+    assert str(refused.value).startswith(f"--model-dir {str(folder)!r}: no saved_model.pb there; ")
 
 
 @pytest.fixture(scope="session")  # once per worker, as deployed

@@ -113,3 +113,17 @@ def test_a_field_that_cannot_be_sent_is_an_error_naming_it(extra, message, tmp_p
     assert cli.main(["tune", *CLOUD, "--config", str(path), "--dry-run"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: {path}: ") and message in err[0]
+
+
+def test_a_study_file_named_with_a_line_break_is_named_quoted_on_one_line(tmp_path, capsys):
+    """The backstop in cli would fold the break into a space, naming a file that does not exist; the name is
+    quoted instead, as the trainer quotes its flags' values."""
+    folder = tmp_path / "runs\nold"
+    folder.mkdir()
+    path = folder / "study.yaml"
+    path.write_text(yaml.safe_dump({**SHIPPED, "state": "JOB_STATE_SUCCEEDED"}))
+    assert cli.main(["tune", *CLOUD, "--config", str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"error: {str(path)!r}: state: not a field gcloud's --config takes ({', '.join(sorted(studies.CONFIG_FIELDS))})"
+    ]

@@ -25,6 +25,7 @@ from google.cloud import aiplatform_v1, storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 
 from trainer import data
+from trainer.config import shown
 from trainer.predict import read_inputs
 from trainer.submit import serving, steps, vertex
 from trainer.submit.errors import SubmitError
@@ -39,7 +40,7 @@ RETRY_SECONDS = 20.0  # how long Cloud Storage requests are retried before the c
 def _split(uri: str, flag: str) -> tuple[str, str]:
     match = re.fullmatch(r"gs://([^/]+)/?(.*)", uri)
     if not match:
-        raise SubmitError(f"{flag} {uri}: must be in Cloud Storage, gs://BUCKET/PATH")
+        raise SubmitError(f"{flag} {shown(uri)}: must be in Cloud Storage, gs://BUCKET/PATH")
     return match.group(1), match.group(2)
 
 
@@ -66,7 +67,7 @@ def check_places(client: storage.Client, inputs: list[str], output: str) -> None
         buckets.setdefault(_split(uri, flag)[0], (flag, uri))
     for bucket, (flag, uri) in buckets.items():
         if not client.bucket(bucket).exists(retry=_retry(), timeout=RETRY_SECONDS):
-            raise SubmitError(f"{flag} {uri}: no such bucket gs://{bucket} (or it is not this account's to see)")
+            raise SubmitError(f"{flag} {shown(uri)}: no such bucket gs://{bucket} (or it is not this account's to see)")
 
 
 def read_all(client: storage.Client, uris: list[str]) -> list[tuple[str, np.ndarray]]:

@@ -17,6 +17,7 @@ from google.api_core import exceptions
 from google.auth.credentials import Credentials
 from google.cloud import aiplatform
 
+from trainer.config import shown
 from trainer.submit import clients, prebuilt, vertex
 from trainer.submit.errors import SubmitError
 from trainer.submit.options import DeployOptions
@@ -50,7 +51,7 @@ def check_in_cloud_storage(model_dir: str) -> None:
     """A model folder in Cloud Storage, where Vertex AI can read it; one line (exit 2) for anything else."""
     if not re.fullmatch(r"gs://[^/]+/.+", model_dir.rstrip("/")):
         raise SubmitError(
-            f"--model-dir {model_dir}: must be a model folder in Cloud Storage, gs://BUCKET/PATH "
+            f"--model-dir {shown(model_dir)}: must be a model folder in Cloud Storage, gs://BUCKET/PATH "
             "(a job's outputs/model; copy a local export there with: gcloud storage cp -r DIR gs://BUCKET/PATH)"
         )
 
@@ -102,7 +103,7 @@ def upload(model_name: str, model_dir: str, image: str, labels: dict[str, str]) 
     except exceptions.GoogleAPICallError as e:
         if re.search(r"saved_model\.pb", str(e.message)):
             raise SubmitError(
-                f"--model-dir {model_dir}: no saved_model.pb there; pass the model folder a training job wrote "
+                f"--model-dir {shown(model_dir)}: no saved_model.pb there; pass the model folder a training job wrote "
                 "(BUCKET/DISPLAY_NAME/model)"
             ) from None
         raise

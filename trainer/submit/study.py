@@ -29,33 +29,34 @@ CONFIG_FIELDS = {
 def load_config(path: Path):
     """hptuning.yaml as `gcloud ai hp-tuning-jobs create --config` reads it: an aiplatform_v1.HyperparameterTuningJob,
     checked against the API's own message types (unknown fields are errors) and the trainer's flags."""
+    where = config.shown(str(path))  # the user's file name, quoted if it would break the error's one line
     try:
         doc = yaml.safe_load(path.read_bytes().decode("utf-8"))
     except OSError as e:
-        raise SubmitError(f"{path}: cannot read ({e.strerror})") from None
+        raise SubmitError(f"{where}: cannot read ({e.strerror})") from None
     except UnicodeDecodeError as e:
-        raise SubmitError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        raise SubmitError(f"{where}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except (yaml.YAMLError, RecursionError) as e:
-        raise SubmitError(f"{path}: not valid YAML ({' '.join(str(e).split())[:300]})") from None
+        raise SubmitError(f"{where}: not valid YAML ({' '.join(str(e).split())[:300]})") from None
     if not isinstance(doc, dict) or not {"studySpec", "trialJobSpec"} <= set(doc):
-        raise SubmitError(f"{path}: expected a studySpec and a trialJobSpec")
+        raise SubmitError(f"{where}: expected a studySpec and a trialJobSpec")
     unknown = sorted(map(str, set(doc) - CONFIG_FIELDS))
     if unknown:
         raise SubmitError(
-            f"{path}: {', '.join(unknown)}: not a field gcloud's --config takes ({', '.join(sorted(CONFIG_FIELDS))})"
+            f"{where}: {', '.join(unknown)}: not a field gcloud's --config takes ({', '.join(sorted(CONFIG_FIELDS))})"
         )
     try:  # YAML's dates and other scalars as the strings JSON would carry; the message types judge them
         job = aiplatform_v1.HyperparameterTuningJob.from_json(json.dumps(doc, default=str), ignore_unknown_fields=False)
     except (json_format.ParseError, ValueError, TypeError, RecursionError) as e:
-        raise SubmitError(f"{path}: {' '.join(str(e).split())[:300]}") from None
+        raise SubmitError(f"{where}: {' '.join(str(e).split())[:300]}") from None
     flags = config.trainer_flags()
     for parameter in job.study_spec.parameters:
         if f"--{parameter.parameter_id}" not in flags:
             raise SubmitError(
-                f"{path}: parameter {parameter.parameter_id!r} is not a trainer flag (--{parameter.parameter_id})"
+                f"{where}: parameter {parameter.parameter_id!r} is not a trainer flag (--{parameter.parameter_id})"
             )
     if len(job.study_spec.metrics) != 1:
-        raise SubmitError(f"{path}: the study needs exactly one metric")
+        raise SubmitError(f"{where}: the study needs exactly one metric")
     return job
 
 
