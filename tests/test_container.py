@@ -39,8 +39,14 @@ def _check_outputs(folder) -> dict:
 @pytest.fixture(scope="module")
 def image():
     assert cli.main(["build", "--local"]) == 0
+    built = container.image_for()
+    stale = f"{container.IMAGES['training']}:src-000000000000"  # as a build from another source leaves it
+    subprocess.run(["podman", "tag", built, stale], check=True)
     assert cli.main(["build", "--local"]) == 0  # again: this source's image is here, so nothing is built
-    return container.image_for()
+    tags = subprocess.run(["podman", "images", "--format", "{{.Repository}}:{{.Tag}}", container.IMAGES["training"]],
+                          capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
+    assert stale not in tags and {built, f"{container.IMAGES['training']}:local"} <= set(tags), tags
+    return built
 
 
 @pytest.mark.container

@@ -95,6 +95,7 @@ def build_local(tpu: bool, dry_run: bool = False, serving: bool = False, force: 
     image = f"{IMAGES[kind]}:{source.tag(source.DOCKERFILES[kind])}"
     if not dry_run and not force and _image_exists(image):
         print(f"already built from this source: {image}; nothing to build (--force builds anyway)", flush=True)
+        _remove_older_builds(kind, image)
         return 0
     command = [podman(), "build", "--network", "host", "--volume", f"{CA_BUNDLE}:{CA_BUNDLE}:ro"]
     command += ["--build-arg", f"BASE={STAND_IN if dry_run else stand_in_base()}"]
@@ -102,7 +103,25 @@ def build_local(tpu: bool, dry_run: bool = False, serving: bool = False, force: 
         command += ["--build-arg", f"TENSORFLOW={CPU_TENSORFLOW}"]
     command += ["--file", str(REPO / source.DOCKERFILES[kind]), "--tag", image, "--tag", f"{IMAGES[kind]}:local"]
     print(" ".join([*command, str(REPO)]), flush=True)
-    return 0 if dry_run else subprocess.call([*command, str(REPO)])
+    if dry_run:
+        return 0
+    status = subprocess.call([*command, str(REPO)])
+    if status == 0:
+        _remove_older_builds(kind, image)
+    return status
+
+
+def _remove_older_builds(kind: str, keep: str) -> None:
+    """Untag this kind's images built from other sources (src-* tags): image_for() runs only this source's, so they
+    are gigabytes nothing here can use again. podman frees the layers no tag holds any more; one still used by a
+    container is left (podman refuses, and says nothing is lost)."""
+    listing = subprocess.run(
+        [podman(), "images", "--format", "{{.Repository}}:{{.Tag}}", IMAGES[kind]], capture_output=True, text=True
+    )
+    older = [n for n in listing.stdout.split() if n.rpartition(":")[2].startswith("src-") and n != keep]
+    removed = [n for n in older if subprocess.run([podman(), "rmi", n], capture_output=True).returncode == 0]
+    if removed:
+        print(f"removed older builds of this image: {', '.join(removed)}", flush=True)
 
 
 def image_for(tpu: bool = False, serving: bool = False) -> str:
