@@ -39,13 +39,13 @@ def _check_outputs(folder) -> dict:
 @pytest.fixture(scope="module")
 def image():
     assert cli.main(["build", "--local"]) == 0
-    built = container.image_for()
-    stale = f"{container.IMAGES['training']}:src-000000000000"  # as a build from another source leaves it
+    built, repository = container.image_for(), container.IMAGES["training"]
+    stale = f"{repository}:src-000000000000"  # as a build from another source leaves it
     subprocess.run(["podman", "tag", built, stale], check=True)
     assert cli.main(["build", "--local"]) == 0  # again: this source's image is here, so nothing is built
-    tags = subprocess.run(["podman", "images", "--format", "{{.Repository}}:{{.Tag}}", container.IMAGES["training"]],
+    tags = subprocess.run(["podman", "images", "--format", "{{.Repository}}:{{.Tag}}", repository],
                           capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
-    assert stale not in tags and {built, f"{container.IMAGES['training']}:local"} <= set(tags), tags
+    assert stale not in tags and {built, f"{repository}:local"} <= set(tags), tags
     return built
 
 

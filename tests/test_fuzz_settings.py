@@ -1,5 +1,6 @@
 """Property-based tests (Hypothesis) over the launcher's parsers of outside input and hptuning.yaml: --labels,
---timeout and --max-wait, job and endpoint IDs, the number flags, the tuning study's file. Any input parses to a
+--timeout and --max-wait, job and endpoint IDs, the number flags, the tuning study's file, the Cloud Storage places
+(deploy's --model-dir, batch-predict's --input and --output). Any input parses to a
 valid value or is refused in one line; never another exception. test_fuzz.py has the data readers.
 """
 
@@ -15,7 +16,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from trainer import config
-from trainer.submit import scheduling, study, vertex
+from trainer.submit import batch, scheduling, serving, study, vertex
 from trainer.submit.commands.shared import count
 from trainer.submit.errors import SubmitError
 
@@ -120,3 +121,21 @@ def test_any_hptuning_yaml_loads_as_a_tuning_job_or_is_one_line(tmp_path_factory
         assert str(e).startswith(str(path))
         return
     assert len(job.study_spec.metrics) == 1
+
+
+@given(text=st.one_of(st.text(max_size=30), st.text(max_size=20).map(lambda s: "gs://" + s)))
+@example(text="gs://b/a\nb")
+@example(text="gs://a\nb/model")
+def test_any_cloud_storage_place_is_taken_as_given_or_named_quoted_in_one_line(text):
+    """deploy's --model-dir and batch-predict's --output: a user's text, any text."""
+    for flag, check in [
+        ("--model-dir", serving.check_in_cloud_storage),
+        ("--output", lambda t: batch._split(t, "--output")),
+    ]:
+        try:
+            found = check(text)
+        except SubmitError as e:
+            one_line(e)
+            assert str(e).startswith(f"{flag} {config.shown(text)}: ") and str(e).isprintable(), e
+            continue
+        assert text.startswith("gs://") and (found is None or text.startswith(f"gs://{found[0]}"))

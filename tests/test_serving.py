@@ -14,7 +14,8 @@ from conftest import CLOUD, SAMPLE_DIR
 from PIL import Image
 
 from trainer import data, predict
-from trainer.submit import cli
+from trainer.submit import cli, serve_local
+from trainer.submit.errors import SubmitError
 from trainer.submit.settings import settings
 
 pytestmark = pytest.mark.usefixtures("clean_settings")
@@ -165,9 +166,6 @@ def test_bad_serving_input_gives_one_line_and_creates_nothing(vertex, tmp_path, 
 
 def test_serve_local_names_a_folder_with_a_line_break_quoted_on_one_line(tmp_path):
     """serve-local refuses a folder with no SavedModel before podman is asked; the name is the user's, any text."""
-    from trainer.submit import serve_local
-    from trainer.submit.errors import SubmitError
-
     folder = tmp_path / "runs\nold"
     folder.mkdir()
     with pytest.raises(SubmitError) as refused:

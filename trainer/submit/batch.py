@@ -67,7 +67,9 @@ def check_places(client: storage.Client, inputs: list[str], output: str) -> None
         buckets.setdefault(_split(uri, flag)[0], (flag, uri))
     for bucket, (flag, uri) in buckets.items():
         if not client.bucket(bucket).exists(retry=_retry(), timeout=RETRY_SECONDS):
-            raise SubmitError(f"{flag} {shown(uri)}: no such bucket gs://{bucket} (or it is not this account's to see)")
+            raise SubmitError(
+                f"{flag} {shown(uri)}: no such bucket {shown(f'gs://{bucket}')} (or it is not this account's to see)"
+            )
 
 
 def read_all(client: storage.Client, uris: list[str]) -> list[tuple[str, np.ndarray]]:
