@@ -67,7 +67,7 @@ CASES = [
     ["train", *CLOUD, "--dry-run", "--region", "mars-central1"],
     ["train", *CLOUD, "--dry-run", "--stage", "nope"],
     ["tune", *CLOUD, "--dry-run", "--deploy", "--local"],
-    ["build", "--serving", "--dry-run", "--project", "p"],
+    ["build", "--serving", "--dry-run", "--project", "demo-project"],
     ["deploy", *CLOUD, "--model-dir", "gs://demo-bucket/j/model", "--dry-run"],
     ["status", *CLOUD, "j", "extra"],
     ["serve", "--local", "--model-dir", "/nonexistent/model"],

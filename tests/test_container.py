@@ -114,7 +114,9 @@ def test_build_local_dry_run_prints_the_podman_build_and_builds_nothing(clean_se
         and "Dockerfile.serving" in out
         and f"--tag {container.IMAGES['serving']}:src-" in out
     )
-    assert cli.main(["build", "--serving", "--dry-run", "--project", "p"]) == 2  # the cloud build makes both anyway
+    assert (
+        cli.main(["build", "--serving", "--dry-run", "--project", "demo-project"]) == 2
+    )  # the cloud build makes both anyway
 
 
 def test_container_commands_without_podman_give_one_line_that_says_how_to_install_it(

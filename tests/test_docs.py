@@ -15,7 +15,7 @@ from trainer.submit import cli
 
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 COMMAND = re.compile(r"(\./submit\.sh|python -m trainer\.(?:task|predict|submit))\b")
-SHELL_VALUES = {"$BUCKET": "gs://b", "$PROJECT_ID": "p", "$REGION": "us-central1", "DIR": "d"}
+SHELL_VALUES = {"$BUCKET": "gs://demo-bucket", "$PROJECT_ID": "demo-project", "$REGION": "us-central1", "DIR": "d"}
 
 
 def _commands() -> list[tuple[str, str]]:
@@ -56,7 +56,7 @@ def _check(command: str) -> None:
     words = [SHELL_VALUES.get(w, w) for w in shlex.split(command)]
     if len(words) == 1 + (words[0] == "python") * 2 or words[-1] == "...":
         return  # the command's name, mentioned in the text
-    words = [w.replace('"$BUCKET', "gs://b").replace("$BUCKET", "gs://b") for w in words]
+    words = [w.replace('"$BUCKET', "gs://demo-bucket").replace("$BUCKET", "gs://demo-bucket") for w in words]
     if any(w.startswith("[") or w.endswith("]") or w == "..." for w in words):
         words = [w for w in words if not (w.startswith("[") or w.endswith("]") or w == "...")]  # optional parts
     if words[0] == "./submit.sh" or words[:3] == ["python", "-m", "trainer.submit"]:

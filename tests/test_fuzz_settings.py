@@ -16,7 +16,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from trainer import config
-from trainer.submit import batch, scheduling, serving, study, vertex
+from trainer.submit import batch, names, registry, scheduling, serving, settings, study, vertex
 from trainer.submit.commands.shared import count
 from trainer.submit.errors import SubmitError
 
@@ -139,3 +139,41 @@ def test_any_cloud_storage_place_is_taken_as_given_or_named_quoted_in_one_line(t
             assert str(e).startswith(f"{flag} {config.shown(text)}: ") and str(e).isprintable(), e
             continue
         assert text.startswith("gs://") and (found is None or text.startswith(f"gs://{found[0]}"))
+
+
+GOOD_SETTINGS = {"project": "demo-project", "bucket": "gs://demo-bucket", "repository": "mnist"}
+SETTING_TEXT = {
+    "project": r"[a-z][a-z0-9-]{0,31}",
+    "bucket": r"gs://[a-z0-9][a-z0-9._-]{0,64}(/[a-z0-9./-]{0,9})?",
+    "repository": r"[a-z][a-z0-9-]{0,64}",
+    "image": r"[a-z0-9]{1,5}([._/-]{1,2}[a-z0-9]{1,5}){0,3}",
+    "tag": r"[\w.-][A-Za-z0-9_.-]{0,130}",
+    "image_uri": r"[a-z0-9.-]{1,12}(:[0-9]{1,4})?(/[a-z0-9_.-]{1,8}){1,3}(:[\w.-]{1,8})?(@sha256:[0-9a-f]{64})?",
+    "service_account": r"[a-z0-9._-]{1,8}@[a-z0-9.-]{1,12}(\.iam\.gserviceaccount\.com)?",
+}
+
+
+@given(data=st.data(), name=st.sampled_from(sorted(SETTING_TEXT)))
+@example(data=None, name="bucket")  # replaced below by the line break a prober found
+def test_any_setting_is_taken_into_valid_image_uris_or_refused_naming_its_flag_in_one_line(data, name):
+    """--project, --bucket, --repository, --image, --tag, --image-uri, --service-account: any text. Taken, every image
+    URI the settings make is a valid reference and the source's own are Artifact Registry tags; else one line."""
+    text = (
+        "gs://b\nc"
+        if data is None
+        else data.draw(st.one_of(st.text(max_size=40), st.from_regex(SETTING_TEXT[name], fullmatch=True)))
+    )
+    flags = {**GOOD_SETTINGS, name: text}
+    try:
+        s = settings.settings(flags, {}, need_bucket=True)
+    except SubmitError as e:
+        one_line(e)
+        flag = f"--{name.replace('_', '-')}"
+        assert str(e).startswith(f"{flag} {config.shown(text)}: ") or not text and str(e).startswith("no "), e
+        return
+    for kind in ("training", "tpu", "serving"):
+        uri = s.image_uri(kind)
+        assert names.REFERENCE.fullmatch(uri) and uri.isprintable(), uri
+        if s.from_source(kind) or kind not in s.given:
+            registry.tag_name(uri)  # raises on a URI Artifact Registry cannot name
+    assert s.bucket.isprintable() and (not text or name != "bucket" or s.bucket.startswith("gs://"))

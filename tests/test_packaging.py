@@ -93,14 +93,14 @@ def test_shell_scripts_are_clean_under_shellcheck():
 
 def test_submit_sh_passes_its_arguments_to_the_submitter(tmp_path):
     result = subprocess.run(
-        ["./submit.sh", "train", "--project", "p", "--bucket", "not-a-bucket"],
+        ["./submit.sh", "train", "--project", "demo-project", "--bucket", "not-a-bucket"],
         cwd=REPO,
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHON": sys.executable},
     )
     assert result.returncode == 2 and result.stderr.strip().splitlines()[-1] == (
-        "error: --bucket not-a-bucket: must be a Cloud Storage URI, gs://BUCKET"
+        "error: --bucket not-a-bucket: must be in Cloud Storage, gs://BUCKET"
     )
 
 

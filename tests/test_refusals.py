@@ -19,7 +19,7 @@ from trainer.submit import cli
 pytestmark = pytest.mark.usefixtures("clean_settings")
 DIGITS = str(SAMPLE_DIR / "t10k-images-idx3-ubyte.gz")
 FLEX = ["--dry-run", "--machine-type", "g2-standard-8", "--flex-start"]
-NO_ENDPOINT = {"local", "serve"}  # commands without --api-endpoint
+NO_ENDPOINT = {"local", "serve", "build"}  # commands without --api-endpoint
 
 
 def _files(vertex) -> set[str]:
@@ -56,12 +56,36 @@ CASES = {
     "logs-empty": (["logs", *CLOUD, ""], "job '': not an ID"),
     "predict-endpoint-path": (["predict", *CLOUD, "--endpoint", "../x", DIGITS], "--endpoint '../x': not an ID"),
     "undeploy-endpoint-empty": (["undeploy", *CLOUD, "--endpoint", ""], "--endpoint '': not an ID"),
-    "deploy-min-replicas-0": (["deploy", *CLOUD, "--model-dir", "gs://b/m", "--min-replicas", "0"], "argument --min-replicas: must be at least 1, got 0"),
-    "deploy-label-tool": (["deploy", *CLOUD, "--model-dir", "gs://b/m", "--labels", "tool=x"], "tool is this tool's own label"),
+    "deploy-min-replicas-0": (["deploy", *CLOUD, "--model-dir", "gs://demo-bucket/m", "--min-replicas", "0"], "argument --min-replicas: must be at least 1, got 0"),
+    "deploy-label-tool": (["deploy", *CLOUD, "--model-dir", "gs://demo-bucket/m", "--labels", "tool=x"], "tool is this tool's own label"),
     "serve-port": (["serve", "--local", "--model-dir", "m", "--port", "70000"], "argument --port: must be from 1 to 65535, got 70000"),
     "status-unreachable": (["status", *CLOUD, "123", "--api-endpoint", "http://127.0.0.1:1"], "cannot reach 127.0.0.1:1: ConnectionError"),
     "list-unreachable": (["list", *CLOUD, "--api-endpoint", "http://127.0.0.1:1"], "cannot reach 127.0.0.1:1: ConnectionError"),
     "train-unreachable": (["train", *CLOUD, "--smoke", "--api-endpoint", "http://127.0.0.1:1"], "cannot reach 127.0.0.1:1"),
+}  # fmt: skip
+# The settings outside their documented formats (trainer/submit/names.py), on the commands that print a plan or a
+# request with them: before, a line break or a bad name went into the plan, the request or the image's URI.
+PROJECT, BUCKET = ["--project", "demo-project"], ["--bucket", "gs://demo-bucket"]
+CASES |= {
+    "setup-bucket-line-break": (["setup", *PROJECT, "--bucket", "gs://b\nc", "--dry-run"], "--bucket 'gs://b\\nc': 'b\\nc' is not a bucket name"),
+    "train-bucket-upper-case": (["train", *PROJECT, "--bucket", "gs://My_Bucket", "--dry-run"], "--bucket gs://My_Bucket: My_Bucket is not a bucket name (3-63 lowercase"),
+    "train-bucket-google": (["train", *PROJECT, "--bucket", "gs://my-google-data", "--dry-run"], "(not starting with goog nor holding google)"),
+    "train-bucket-ip": (["train", *PROJECT, "--bucket", "gs://192.168.5.4", "--dry-run"], "192.168.5.4 is not a bucket name (not an IP address)"),
+    "train-bucket-dot-dot": (["train", *PROJECT, "--bucket", "gs://demo-bucket/a/../b", "--dry-run"], "not a valid object path in the bucket"),
+    "train-project-short": (["train", "--project", "p", *BUCKET, "--dry-run"], "--project p: not a project ID (6-30 lowercase letters"),
+    "train-project-number": (["train", "--project", "123456789012", *BUCKET, "--dry-run"], "--project 123456789012: a project number; pass the project ID"),
+    "train-project-domain": (["train", "--project", "example.com:my-project", *BUCKET, "--dry-run"], "a domain-scoped project ID"),
+    "build-repository": (["build", *PROJECT, "--repository", "My_Repo", "--dry-run"], "--repository My_Repo: not an Artifact Registry repository ID"),
+    "build-image-upper-case": (["build", *PROJECT, "--image", "Trainer", "--dry-run"], "--image Trainer: not an image name"),
+    "build-tag-leading-dot": (["build", *PROJECT, "--tag", ".v1", "--dry-run"], "--tag .v1: not an image tag"),
+    "train-tag-line-break": (["train", *CLOUD, "--tag", "v1\nx", "--dry-run"], "--tag 'v1\\nx': not an image tag"),
+    "train-image-uri-line-break": (["train", *CLOUD, "--image-uri", "us-docker.pkg.dev/p/r/i\nx:1", "--dry-run"], "--image-uri 'us-docker.pkg.dev/p/r/i\\nx:1': not an image reference"),
+    "train-image-uri-tag-and-digest": (["train", *CLOUD, "--image-uri", f"us-docker.pkg.dev/p/r/i:v1@sha256:{'a' * 64}", "--dry-run"], "both a tag and a digest, which Vertex AI refuses; keep one"),
+    "tune-tpu-image-uri": (["tune", *CLOUD, "--tpu-image-uri", "gcr.io/p/UPPER:1", "--dry-run"], "--tpu-image-uri gcr.io/p/UPPER:1: not an image reference"),
+    "train-service-account": (["train", *CLOUD, "--service-account", "trainer", "--dry-run"], "--service-account trainer: not a service account's email"),
+    "train-tensorboard": (["train", *CLOUD, "--service-account", "t@p.iam.gserviceaccount.com", "--tensorboard", "tb-1", "--dry-run"], "--tensorboard tb-1: not a TensorBoard instance"),
+    "deploy-model-dir-bucket": (["deploy", *CLOUD, "--model-dir", "gs://x/model"], "--model-dir gs://x/model: x is not a bucket name"),
+    "batch-output-bucket": (["batch-predict", *CLOUD, "--model", "m", "--input", "gs://demo-bucket/in.png", "--output", "gs://goog-out/p"], "--output gs://goog-out/p: goog-out is not a bucket name"),
 }  # fmt: skip
 
 
@@ -69,6 +93,12 @@ CASES = {
 def test_each_bad_value_is_one_line_exit_2_and_nothing_sent_or_written(vertex, capsys, argv, message):
     lines = refused(capsys, vertex, argv)
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+
+
+def test_a_bad_setting_from_the_environment_names_its_variable(vertex, capsys, monkeypatch):
+    monkeypatch.setenv("BUCKET", "gs://UPPER")
+    (line,) = refused(capsys, vertex, ["train", *PROJECT, "--dry-run"])
+    assert line.startswith("error: BUCKET gs://UPPER: UPPER is not a bucket name"), line
 
 
 def test_an_infinite_learning_rate_is_refused_by_the_trainers_own_parser(vertex, capsys):
@@ -88,7 +118,7 @@ def test_a_credentials_path_that_is_a_folder_is_one_line_naming_it(vertex, capsy
 def test_a_dry_run_without_the_launchers_extra_says_which_install_to_run():
     """A real process: what is installed is the subject."""
     hidden = "sys.modules.update(dict.fromkeys(['yaml', 'optuna', 'google.cloud.aiplatform', 'google.cloud.aiplatform_v1', 'google.cloud.logging']))"
-    argv = ["submit", "train", "--dry-run", "--project", "p", "--bucket", "gs://b"]
+    argv = ["submit", "train", "--dry-run", "--project", "demo-project", "--bucket", "gs://demo-bucket"]
     run = f"import runpy, sys; {hidden}; sys.argv = {argv}; runpy.run_module('trainer.submit', run_name='__main__')"
     result = subprocess.run([sys.executable, "-c", run], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert (result.returncode, result.stdout) == (2, ""), result.stderr

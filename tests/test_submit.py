@@ -165,13 +165,19 @@ GOOD_STUDY = (REPO / "hptuning.yaml").read_text()
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["train", "--region", "us-central1", "--bucket", "gs://b"], "no project: pass --project or set PROJECT_ID"),
         (
-            ["train", "--project", "p", "--region", "mars-north1", "--bucket", "gs://b"],
+            ["train", "--region", "us-central1", "--bucket", "gs://demo-bucket"],
+            "no project: pass --project or set PROJECT_ID",
+        ),
+        (
+            ["train", "--project", "demo-project", "--region", "mars-north1", "--bucket", "gs://demo-bucket"],
             "--region mars-north1: not a Vertex AI region",
         ),
-        (["train", "--project", "p", "--bucket", "my-bucket"], "--bucket my-bucket: must be a Cloud Storage URI"),
-        (["train", "--project", "p"], "no bucket: pass --bucket gs://BUCKET or set BUCKET"),
+        (
+            ["train", "--project", "demo-project", "--bucket", "my-bucket"],
+            "--bucket my-bucket: must be in Cloud Storage, gs://BUCKET",
+        ),
+        (["train", "--project", "demo-project"], "no bucket: pass --bucket gs://BUCKET or set BUCKET"),
         (["train", *CLOUD, "--accelerator-type", "NVIDIA_TESLA_X1"], "--accelerator-type NVIDIA_TESLA_X1: unknown"),
         (
             ["train", *CLOUD, "--machine-type", "huge-machine"],

@@ -27,7 +27,7 @@ from google.cloud.storage.retry import DEFAULT_RETRY
 from trainer import data
 from trainer.config import shown
 from trainer.predict import read_inputs
-from trainer.submit import serving, steps, vertex
+from trainer.submit import names, serving, steps, vertex
 from trainer.submit.errors import SubmitError
 from trainer.submit.online import instances
 from trainer.submit.options import BatchOptions
@@ -41,7 +41,7 @@ def _split(uri: str, flag: str) -> tuple[str, str]:
     match = re.fullmatch(r"gs://([^/]+)/?(.*)", uri)
     if not match:
         raise SubmitError(f"{flag} {shown(uri)}: must be in Cloud Storage, gs://BUCKET/PATH")
-    return match.group(1), match.group(2)
+    return names.bucket_name(flag, uri, match.group(1)), match.group(2)
 
 
 def _retry() -> Retry:
@@ -86,11 +86,11 @@ def read_all(client: storage.Client, uris: list[str]) -> list[tuple[str, np.ndar
                 try:
                     blob.download_to_filename(local, retry=_retry())
                 except exceptions.NotFound:
-                    raise SubmitError(f"--input gs://{bucket}/{blob.name}: no such object") from None
+                    raise SubmitError(f"--input {shown(f'gs://{bucket}/{blob.name}')}: no such object") from None
                 try:
                     found.append((f"gs://{bucket}/{blob.name}", read_inputs(local)))
                 except data.DataError as e:
-                    raise SubmitError(str(e).replace(str(local), f"gs://{bucket}/{blob.name}")) from None
+                    raise SubmitError(str(e).replace(str(local), shown(f"gs://{bucket}/{blob.name}"))) from None
     return found
 
 

@@ -10,6 +10,7 @@ from google.auth.credentials import Credentials
 from google.cloud import storage
 
 from trainer import data
+from trainer.config import shown
 from trainer.submit.errors import SubmitError
 from trainer.submit.settings import Settings
 
@@ -53,7 +54,7 @@ def mnist_copies(gcs: storage.Client, destination: str) -> Iterator[tuple[str, s
             yield uri, "already there"
             continue
         if there is not None:
-            raise SubmitError(f"{uri}: exists with another checksum than {PUBLIC_MNIST}{name}; setup never overwrites: "
+            raise SubmitError(f"{shown(uri)}: exists with another checksum than {PUBLIC_MNIST}{name}; setup never overwrites: "
                               "move it aside, or pass another --bucket")  # fmt: skip
         target, token = gcs.bucket(bucket).blob(f"{prefix}/{name}"), None
         while True:  # a large object is rewritten in several calls

@@ -18,6 +18,7 @@ from google.api_core import exceptions
 from google.auth.credentials import Credentials
 from google.cloud import artifactregistry_v1
 
+from trainer.config import shown
 from trainer.submit import clients
 from trainer.submit.errors import SubmitError
 from trainer.submit.settings import Settings
@@ -42,7 +43,7 @@ def tag_name(uri: str) -> str:
     match = DOCKER_IMAGE.fullmatch(uri)
     if not match:
         raise SubmitError(
-            f"image {uri}: not an Artifact Registry image, REGION-docker.pkg.dev/PROJECT/REPOSITORY/IMAGE:TAG"
+            f"image {shown(uri)}: not an Artifact Registry image, REGION-docker.pkg.dev/PROJECT/REPOSITORY/IMAGE:TAG"
         )
     p = match.groupdict()
     return (f"projects/{p['project']}/locations/{p['location']}/repositories/{p['repository']}/packages/"

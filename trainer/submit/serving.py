@@ -18,7 +18,7 @@ from google.auth.credentials import Credentials
 from google.cloud import aiplatform
 
 from trainer.config import shown
-from trainer.submit import clients, prebuilt, vertex
+from trainer.submit import clients, names, prebuilt, vertex
 from trainer.submit.errors import SubmitError
 from trainer.submit.options import DeployOptions
 from trainer.submit.settings import Settings
@@ -54,6 +54,7 @@ def check_in_cloud_storage(model_dir: str) -> None:
             f"--model-dir {shown(model_dir)}: must be a model folder in Cloud Storage, gs://BUCKET/PATH "
             "(a job's outputs/model; copy a local export there with: gcloud storage cp -r DIR gs://BUCKET/PATH)"
         )
+    names.gcs_place("--model-dir", model_dir, need_path=True)
 
 
 def _by_display_name(resource_class, display_name: str):

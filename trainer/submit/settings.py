@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from trainer import config  # the trainer's flag parser: no TensorFlow
-from trainer.submit import source
+from trainer.config import shown
+from trainer.submit import names, source
 from trainer.submit.errors import SubmitError
 from trainer.submit.regions import VERTEX_REGIONS
 
@@ -63,28 +64,43 @@ def settings(flags: Mapping[str, str | None], environ: Mapping[str, str], *, nee
     def get_or(name: str, default: str) -> str:
         return get(name) or default
 
+    def where(name: str) -> str:
+        """Where a value came from, as its error line names it: the flag, else the environment variable."""
+        return f"--{name.replace('_', '-')}" if flags.get(name) else ENVIRONMENT[name]
+
     project, region, bucket = get("project"), get_or("region", "us-central1"), get("bucket")
     if not project:
         raise SubmitError("no project: pass --project or set PROJECT_ID")
+    names.project(where("project"), project)
     if region not in VERTEX_REGIONS:
-        raise SubmitError(f"--region {region}: not a Vertex AI region (e.g. us-central1, europe-west4)")
+        raise SubmitError(f"{where('region')} {shown(region)}: not a Vertex AI region (e.g. us-central1, europe-west4)")
     if need_bucket and not bucket:
         raise SubmitError("no bucket: pass --bucket gs://BUCKET or set BUCKET")
-    if bucket and not bucket.startswith("gs://"):
-        raise SubmitError(f"--bucket {bucket}: must be a Cloud Storage URI, gs://BUCKET")
+    if bucket:
+        names.gcs_place(where("bucket"), bucket, need_path=False)
+    repository, image, tag = get_or("repository", "mnist"), get_or("image", "mnist-trainer"), get("tag")
+    names.repository(where("repository"), repository)
+    names.image(where("image"), image)
+    if tag:
+        names.tag(where("tag"), tag)
+    given = {kind: names.image_uri(where(flag), uri) for kind, flag in WHOLE.items() if (uri := get(flag))}
     tensorboard, service_account = get("tensorboard"), get("service_account")
     if tensorboard and not service_account:
         raise SubmitError(
             "--tensorboard needs --service-account (or SERVICE_ACCOUNT): Vertex AI TensorBoard uploads as that account"
         )
+    if tensorboard:
+        names.tensorboard(where("tensorboard"), tensorboard)
+    if service_account:
+        names.service_account(where("service_account"), service_account)
     return Settings(
         project=project,
         region=region,
         bucket=(bucket or "").rstrip("/"),
-        registry=f"{region}-docker.pkg.dev/{project}/{get_or('repository', 'mnist')}",
-        image=get_or("image", "mnist-trainer"),
-        tag=get("tag"),
-        given={kind: uri for kind, flag in WHOLE.items() if (uri := get(flag))},
+        registry=f"{region}-docker.pkg.dev/{project}/{repository}",
+        image=image,
+        tag=tag,
+        given=given,
         service_account=service_account,
         tensorboard=tensorboard,
         api_endpoint=get("api_endpoint"),

@@ -1,0 +1,153 @@
+"""The documented formats of the names the launcher puts in a request or a URI: project IDs, Cloud Storage
+places, Artifact Registry repositories, image names, tags and whole image references. A value outside its
+format is one line (SubmitError) that names where it came from, before anything is sent or printed as a plan:
+left unchecked, it reaches the cloud as a confusing INVALID_ARGUMENT, or a plan with a line break in it.
+
+Sources:
+- project IDs: https://cloud.google.com/resource-manager/docs/creating-managing-projects (6-30 lowercase letters,
+  digits and hyphens, starting with a letter, not ending with a hyphen);
+- bucket names: https://cloud.google.com/storage/docs/buckets#naming; object names:
+  https://cloud.google.com/storage/docs/objects#naming (no carriage return or line feed, not . or ..);
+- repository IDs: https://cloud.google.com/artifact-registry/docs/repositories/create-repos (lowercase letters,
+  digits and hyphens, starting with a letter, ending with a letter or digit, up to 63);
+- images, tags and digests: the grammar of github.com/distribution/reference, reference.go (what docker, podman
+  and Artifact Registry parse).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from trainer.config import shown
+from trainer.submit.errors import SubmitError
+
+PROJECT = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
+REPOSITORY = re.compile(r"[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?")
+BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
+# distribution/reference: path-component := [a-z0-9]+ (separator [a-z0-9]+)*, separator := [_.] | __ | -+
+PATH = r"[a-z0-9]+(?:(?:[_.]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[_.]|__|-+)[a-z0-9]+)*)*"
+DOMAIN = (
+    r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*"
+)
+TAG = re.compile(r"\w[\w.-]{0,127}", re.ASCII)
+DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+IMAGE = re.compile(PATH)
+REFERENCE = re.compile(
+    rf"(?P<name>(?:(?P<domain>{DOMAIN}(?::[0-9]+)?)/)?{PATH})(?::(?P<tag>{TAG.pattern}))?(?:@(?P<digest>{DIGEST}))?",
+    re.ASCII,
+)
+NAME_LONGEST = 255  # distribution/reference's NameTotalLengthMax: the whole name, domain included
+
+
+def project(where: str, text: str) -> str:
+    """A project ID as Resource Manager documents it (where: the flag or variable it came from)."""
+    if re.fullmatch(r"[0-9]+", text):
+        raise SubmitError(f"{where} {text}: a project number; pass the project ID "
+                          f"(gcloud projects describe {text} --format='value(projectId)')")  # fmt: skip
+    if ":" in text and PROJECT.fullmatch(text.rpartition(":")[2]):
+        raise SubmitError(f"{where} {shown(text)}: a domain-scoped project ID, which this launcher does not support")
+    if not PROJECT.fullmatch(text):
+        raise SubmitError(f"{where} {shown(text)}: not a project ID (6-30 lowercase letters, digits and hyphens, "
+                          "starting with a letter, not ending with a hyphen; gcloud projects list shows yours)")  # fmt: skip
+    return text
+
+
+def bucket_name(where: str, uri: str, name: str) -> str:
+    """The bucket's name in a gs:// URI, checked against Cloud Storage's naming rules."""
+    why = None
+    if not BUCKET.fullmatch(name):
+        why = "3-63 lowercase letters, digits, -, _ and . starting and ending with a letter or digit"
+    elif len(name) > 63 and "." not in name or any(len(part) > 63 for part in name.split(".")):
+        why = "at most 63 characters (222 with dots, 63 between them)"
+    elif ".." in name:
+        why = "no two dots in a row"
+    elif _is_ip(name):
+        why = "not an IP address"
+    elif name.startswith("goog") or "google" in name:
+        why = "not starting with goog nor holding google"
+    if why:
+        raise SubmitError(f"{where} {shown(uri)}: {shown(name)} is not a bucket name ({why})")
+    return name
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def gcs_place(where: str, uri: str, *, need_path: bool) -> tuple[str, str]:
+    """gs://BUCKET[/PATH] -> (BUCKET, PATH without slashes at its ends): a valid bucket name, and a path that is a
+    valid object-name prefix (printable, no . or .. between slashes); a path is required if need_path."""
+    form = "gs://BUCKET/PATH" if need_path else "gs://BUCKET"
+    if not uri.startswith("gs://"):
+        raise SubmitError(f"{where} {shown(uri)}: must be in Cloud Storage, {form}")
+    name, _, path = uri.removeprefix("gs://").partition("/")
+    bucket_name(where, uri, name)
+    path = path.strip("/")
+    if need_path and not path:
+        raise SubmitError(f"{where} {shown(uri)}: names no folder or object in the bucket, {form}")
+    if not path.isprintable() or {".", ".."} & set(path.split("/")) or len(path.encode()) > 900:
+        raise SubmitError(f"{where} {shown(uri)}: not a valid object path in the bucket (printable, no . or .. "
+                          "between slashes, up to 900 bytes)")  # fmt: skip
+    return name, path
+
+
+def repository(where: str, text: str) -> str:
+    """An Artifact Registry repository ID."""
+    if not REPOSITORY.fullmatch(text):
+        raise SubmitError(f"{where} {shown(text)}: not an Artifact Registry repository ID (up to 63 lowercase "
+                          "letters, digits and hyphens, starting with a letter, ending with a letter or digit)")  # fmt: skip
+    return text
+
+
+def image(where: str, text: str) -> str:
+    """An image's name below its repository: lowercase path components, as Docker's reference grammar has them."""
+    if not IMAGE.fullmatch(text):
+        raise SubmitError(f"{where} {shown(text)}: not an image name (lowercase letters and digits, joined by . _ "
+                          "__ or -, in /-separated parts; e.g. mnist-trainer)")  # fmt: skip
+    return text
+
+
+def tag(where: str, text: str) -> str:
+    """A Docker tag: up to 128 ASCII letters, digits, _ . and -, not starting with . or -."""
+    if not TAG.fullmatch(text):
+        raise SubmitError(f"{where} {shown(text)}: not an image tag (up to 128 letters, digits, _ . and -, not "
+                          "starting with . or -; e.g. v3)")  # fmt: skip
+    return text
+
+
+def image_uri(where: str, text: str) -> str:
+    """A whole image reference, REGISTRY/PATH[:TAG] or REGISTRY/PATH@sha256:HEX: the reference grammar, and not
+    both a tag and a digest, which Vertex AI refuses (kubeflow/pipelines#8490)."""
+    match = REFERENCE.fullmatch(text)
+    if not match or len(match["name"]) > NAME_LONGEST:
+        raise SubmitError(f"{where} {shown(text)}: not an image reference, REGISTRY/PATH:TAG or "
+                          "REGISTRY/PATH@sha256:HEX (e.g. us-docker.pkg.dev/PROJECT/REPOSITORY/IMAGE:TAG)")  # fmt: skip
+    if match["tag"] and match["digest"]:
+        raise SubmitError(f"{where} {text}: both a tag and a digest, which Vertex AI refuses; keep one "
+                          f"({text.partition('@')[0]} or {match['name']}@{match['digest']})")  # fmt: skip
+    return text
+
+
+SERVICE_ACCOUNT = re.compile(r"[a-z0-9][a-z0-9._-]*@[a-z0-9][a-z0-9.-]*\.[a-z]{2,}")
+TENSORBOARD = re.compile(r"projects/[a-z0-9-]+/locations/[a-z0-9-]+/tensorboards/[0-9]+")
+
+
+def service_account(where: str, text: str) -> str:
+    """A service account's email, e.g. NAME@PROJECT.iam.gserviceaccount.com."""
+    if not SERVICE_ACCOUNT.fullmatch(text):
+        raise SubmitError(f"{where} {shown(text)}: not a service account's email "
+                          "(e.g. NAME@PROJECT.iam.gserviceaccount.com)")  # fmt: skip
+    return text
+
+
+def tensorboard(where: str, text: str) -> str:
+    """A Vertex AI TensorBoard instance's resource name, projects/P/locations/R/tensorboards/ID."""
+    if not TENSORBOARD.fullmatch(text):
+        raise SubmitError(f"{where} {shown(text)}: not a TensorBoard instance, projects/PROJECT/locations/REGION/"
+                          "tensorboards/ID (gcloud ai tensorboards list shows yours)")  # fmt: skip
+    return text
