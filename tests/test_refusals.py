@@ -87,6 +87,23 @@ CASES |= {
     "deploy-model-dir-bucket": (["deploy", *CLOUD, "--model-dir", "gs://x/model"], "--model-dir gs://x/model: x is not a bucket name"),
     "batch-output-bucket": (["batch-predict", *CLOUD, "--model", "m", "--input", "gs://demo-bucket/in.png", "--output", "gs://goog-out/p"], "--output gs://goog-out/p: goog-out is not a bucket name"),
 }  # fmt: skip
+# Names and folders a job in the cloud cannot use, and two messages that named the wrong flag or broke the line.
+CASES |= {
+    "train-display-name-line-break": (["train", *CLOUD, "--display-name", "a\nb", "--dry-run"], "--display-name 'a\\nb': not a display name (1-128 printable"),
+    "train-display-name-long": (["train", *CLOUD, "--display-name", "x" * 129, "--dry-run"], "not a display name (1-128 printable"),
+    "train-display-name-dot-dot": (["train", *CLOUD, "--display-name", "..", "--dry-run"], "--display-name ..: names the job's output folder"),
+    "tune-display-name-slash": (["tune", *CLOUD, "--display-name", "a/b", "--dry-run"], "--display-name a/b: not a display name"),
+    "deploy-model-name-quote": (["deploy", *CLOUD, "--model-dir", "gs://demo-bucket/m", "--model-name", 'a"b'], '--model-name a"b: not a display name'),
+    "deploy-endpoint-name-long": (["deploy", *CLOUD, "--model-dir", "gs://demo-bucket/m", "--endpoint-name", "e" * 129], "--endpoint-name eee"),
+    "batch-model-quote": (["batch-predict", *CLOUD, "--model", 'x"y', "--input", "gs://demo-bucket/a.png", "--output", "gs://demo-bucket/o"], '--model x"y: not a display name'),
+    "train-job-dir-local": (["train", *CLOUD, "--job-dir", "/tmp/x", "--dry-run"], "--job-dir /tmp/x: not in Cloud Storage, so the job's disk would hold it and lose it"),
+    "tune-checkpoint-dir-local": (["tune", *CLOUD, "--checkpoint-dir", "ckpt", "--dry-run"], "--checkpoint-dir ckpt: not in Cloud Storage"),
+    "train-data-dir-local": (["train", *CLOUD, "--data-dir", "/home/me/mnist", "--dry-run"], "--data-dir /home/me/mnist: a folder on this machine, which a job in the cloud cannot read"),
+    "train-count-without-type": (["train", *CLOUD, "--machine-type", "e2-standard-4", "--accelerator-count", "2", "--dry-run"], "--accelerator-count 2: e2-standard-4 has no GPU of its own"),
+    "train-n1-count-99": (["train", *CLOUD, "--accelerator-count", "99", "--dry-run"], "n1-standard-8 (8 vCPUs) takes NVIDIA_TESLA_T4 x 1 or 2 or 4"),
+    "train-machine-line-break": (["train", *CLOUD, "--machine-type", "n1\nx", "--dry-run"], "--machine-type 'n1\\nx': not a machine type"),
+    "deploy-unknown-line-break": (["deploy", *CLOUD, "--model-dir", "gs://demo-bucket/m", "--machine-type", "x\ny"], "unknown arguments --machine-type 'x\\ny'"),
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("argv, message", CASES.values(), ids=CASES.keys())

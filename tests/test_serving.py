@@ -175,13 +175,14 @@ def test_serve_local_names_a_folder_with_a_line_break_quoted_on_one_line(tmp_pat
 
 @pytest.fixture(scope="session")  # once per worker, as deployed
 def failed(vertex):
-    """A 2-replica job whose trainer fails at once (its data folder is missing): train's exit, stderr."""
+    """A 2-replica job whose trainer fails at once (its data folder is missing: a /gcs/ path, which the launcher
+    leaves to the job): train's exit, stderr."""
     import io
     from contextlib import redirect_stderr, redirect_stdout
 
     err = io.StringIO()
     argv = ["train", *_cloud(vertex), "--display-name", "failing-job", *JOB, "--replicas", "2",
-            "--stage", "dense", "--data-dir", "/nonexistent/mnist"]  # fmt: skip
+            "--stage", "dense", "--data-dir", "/gcs/demo-bucket/missing"]  # fmt: skip
     with redirect_stdout(io.StringIO()), redirect_stderr(err):
         code = cli.main(argv)
     (job,) = [j for j in vertex.jobs.values() if j.display_name == "failing-job"]
@@ -192,8 +193,8 @@ def test_a_failed_train_prints_the_trainers_last_error_line(failed):
     code, err, job = failed
     assert code == 1
     assert "JOB_STATE_FAILED" in err
-    assert "last error: chief: error: /nonexistent/mnist: no such folder" in err or (
-        "last error: worker-1: error: /nonexistent/mnist: no such folder" in err
+    assert "last error: chief: error: /gcs/demo-bucket/missing: no such folder" in err or (
+        "last error: worker-1: error: /gcs/demo-bucket/missing: no such folder" in err
     )
     assert f"./submit.sh logs {job.name}" in err
 
@@ -206,7 +207,9 @@ def test_logs_prints_each_replicas_lines_in_order_with_the_error_line(vertex, fa
     lines = out.splitlines()
     assert {line.split(":", 1)[0] for line in lines} == {"chief", "worker-1"}
     for replica in ("chief", "worker-1"):
-        assert any(line.startswith(f"{replica}: error: /nonexistent/mnist: no such folder") for line in lines), out
+        assert any(line.startswith(f"{replica}: error: /gcs/demo-bucket/missing: no such folder") for line in lines), (
+            out
+        )
     recorded = [e for e in vertex.logging.entries if e["resource"]["labels"]["job_id"] == job_id]
     expected = sorted(recorded, key=lambda e: (e["timestamp"], e["insertId"]))
     assert len(lines) == len(recorded)
@@ -231,10 +234,10 @@ def test_logs_follow_prints_a_running_jobs_lines_until_it_ends(vertex, capsys):
 
 def test_a_failed_tuning_trial_prints_the_trainers_last_error_line(vertex, capsys):
     argv = ["tune", *_cloud(vertex), "--display-name", "failing-tune", "--max-trials", "1", "--parallel-trials", "1",
-            *JOB, "--data-dir", "/nonexistent/mnist"]  # fmt: skip
+            *JOB, "--data-dir", "/gcs/demo-bucket/missing"]  # fmt: skip
     code, out, err = _run(capsys, *argv)
     assert code == 1
-    assert "last error: trial-1/chief: error: /nonexistent/mnist: no such folder" in err, err
+    assert "last error: trial-1/chief: error: /gcs/demo-bucket/missing: no such folder" in err, err
     assert "Traceback" not in out + err
 
 

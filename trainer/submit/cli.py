@@ -15,6 +15,7 @@ import requests
 from google.api_core import exceptions
 
 import trainer.submit
+from trainer.config import shown
 from trainer.submit import errors
 from trainer.submit.commands import COMMANDS
 from trainer.submit.commands.shared import Parser, settings_of
@@ -33,7 +34,7 @@ def parser() -> argparse.ArgumentParser:
 def _refusal(a: argparse.Namespace, trainer_args: list[str]) -> str | None:
     """What the command line asks that this command does not take, or None."""
     if trainer_args and not a.takes_trainer_flags:
-        return f"./submit.sh {a.command}: unknown arguments {' '.join(trainer_args)}"
+        return f"./submit.sh {a.command}: unknown arguments {' '.join(map(shown, trainer_args))}"
     if getattr(a, "dry_run", False) and not a.has_dry_run:
         return f"--dry-run: ./submit.sh {a.command} has none (its requests depend on each other's answers)"
     return None

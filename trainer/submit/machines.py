@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from trainer.config import shown
 from trainer.submit.errors import SubmitError
 from trainer.training_contract import IMAGE
 
@@ -83,7 +84,7 @@ def check_machine(machine_type: str, accelerator_type: str | None, accelerator_c
     A missing accelerator is filled in where the machine type implies one (its own GPUs, its TPU
     topology); an impossible pair raises SubmitError naming it and what would work.
     """
-    pair = f"--machine-type {machine_type} with --accelerator-type {accelerator_type} x {accelerator_count}"
+    pair = f"--machine-type {shown(machine_type)} with --accelerator-type {shown(str(accelerator_type))} x {accelerator_count}"
     if machine_type in TPU_MACHINES:
         if accelerator_type or accelerator_count:
             raise SubmitError(f"{pair}: {machine_type} brings its own TPU chips; pass no --accelerator-type or -count")
@@ -106,9 +107,13 @@ def check_machine(machine_type: str, accelerator_type: str | None, accelerator_c
     if not cpu:
         family = GPU_FAMILIES.get(machine_type.split("-")[0])
         example = f"e.g. {family}" if family else "e.g. n1-standard-8, g2-standard-8, ct5lp-hightpu-4t"
-        raise SubmitError(f"--machine-type {machine_type}: not a machine type Vertex AI trains on ({example})")
+        raise SubmitError(f"--machine-type {shown(machine_type)}: not a machine type Vertex AI trains on ({example})")
     if not accelerator_count:
         return Machine({"machine_type": machine_type}, "cpu")
+    if accelerator_type is None:
+        raise SubmitError(f"--accelerator-count {accelerator_count}: {machine_type} has no GPU of its own; pass "
+                          "--accelerator-type (e.g. NVIDIA_TESLA_T4 on n1), a GPU machine (e.g. g2-standard-8), or "
+                          "--accelerator-count 0")  # fmt: skip
     if accelerator_type in N1_GPUS and cpu.group(1) == "n1":
         limits, vcpus = N1_GPUS[accelerator_type], int(cpu.group(3))
         if accelerator_count not in limits or vcpus > limits[accelerator_count]:
@@ -129,16 +134,17 @@ def check_machine(machine_type: str, accelerator_type: str | None, accelerator_c
     ):
         raise SubmitError(f"{pair}: {_gpu_hint(str(accelerator_type))}, not to {machine_type}")
     raise SubmitError(
-        f"--accelerator-type {accelerator_type}: unknown; e.g. NVIDIA_TESLA_T4, NVIDIA_L4, NVIDIA_TESLA_A100"
+        f"--accelerator-type {shown(str(accelerator_type))}: unknown; e.g. NVIDIA_TESLA_T4, NVIDIA_L4, NVIDIA_TESLA_A100"
     )
 
 
 def machine_spec(machine_type: str | None, accelerator_type: str | None, count: int | None) -> Machine:
     """The checked Machine for --machine-type, --accelerator-type and --accelerator-count.
-    Without any of the three: n1-standard-8 with one NVIDIA_TESLA_T4; n1 alone keeps the T4."""
+    Without any of the three: n1-standard-8 with one NVIDIA_TESLA_T4; an n1 machine without --accelerator-type
+    takes T4s, one unless --accelerator-count says otherwise (0: none)."""
     machine_type = machine_type or "n1-standard-8"
-    if machine_type.startswith("n1-") and accelerator_type is None and count is None:
-        accelerator_type, count = "NVIDIA_TESLA_T4", 1
+    if machine_type.startswith("n1-") and accelerator_type is None and count != 0:
+        accelerator_type, count = "NVIDIA_TESLA_T4", count or 1
     if accelerator_type is not None and count is None and not machine_type.startswith(("a", "g", "ct", "cloud-tpu")):
         count = 1
     return check_machine(machine_type, accelerator_type, count)

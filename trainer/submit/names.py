@@ -151,3 +151,19 @@ def tensorboard(where: str, text: str) -> str:
         raise SubmitError(f"{where} {shown(text)}: not a TensorBoard instance, projects/PROJECT/locations/REGION/"
                           "tensorboards/ID (gcloud ai tensorboards list shows yours)")  # fmt: skip
     return text
+
+
+DISPLAY_NAME_LONGEST = 128  # aiplatform_v1's CustomJob, Model, Endpoint, BatchPredictionJob: "up to 128 characters"
+
+
+def display_name(where: str, text: str, *, folder: bool = False) -> str:
+    """A Vertex AI display name: up to 128 printable characters, without " or \\ (models and endpoints are found
+    by a list filter, display_name="NAME"). A job's is also its output folder in the bucket (folder): no / and
+    not . or .."""
+    bad = ('"', "\\", "/") if folder else ('"', "\\")
+    if not text or len(text) > DISPLAY_NAME_LONGEST or not text.isprintable() or any(c in text for c in bad):
+        raise SubmitError(f"{where} {shown(text)}: not a display name (1-{DISPLAY_NAME_LONGEST} printable "
+                          f"characters, none of {' '.join(bad)})")  # fmt: skip
+    if folder and text in (".", ".."):
+        raise SubmitError(f"{where} {text}: names the job's output folder in the bucket; pass a name")
+    return text

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from trainer.submit import names
 from trainer.submit.errors import SubmitError
 from trainer.submit.machines import Machine
 
@@ -40,6 +41,8 @@ class DeployOptions:
 
     def __post_init__(self) -> None:
         """One line for an impossible setting, before anything is sent (for `train --deploy`, before the job is)."""
+        names.display_name("--model-name", self.model_name)
+        names.display_name("--endpoint-name", self.endpoint_name)
         if self.min_replicas < 1 or self.max_replicas < self.min_replicas:
             raise SubmitError(
                 f"--min-replicas {self.min_replicas} --max-replicas {self.max_replicas}: "
@@ -62,3 +65,10 @@ class BatchOptions:
     machine_type: str
     replicas: int
     labels: Mapping[str, str]
+
+    def __post_init__(self) -> None:
+        """One line for a name Vertex AI would refuse or the model lookup would misread."""
+        names.display_name("--display-name", self.display_name)
+        names.display_name("--model-name", self.model_name)
+        if self.model:
+            names.display_name("--model", self.model.partition("@")[0])

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trainer.submit import scheduling
+from trainer.submit import names, scheduling
 from trainer.submit.commands.shared import (
     count,
     deploy_options,
@@ -24,7 +24,7 @@ from trainer.submit.commands.shared import (
 from trainer.submit.errors import SubmitError
 from trainer.submit.machines import Machine, from_message
 from trainer.submit.options import DeployOptions, JobOptions
-from trainer.submit.settings import Settings, trainer_config
+from trainer.submit.settings import Settings, check_cloud_paths, trainer_config
 
 if TYPE_CHECKING:
     from google.cloud import aiplatform_v1
@@ -82,13 +82,14 @@ def train_options(a: argparse.Namespace, trainer_args: list[str]) -> CloudJob:
     --deploy's options: all checked before anything is sent."""
     s = settings_of(a, need_bucket=True)
     config = trainer_config(trainer_args)
+    check_cloud_paths(config)
     labels = scheduling.labels(a.labels)
     machine = machine_of(a)
     opts = job_options(a, machine, {**labels, **source_label(s, machine)})
     if a.deploy and a.no_wait:
         raise SubmitError("--deploy needs train to wait for the job; drop --no-wait, or deploy later")
     deploy = deploy_options(a, labels) if a.deploy else None  # checked now, not after the training
-    name = a.display_name or timestamped("mnist")
+    name = names.display_name("--display-name", a.display_name or timestamped("mnist"), folder=True)
     return CloudJob(settings=s, job=opts, name=name, trainer_args=tuple(trainer_args), accelerator=config.accelerator,
                     data_dir=config.data_dir, dry_run=a.dry_run, deploy=deploy, no_wait=a.no_wait)  # fmt: skip
 
@@ -121,12 +122,14 @@ def tune_options(a: argparse.Namespace, trainer_args: list[str]) -> CloudJob | L
         output = a.output_dir or Path("runs") / (tuning.display_name or "mnist-tune")
         image = container.image_for(config.accelerator == "tpu") if a.container else None
         return LocalSweep(tuning=tuning, trainer_args=tuple(trainer_args), output=output, image=image)
+    check_cloud_paths(config)
     s = settings_of(a, need_bucket=True)
     given = any(v is not None for v in (a.machine_type, a.accelerator_type, a.accelerator_count))
     machine = machine_of(a) if given else from_message(tuning.trial_job_spec.worker_pool_specs[0].machine_spec)
     opts = job_options(a, machine, {**labels, **source_label(s, machine)})  # the flags over the file's machine
     # A new folder for each sweep: trial N of another sweep must not resume from this one's backups.
-    name = a.display_name or timestamped(tuning.display_name or "mnist-tune")
+    where = "--display-name" if a.display_name else f"{a.config}: displayName (with a timestamp)"
+    name = names.display_name(where, a.display_name or timestamped(tuning.display_name or "mnist-tune"), folder=True)
     return CloudJob(settings=s, job=opts, name=name, trainer_args=tuple(trainer_args), accelerator=config.accelerator,
                     data_dir=config.data_dir, dry_run=a.dry_run, deploy=deploy, tuning=tuning)  # fmt: skip
 
