@@ -11,7 +11,7 @@ import sys
 import pytest
 from conftest import REPO, SAMPLE_DIR, read_metrics, run_in_process, tf_config
 
-from trainer import distribution
+from trainer import cluster, distribution
 
 CHIEF_AND_WORKER = {"chief": ["h0:1"], "worker": ["h1:1"]}
 
@@ -223,5 +223,14 @@ VERTEX_SINGLE = {"cluster": {"workerpool0": ["a:1"]}, "task": {"type": "workerpo
     ],
 )
 def test_task_role_from_tf_config_or_cluster_spec(environ, role):
-    r = distribution.task_role(environ)
+    r = cluster.task_role(environ)
     assert (r.task_type, r.index, r.num_tasks, r.is_chief) == role
+
+
+@pytest.mark.parametrize("variable", ["TF_CONFIG", "CLUSTER_SPEC"])
+def test_a_cluster_variable_that_is_not_a_cluster_is_one_line_exit_2_and_nothing_written(variable, tmp_path):
+    """A stale or hand-written TF_CONFIG on a laptop was a JSONDecodeError traceback."""
+    result = run_in_process("--smoke", "--job-dir", str(tmp_path / "job"), env={variable: "{not json"})
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: ${variable}: not valid JSON (")
+    assert not (tmp_path / "job").exists()

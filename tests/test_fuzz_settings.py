@@ -1,4 +1,5 @@
-"""Property-based tests (Hypothesis) over the launcher's parsers of outside input and hptuning.yaml: --labels,
+"""Property-based tests (Hypothesis) over the launcher's parsers of outside input and hptuning.yaml: --labels, the
+settings (project, bucket, repository, image, tag, image URI, service account), TF_CONFIG and CLUSTER_SPEC,
 --timeout and --max-wait, job and endpoint IDs, the number flags, the tuning study's file, the Cloud Storage places
 (deploy's --model-dir, batch-predict's --input and --output). Any input parses to a
 valid value or is refused in one line; never another exception. test_fuzz.py has the data readers.
@@ -7,6 +8,7 @@ valid value or is refused in one line; never another exception. test_fuzz.py has
 from __future__ import annotations
 
 import argparse
+import json
 import math
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from conftest import one_line
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from trainer import config
+from trainer import cluster, config
 from trainer.submit import batch, names, registry, scheduling, serving, settings, study, vertex
 from trainer.submit.commands.shared import count
 from trainer.submit.errors import SubmitError
@@ -177,3 +179,34 @@ def test_any_setting_is_taken_into_valid_image_uris_or_refused_naming_its_flag_i
         if s.from_source(kind) or kind not in s.given:
             registry.tag_name(uri)  # raises on a URI Artifact Registry cannot name
     assert s.bucket.isprintable() and (not text or name != "bucket" or s.bucket.startswith("gs://"))
+
+
+@given(
+    name=st.sampled_from(["TF_CONFIG", "CLUSTER_SPEC"]),
+    text=st.one_of(
+        st.text(max_size=30),
+        st.recursive(
+            st.none() | st.booleans() | st.integers(-2, 3) | st.text(max_size=4),
+            lambda inner: (
+                st.lists(inner, max_size=3)
+                | st.dictionaries(
+                    st.sampled_from(["cluster", "task", "type", "index", "worker", "chief", "workerpool0"]),
+                    inner,
+                    max_size=3,
+                )
+            ),
+            max_leaves=8,
+        ).map(json.dumps),
+    ),
+)
+@example(name="TF_CONFIG", text="garbage")  # found by a prober: a traceback
+@example(name="CLUSTER_SPEC", text='{"cluster": {"worker": "a:1"}, "task": {"type": "worker", "index": "x"}}')
+def test_any_cluster_variable_gives_a_role_or_one_line_naming_it(name, text):
+    """TF_CONFIG and CLUSTER_SPEC (Vertex AI's), any text: a role, or ClusterError in one line (task.main: exit 2)."""
+    try:
+        role = cluster.task_role({name: text})
+    except cluster.ClusterError as e:
+        one_line(e)
+        assert str(e).startswith(f"${name}: ")
+        return
+    assert role.num_tasks >= 1 and isinstance(role.index, int)

@@ -13,7 +13,7 @@ import sys
 import pytest
 from conftest import CLOUD, REPO, SAMPLE_DIR, run_in_process
 
-from trainer import predict
+from trainer import config, predict
 from trainer.submit import cli
 
 pytestmark = pytest.mark.usefixtures("clean_settings")
@@ -192,3 +192,25 @@ def test_predict_refuses_a_savedmodel_that_is_not_ours_on_load(foreign_model, ca
     assert predict.main(["--model-dir", str(foreign_model), DIGITS]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith(f"error: {foreign_model}: serving_default takes x float32 (None, 3) and returns y;")
+
+
+@pytest.mark.parametrize(
+    "argv, environ, message",
+    [
+        (["--data-dir", "gs://My_Bucket/mnist"], {}, "--data-dir gs://My_Bucket/mnist: My_Bucket is not a bucket name"),
+        (
+            ["--job-dir", "gs://goog-runs/x"],
+            {},
+            "--job-dir gs://goog-runs/x: goog-runs is not a bucket name (not starting",
+        ),
+        ([], {"AIP_MODEL_DIR": "gs://a\nb/model/"}, "$AIP_MODEL_DIR 'gs://a\\nb/model/': 'a\\nb' is not a bucket name"),
+        ([], {"AIP_CHECKPOINT_DIR": "gs://ckpt/a\nb/"}, "$AIP_CHECKPOINT_DIR 'gs://ckpt/a\\nb/': holds a line break"),
+    ],
+    ids=["data-dir-upper-case", "job-dir-goog", "aip-model-dir-line-break", "aip-checkpoint-dir-line-break"],
+)
+def test_the_trainer_refuses_a_gs_folder_no_bucket_could_hold_before_any_request(argv, environ, message, capsys):
+    """Was: TensorFlow's client retried a malformed URL for 3 minutes, then a message with the line break in it."""
+    with pytest.raises(SystemExit) as ended:
+        config.from_flags(["--stage", "dense", *argv], environ=environ)
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert ended.value.code == 2 and last.startswith("python -m trainer.task: error: ") and message in last, last

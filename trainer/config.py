@@ -15,7 +15,7 @@ from pathlib import Path
 
 from trainer import data, distribution, stages
 from trainer import training_contract as contract
-from trainer.paths import join
+from trainer.paths import gs_problem, join
 
 
 @dataclass(frozen=True)
@@ -191,6 +191,12 @@ def parse(argv: list[str] | None = None, environ: Mapping[str, str] | None = Non
     if args.smoke:
         args.data_dir, hyper["epochs"] = str(data.SAMPLE_DIR), 1
     folders, sources = _outputs(args, env)
+    given = {"data_dir": "--data-dir", **sources}  # name the folder as given before one derived from it
+    for name in sorted(given, key=lambda name: "default" in given[name] or given[name].startswith("the job dir")):
+        folder = args.data_dir if name == "data_dir" else folders[name]
+        why = gs_problem(folder) if folder.startswith("gs://") else None
+        if why:  # before TensorFlow's client retries a malformed URL for minutes
+            p.error(f"{given[name]} {shown(folder)}: {why}")
     config = Config(
         stage=stage,
         **hyper,

@@ -1,72 +1,18 @@
-"""Where this process stands in a Vertex AI job: its task type, index, and whether it is the chief."""
+"""How this process trains: the strategy (one device, mirrored, multi-worker, TPU), the precision and the global
+batch. Its place in the job (trainer.cluster) decides between one worker and several."""
 
 from __future__ import annotations
 
 import glob
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from trainer.training_contract import VERTEX_POOLS
+from trainer import cluster
 
-if TYPE_CHECKING:  # TensorFlow is imported where a strategy is made, not to read the cluster
+if TYPE_CHECKING:  # TensorFlow is imported where a strategy is made
     import tensorflow as tf
-
-
-def replica_name(task_name: str) -> str:
-    """How a replica is called in logs, from Vertex AI's task name: chief for workerpool0-0, worker-1 for
-    workerpool1-0 (the chief is worker 0 of the cluster), ps-0, evaluator-0; other names as they are."""
-    pool, _, index = (task_name or "").rpartition("-")
-    role = VERTEX_POOLS.get(pool)
-    if role is None or not index.isdigit():
-        return task_name or "?"
-    if role == "chief":
-        return "chief"
-    return f"worker-{int(index) + 1}" if role == "worker" else f"{role}-{index}"
-
-
-@dataclass(frozen=True)
-class Role:
-    task_type: str
-    index: int
-    num_tasks: int  # tasks that train (chief and workers)
-    is_chief: bool
-
-    @property
-    def name(self) -> str:
-        return f"{self.task_type}-{self.index}"
-
-
-def _cluster_and_task(environ: Mapping[str, str]) -> tuple[dict, dict]:
-    """The cluster and this task from TF_CONFIG, else from Vertex's CLUSTER_SPEC; empty when neither is set."""
-    if environ.get("TF_CONFIG"):
-        config = json.loads(environ["TF_CONFIG"])
-        return config.get("cluster", {}), config.get("task", {})
-    if environ.get("CLUSTER_SPEC"):
-        spec = json.loads(environ["CLUSTER_SPEC"])
-        cluster = {VERTEX_POOLS.get(pool, pool): hosts for pool, hosts in spec.get("cluster", {}).items()}
-        task = dict(spec.get("task", {}))
-        task["type"] = VERTEX_POOLS.get(task.get("type", ""), task.get("type", ""))
-        return cluster, task
-    return {}, {}
-
-
-def task_role(environ: Mapping[str, str]) -> Role:
-    """This process's role. The chief (called `master` by older configs) writes the job's outputs;
-    without a chief, worker 0 does; a process with no cluster at all is a single replica and the chief."""
-    cluster, task = _cluster_and_task(environ)
-    if not task:
-        return Role("chief", 0, 1, True)
-    task_type, index = task.get("type", "worker"), int(task.get("index", 0))
-    has_chief = bool(cluster.get("chief") or cluster.get("master"))
-    is_chief = task_type in ("chief", "master") or (task_type == "worker" and index == 0 and not has_chief)
-    num_tasks = sum(len(cluster.get(t, [])) for t in ("chief", "master", "worker"))
-    return Role(task_type, index, max(num_tasks, 1), is_chief)
-
-
-# ---------------------------------------------------------------- strategy and precision
 
 
 @dataclass(frozen=True)
@@ -98,7 +44,7 @@ def choose_strategy(
         return requested
     if tpu or accelerator == "tpu" or any(environ.get(v) for v in TPU_VARIABLES):
         return "tpu"
-    if task_role(environ).num_tasks > 1:
+    if cluster.task_role(environ).num_tasks > 1:
         return "multiworker"
     if num_gpus > 1:
         return "mirrored"

@@ -3,7 +3,11 @@ flags can be checked (trainer.config) without importing it."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
+
+# https://cloud.google.com/storage/docs/buckets#naming
+BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
 
 
 def join(*parts: str) -> str:
@@ -14,3 +18,36 @@ def join(*parts: str) -> str:
 def is_bucket_root(uri: str) -> bool:
     """gs://BUCKET or /gcs/BUCKET with no folder below it."""
     return re.fullmatch(r"(gs:/|/gcs)/[^/]+/*", uri) is not None
+
+
+def bucket_problem(name: str) -> str | None:
+    """What breaks Cloud Storage's bucket naming rules in NAME, or None for a valid name."""
+    if not BUCKET.fullmatch(name):
+        return "3-63 lowercase letters, digits, -, _ and . starting and ending with a letter or digit"
+    if len(name) > 63 and "." not in name or any(len(part) > 63 for part in name.split(".")):
+        return "at most 63 characters (222 with dots, 63 between them)"
+    if ".." in name:
+        return "no two dots in a row"
+    try:
+        ipaddress.ip_address(name)
+        return "not an IP address"
+    except ValueError:
+        pass
+    if name.startswith("goog") or "google" in name:
+        return "not starting with goog nor holding google"
+    return None
+
+
+def gs_problem(uri: str) -> str | None:
+    """What makes a gs:// URI unusable before any request (its bucket's name, an unprintable character), or None."""
+    name = uri.removeprefix("gs://").partition("/")[0]
+    why = bucket_problem(name)
+    if why:
+        return (
+            f"{name!r} is not a bucket name ({why})"
+            if not name.isprintable()
+            else f"{name} is not a bucket name ({why})"
+        )
+    if not uri.isprintable():
+        return "holds a line break or another unprintable character"
+    return None

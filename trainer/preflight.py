@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from trainer import distribution, export, storage
+from trainer import cluster, distribution, export, storage
 from trainer.config import Config
 
 
@@ -73,7 +73,7 @@ def check(model: Output | None, folders: list[Output]) -> None:
             ) from None
 
 
-def check_outputs(config: Config, role: distribution.Role) -> None:
+def check_outputs(config: Config, role: cluster.Role) -> None:
     """Preflight every folder this process writes; only the chief probes what only the chief writes."""
     checkpoints = Output(config.checkpoint_dir, config.sources.get("checkpoint_dir", "--checkpoint-dir"))
     if not role.is_chief:

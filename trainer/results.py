@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from trainer import distribution, plots, reporting, storage
+from trainer import cluster, distribution, plots, reporting, storage
 from trainer.config import Config
 
 
@@ -19,7 +19,7 @@ class Result:
 
     model: keras.Model
     placement: distribution.Placement
-    role: distribution.Role
+    role: cluster.Role
     train_images: int
     test_images: int
     epochs: list[dict]

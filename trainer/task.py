@@ -17,10 +17,10 @@ from trainer import config, data
 def exit_codes() -> list[tuple[tuple[type[Exception], ...], int]]:
     """Exception kinds and the exit status each ends the run with. Imported here, not at the top: they load
     TensorFlow, which a wrong local --data-dir should not wait for."""
-    from trainer import distribution, preemption, preflight, reporting, storage, train
+    from trainer import cluster, distribution, preemption, preflight, reporting, storage, train
 
     return [
-        ((preflight.PreflightError, data.DataError, preemption.IncompatibleBackup), 2),
+        ((preflight.PreflightError, data.DataError, preemption.IncompatibleBackup, cluster.ClusterError), 2),
         ((reporting.TrainingDiverged, storage.StorageError, train.LostPeer, distribution.AcceleratorMissing), 1),
     ]
 

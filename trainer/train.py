@@ -21,7 +21,19 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from trainer import data, distribution, export, models, pipeline, preemption, preflight, reporting, results, storage
+from trainer import (
+    cluster,
+    data,
+    distribution,
+    export,
+    models,
+    pipeline,
+    preemption,
+    preflight,
+    reporting,
+    results,
+    storage,
+)
 from trainer.config import Config
 
 
@@ -44,9 +56,7 @@ def check_sizes(config: Config, train_count: int, test_count: int, global_batch:
         )
 
 
-def place(
-    config: Config, role: distribution.Role, strategy: tf.distribute.Strategy | None = None
-) -> distribution.Placement:
+def place(config: Config, role: cluster.Role, strategy: tf.distribute.Strategy | None = None) -> distribution.Placement:
     """The strategy (config's, or the one given), precision and per-device settings. Must come before any other TensorFlow op."""
     gpus = tf.config.list_physical_devices("GPU")
     if strategy is None:
@@ -143,7 +153,7 @@ def build_model(config: Config, placement: distribution.Placement, train_count: 
     return model
 
 
-def watchers(config: Config, role: distribution.Role, placement: distribution.Placement, train_count: int) -> Watchers:
+def watchers(config: Config, role: cluster.Role, placement: distribution.Placement, train_count: int) -> Watchers:
     """What is reported while it trains; in this order: the lr and the guard see an epoch before it is logged,
     logged before it is backed up. The chief alone writes TensorBoard events and the tuning metric."""
     backup_dir = storage.join(config.checkpoint_dir, "backup" if role.is_chief else f"backup-{role.name}")
@@ -162,7 +172,7 @@ def watchers(config: Config, role: distribution.Role, placement: distribution.Pl
 
 
 def fit(
-    config: Config, role: distribution.Role, model: keras.Model, datasets: Datasets, w: Watchers, extra: Sequence
+    config: Config, role: cluster.Role, model: keras.Model, datasets: Datasets, w: Watchers, extra: Sequence
 ) -> tuple[float, float]:
     """Train (the progress bar on a terminal, one line per epoch in a log), then evaluate: the test loss and accuracy.
     A SIGTERM, a lost peer or a failed write becomes one of our errors, saying how to resume."""
@@ -194,7 +204,7 @@ def fit(
 
 def publish(
     config: Config,
-    role: distribution.Role,
+    role: cluster.Role,
     model: keras.Model,
     placement: distribution.Placement,
     datasets: Datasets,
@@ -240,7 +250,7 @@ def train_and_evaluate(
     started = time.perf_counter()
     if mnist is not None:
         config = dataclasses.replace(config, data_dir="arrays in memory")
-    role = distribution.task_role(os.environ)
+    role = cluster.task_role(os.environ)
     preflight.check_hardware(config)  # seconds in: a GPU or TPU job that cannot see its hardware must not use the CPU
     preflight.check_outputs(config, role)  # before anything slow: a run that cannot save its outputs must not train
     policy = keras.mixed_precision.global_policy()  # place() sets it process-wide: a caller in-process gets it back

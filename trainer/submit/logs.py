@@ -17,7 +17,7 @@ from google.api_core import exceptions
 from google.auth.credentials import Credentials
 from google.cloud import aiplatform_v1, logging
 
-from trainer.distribution import replica_name
+from trainer.cluster import replica_name
 from trainer.submit import clients, errors, vertex
 from trainer.submit.settings import Settings
 

@@ -16,15 +16,14 @@ Sources:
 
 from __future__ import annotations
 
-import ipaddress
 import re
 
+from trainer import paths
 from trainer.config import shown
 from trainer.submit.errors import SubmitError
 
 PROJECT = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
 REPOSITORY = re.compile(r"[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?")
-BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
 # distribution/reference: path-component := [a-z0-9]+ (separator [a-z0-9]+)*, separator := [_.] | __ | -+
 PATH = r"[a-z0-9]+(?:(?:[_.]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[_.]|__|-+)[a-z0-9]+)*)*"
 DOMAIN = (
@@ -54,29 +53,11 @@ def project(where: str, text: str) -> str:
 
 
 def bucket_name(where: str, uri: str, name: str) -> str:
-    """The bucket's name in a gs:// URI, checked against Cloud Storage's naming rules."""
-    why = None
-    if not BUCKET.fullmatch(name):
-        why = "3-63 lowercase letters, digits, -, _ and . starting and ending with a letter or digit"
-    elif len(name) > 63 and "." not in name or any(len(part) > 63 for part in name.split(".")):
-        why = "at most 63 characters (222 with dots, 63 between them)"
-    elif ".." in name:
-        why = "no two dots in a row"
-    elif _is_ip(name):
-        why = "not an IP address"
-    elif name.startswith("goog") or "google" in name:
-        why = "not starting with goog nor holding google"
+    """The bucket's name in a gs:// URI, checked against Cloud Storage's naming rules (trainer.paths)."""
+    why = paths.bucket_problem(name)
     if why:
         raise SubmitError(f"{where} {shown(uri)}: {shown(name)} is not a bucket name ({why})")
     return name
-
-
-def _is_ip(name: str) -> bool:
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
 
 
 def gcs_place(where: str, uri: str, *, need_path: bool) -> tuple[str, str]:
