@@ -17,6 +17,7 @@ Sources:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from trainer import paths
 from trainer.config import shown
@@ -77,28 +78,22 @@ def gcs_place(where: str, uri: str, *, need_path: bool) -> tuple[str, str]:
     return name, path
 
 
-def repository(where: str, text: str) -> str:
-    """An Artifact Registry repository ID."""
-    if not REPOSITORY.fullmatch(text):
-        raise SubmitError(f"{where} {shown(text)}: not an Artifact Registry repository ID (up to 63 lowercase "
-                          "letters, digits and hyphens, starting with a letter, ending with a letter or digit)")  # fmt: skip
-    return text
+def _format(pattern: re.Pattern, what: str) -> Callable[[str, str], str]:
+    """A check of one documented format: (where the value came from, the value) -> the value, or one line."""
+
+    def check(where: str, text: str) -> str:
+        if not pattern.fullmatch(text):
+            raise SubmitError(f"{where} {shown(text)}: {what}")
+        return text
+
+    return check
 
 
-def image(where: str, text: str) -> str:
-    """An image's name below its repository: lowercase path components, as Docker's reference grammar has them."""
-    if not IMAGE.fullmatch(text):
-        raise SubmitError(f"{where} {shown(text)}: not an image name (lowercase letters and digits, joined by . _ "
-                          "__ or -, in /-separated parts; e.g. mnist-trainer)")  # fmt: skip
-    return text
-
-
-def tag(where: str, text: str) -> str:
-    """A Docker tag: up to 128 ASCII letters, digits, _ . and -, not starting with . or -."""
-    if not TAG.fullmatch(text):
-        raise SubmitError(f"{where} {shown(text)}: not an image tag (up to 128 letters, digits, _ . and -, not "
-                          "starting with . or -; e.g. v3)")  # fmt: skip
-    return text
+repository = _format(REPOSITORY, "not an Artifact Registry repository ID (up to 63 lowercase letters, digits and "
+                                 "hyphens, starting with a letter, ending with a letter or digit)")  # fmt: skip
+image = _format(IMAGE, "not an image name (lowercase letters and digits, joined by . _ __ or -, in /-separated "
+                       "parts; e.g. mnist-trainer)")  # fmt: skip
+tag = _format(TAG, "not an image tag (up to 128 letters, digits, _ . and -, not starting with . or -; e.g. v3)")
 
 
 def image_uri(where: str, text: str) -> str:
@@ -118,20 +113,9 @@ SERVICE_ACCOUNT = re.compile(r"[a-z0-9][a-z0-9._-]*@[a-z0-9][a-z0-9.-]*\.[a-z]{2
 TENSORBOARD = re.compile(r"projects/[a-z0-9-]+/locations/[a-z0-9-]+/tensorboards/[0-9]+")
 
 
-def service_account(where: str, text: str) -> str:
-    """A service account's email, e.g. NAME@PROJECT.iam.gserviceaccount.com."""
-    if not SERVICE_ACCOUNT.fullmatch(text):
-        raise SubmitError(f"{where} {shown(text)}: not a service account's email "
-                          "(e.g. NAME@PROJECT.iam.gserviceaccount.com)")  # fmt: skip
-    return text
-
-
-def tensorboard(where: str, text: str) -> str:
-    """A Vertex AI TensorBoard instance's resource name, projects/P/locations/R/tensorboards/ID."""
-    if not TENSORBOARD.fullmatch(text):
-        raise SubmitError(f"{where} {shown(text)}: not a TensorBoard instance, projects/PROJECT/locations/REGION/"
-                          "tensorboards/ID (gcloud ai tensorboards list shows yours)")  # fmt: skip
-    return text
+service_account = _format(SERVICE_ACCOUNT, "not a service account's email (e.g. NAME@PROJECT.iam.gserviceaccount.com)")
+tensorboard = _format(TENSORBOARD, "not a TensorBoard instance, projects/PROJECT/locations/REGION/tensorboards/ID "
+                                   "(gcloud ai tensorboards list shows yours)")  # fmt: skip
 
 
 DISPLAY_NAME_LONGEST = 128  # aiplatform_v1's CustomJob, Model, Endpoint, BatchPredictionJob: "up to 128 characters"
