@@ -70,7 +70,7 @@ def test_any_duration_parses_to_seconds_within_30_days_or_is_one_line(text, zero
 @example(name="")
 def test_any_job_id_is_an_id_or_a_resource_name_or_is_one_line(name):
     try:
-        vertex.check_name(name, list(vertex.KINDS), "job")
+        names.resource("job", name, list(vertex.KINDS))
     except SubmitError as e:
         one_line(e)
         return

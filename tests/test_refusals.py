@@ -214,3 +214,22 @@ def test_the_trainer_refuses_a_gs_folder_no_bucket_could_hold_before_any_request
         config.from_flags(["--stage", "dense", *argv], environ=environ)
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert ended.value.code == 2 and last.startswith("python -m trainer.task: error: ") and message in last, last
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["status", *CLOUD, "12\n3"], "job '12\\n3': not an ID"),
+        (["logs", *CLOUD, "../x"], "job '../x': not an ID"),
+        (["undeploy", *CLOUD, "--endpoint", "a b"], "--endpoint 'a b': not an ID"),
+    ],
+    ids=["status-line-break", "logs-path", "undeploy-endpoint-space"],
+)
+def test_a_bad_job_or_endpoint_id_is_named_before_credentials_are_looked_for(
+    argv, message, capsys, monkeypatch, tmp_path
+):
+    """Was: 'no Google Cloud credentials found' on a machine without them, for an ID that could never work."""
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "none.json"))
+    assert cli.main(argv) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"error: {message}"), line

@@ -132,3 +132,16 @@ def display_name(where: str, text: str, *, folder: bool = False) -> str:
     if folder and text in (".", ".."):
         raise SubmitError(f"{where} {text}: names the job's output folder in the bucket; pass a name")
     return text
+
+
+JOB_COLLECTIONS = ["customJobs", "hyperparameterTuningJobs", "batchPredictionJobs"]  # the job service's (vertex.KINDS)
+
+
+def resource(what: str, name: str, collections: list[str]) -> str:
+    """An ID or a resource name in one of these collections (jobs, endpoints): anything else the client would
+    refuse with a traceback, or, for '../x', read as another path."""
+    ident = r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}"
+    if not re.fullmatch(rf"{ident}|projects/{ident}/locations/{ident}/({'|'.join(collections)})/{ident}", name):
+        raise SubmitError(f"{what} {name!r}: not an ID (e.g. 1234567890) nor a resource name "
+                          f"(projects/PROJECT/locations/REGION/{collections[0]}/ID)")  # fmt: skip
+    return name

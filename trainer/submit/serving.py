@@ -18,7 +18,7 @@ from google.auth.credentials import Credentials
 from google.cloud import aiplatform
 
 from trainer.config import shown
-from trainer.submit import clients, names, prebuilt, vertex
+from trainer.submit import clients, names, prebuilt
 from trainer.submit.errors import SubmitError
 from trainer.submit.options import DeployOptions
 from trainer.submit.settings import Settings
@@ -76,7 +76,7 @@ def registered(s: Settings, name: str) -> str:
 def endpoint(s: Settings, name_or_id: str) -> aiplatform.Endpoint:
     """The endpoint named by its ID or resource name (the SDK already configured by init_sdk); one line
     (exit 2) if it does not exist."""
-    vertex.check_name(name_or_id, ["endpoints"], "--endpoint")
+    names.resource("--endpoint", name_or_id, ["endpoints"])
     try:
         found = aiplatform.Endpoint(name_or_id)
         found.display_name  # noqa: B018 (the SDK reads the endpoint lazily: read it now, so a missing one fails here)

@@ -17,18 +17,17 @@ from google.auth.credentials import Credentials
 from google.cloud import aiplatform_v1
 from google.protobuf import duration_pb2, json_format
 
-from trainer.submit import clients, machines
+from trainer.submit import clients, machines, names
 from trainer.submit.errors import SubmitError
 from trainer.submit.options import JobOptions
 from trainer.submit.settings import Settings
 
 ENDED = {"JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED"}
 POLL_SECONDS = (5.0, 60.0)  # a job's state is read every 5 s at first, then less often, as the SDK's wait does
-KINDS = {  # the job service's collections and their message types
-    "customJobs": aiplatform_v1.CustomJob,
-    "hyperparameterTuningJobs": aiplatform_v1.HyperparameterTuningJob,
-    "batchPredictionJobs": aiplatform_v1.BatchPredictionJob,
-}
+KINDS = dict(  # the job service's collections and their message types
+    zip(names.JOB_COLLECTIONS, [aiplatform_v1.CustomJob, aiplatform_v1.HyperparameterTuningJob,
+                                aiplatform_v1.BatchPredictionJob], strict=True)
+)  # fmt: skip
 
 
 def client(s: Settings, credentials: Credentials, service=aiplatform_v1.JobServiceClient):
@@ -90,21 +89,10 @@ def create(jobs: aiplatform_v1.JobServiceClient, s: Settings, job):
     return getattr(jobs, f"create_{kind(job)}")(**{"parent": parent(s), kind(job): job})
 
 
-def check_name(name: str, collections: list[str], what: str) -> None:
-    """Refuse (SubmitError) what is neither an ID nor a resource name in one of these collections: the client
-    would refuse it with a traceback, or, for '../x', read another path."""
-    ident = r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}"
-    if not re.fullmatch(rf"{ident}|projects/{ident}/locations/{ident}/({'|'.join(collections)})/{ident}", name):
-        raise SubmitError(
-            f"{what} {name!r}: not an ID (e.g. 1234567890) nor a resource name "
-            f"(projects/PROJECT/locations/REGION/{collections[0]}/ID)"
-        )
-
-
 def get(jobs: aiplatform_v1.JobServiceClient, s: Settings, name: str):
     """The custom, tuning or batch prediction job with this ID or resource name; one line (SubmitError) if there
     is none."""
-    check_name(name, list(KINDS), "job")
+    names.resource("job", name, list(KINDS))
     for collection in [c for c in KINDS if f"/{c}/" in name] or list(KINDS):
         full = name if "/" in name else f"{parent(s)}/{collection}/{name}"
         try:

@@ -7,7 +7,7 @@ import argparse
 import os
 from dataclasses import dataclass
 
-from trainer.submit import scheduling
+from trainer.submit import names, scheduling
 from trainer.submit.commands.shared import (
     api_endpoint,
     count,
@@ -40,6 +40,10 @@ class OnEndpoint:
     endpoint: str
     files: tuple[str, ...] = ()
     delete_endpoint: bool = False
+
+    def __post_init__(self) -> None:
+        """An endpoint that is neither an ID nor a resource name: one line before credentials are looked for."""
+        names.resource("--endpoint", self.endpoint, ["endpoints"])
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
+from trainer.submit import names
 from trainer.submit.commands.shared import api_endpoint, settings_of, where
 from trainer.submit.settings import Settings
 
@@ -17,6 +18,11 @@ class Tracking:
     job: str | None  # its ID or resource name; None for list
     everything: bool = False  # list --all
     follow: bool = False  # logs --follow
+
+    def __post_init__(self) -> None:
+        """A job that is neither an ID nor a resource name: one line before credentials are even looked for."""
+        if self.job is not None:
+            names.resource("job", self.job, names.JOB_COLLECTIONS)
 
 
 def _command(sub: argparse._SubParsersAction, name: str, help: str, run, job: bool = True, switch=None) -> None:
