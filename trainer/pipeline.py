@@ -1,8 +1,20 @@
-"""The tf.data input pipeline: batches of scaled images from the uint8 arrays trainer.data reads."""
+"""The run's data: the arrays trainer.data reads, cut to the sizes asked for and checked, and their tf.data
+pipelines of scaled batches."""
 
 from __future__ import annotations
 
+import dataclasses
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+from trainer import data
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+    from trainer.config import Config
+    from trainer.distribution import Placement
 
 
 def make_dataset(
@@ -49,3 +61,49 @@ def make_dataset(
     options.autotune.enabled = False
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return ds.prefetch(2).with_options(options)
+
+
+@dataclasses.dataclass(frozen=True)
+class Datasets:
+    """The images and labels this run uses, and their tf.data pipelines."""
+
+    train_x: np.ndarray
+    train_y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+    train: tf.data.Dataset
+    test: tf.data.Dataset
+
+
+def check_sizes(config: Config, train_count: int, test_count: int, global_batch: int) -> None:
+    """Refuse data that cannot make a model (DataError): fewer training images than one batch train no step, so the
+    export would be an untrained model with metrics; no test image leaves nothing to measure it on."""
+    where = f"{config.data_dir}" + (f" with --train-size {config.train_size}" if config.train_size else "")
+    if train_count < global_batch:
+        raise data.DataError(
+            f"{where}: {train_count:,} training images, fewer than one batch of {global_batch:,}; "
+            "pass more training data or a smaller --batch-size"
+        )
+    if test_count == 0:
+        raise data.DataError(
+            f"{config.data_dir}: no test images to evaluate on; pass a data dir whose test files hold some"
+        )
+
+
+def read_data(config: Config, placement: Placement, mnist: data.Mnist | None) -> Datasets:
+    """Validated uint8 arrays in memory (config.data_dir's unless given), scaled on the fly by tf.data."""
+    mnist = mnist or data.load_mnist(config.data_dir, config.cache_dir)
+    train_x, train_y = mnist.train_images[: config.train_size], mnist.train_labels[: config.train_size]
+    test_x, test_y = mnist.test_images[: config.test_size], mnist.test_labels[: config.test_size]
+    check_sizes(config, len(train_x), len(test_x), placement.global_batch)
+    import keras
+
+    keras.utils.set_random_seed(config.seed)  # the same on every worker, so their shards are disjoint
+    static_shapes = placement.kind == "tpu"
+    train = make_dataset(
+        train_x, train_y, placement.global_batch, shuffle=True, seed=config.seed, drop_remainder=static_shapes
+    )
+    test_batch = min(1000, len(test_x))  # a TPU drops a short last batch: never all of them
+    test = make_dataset(test_x, test_y, test_batch, shuffle=False, drop_remainder=static_shapes)
+    print(f"data: {len(train_x):,} training and {len(test_x):,} test digits from {config.data_dir}", flush=True)
+    return Datasets(train_x, train_y, test_x, test_y, train, test)

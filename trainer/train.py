@@ -18,7 +18,6 @@ import time
 from collections.abc import Sequence
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from trainer import (
@@ -39,21 +38,6 @@ from trainer.config import Config
 
 class LostPeer(Exception):
     """A worker stopped answering; the run must be resubmitted to resume from its backup."""
-
-
-def check_sizes(config: Config, train_count: int, test_count: int, global_batch: int) -> None:
-    """Refuse data that cannot make a model (DataError): fewer training images than one batch train no step, so the
-    export would be an untrained model with metrics; no test image leaves nothing to measure it on."""
-    where = f"{config.data_dir}" + (f" with --train-size {config.train_size}" if config.train_size else "")
-    if train_count < global_batch:
-        raise data.DataError(
-            f"{where}: {train_count:,} training images, fewer than one batch of {global_batch:,}; "
-            "pass more training data or a smaller --batch-size"
-        )
-    if test_count == 0:
-        raise data.DataError(
-            f"{config.data_dir}: no test images to evaluate on; pass a data dir whose test files hold some"
-        )
 
 
 def place(config: Config, role: cluster.Role, strategy: tf.distribute.Strategy | None = None) -> distribution.Placement:
@@ -93,18 +77,6 @@ def place(config: Config, role: cluster.Role, strategy: tf.distribute.Strategy |
 
 
 @dataclasses.dataclass(frozen=True)
-class Datasets:
-    """The images and labels this run uses, and their tf.data pipelines."""
-
-    train_x: np.ndarray
-    train_y: np.ndarray
-    test_x: np.ndarray
-    test_y: np.ndarray
-    train: tf.data.Dataset
-    test: tf.data.Dataset
-
-
-@dataclasses.dataclass(frozen=True)
 class Watchers:
     """The trainer's own callbacks, in the order they must run, and the ones read after training."""
 
@@ -113,23 +85,6 @@ class Watchers:
     epoch_log: reporting.EpochLog
     backup: preemption.Backup
     hypertune: reporting.HypertuneReporter | None
-
-
-def read_data(config: Config, placement: distribution.Placement, mnist: data.Mnist | None) -> Datasets:
-    """Validated uint8 arrays in memory (config.data_dir's unless given), scaled on the fly by tf.data."""
-    mnist = mnist or data.load_mnist(config.data_dir, config.cache_dir)
-    train_x, train_y = mnist.train_images[: config.train_size], mnist.train_labels[: config.train_size]
-    test_x, test_y = mnist.test_images[: config.test_size], mnist.test_labels[: config.test_size]
-    check_sizes(config, len(train_x), len(test_x), placement.global_batch)
-    keras.utils.set_random_seed(config.seed)  # the same on every worker, so their shards are disjoint
-    static_shapes = placement.kind == "tpu"
-    train = pipeline.make_dataset(
-        train_x, train_y, placement.global_batch, shuffle=True, seed=config.seed, drop_remainder=static_shapes
-    )
-    test_batch = min(1000, len(test_x))  # a TPU drops a short last batch: never all of them
-    test = pipeline.make_dataset(test_x, test_y, test_batch, shuffle=False, drop_remainder=static_shapes)
-    print(f"data: {len(train_x):,} training and {len(test_x):,} test digits from {config.data_dir}", flush=True)
-    return Datasets(train_x, train_y, test_x, test_y, train, test)
 
 
 def build_model(config: Config, placement: distribution.Placement, train_count: int) -> keras.Model:
@@ -172,7 +127,7 @@ def watchers(config: Config, role: cluster.Role, placement: distribution.Placeme
 
 
 def fit(
-    config: Config, role: cluster.Role, model: keras.Model, datasets: Datasets, w: Watchers, extra: Sequence
+    config: Config, role: cluster.Role, model: keras.Model, datasets: pipeline.Datasets, w: Watchers, extra: Sequence
 ) -> tuple[float, float]:
     """Train (the progress bar on a terminal, one line per epoch in a log), then evaluate: the test loss and accuracy.
     A SIGTERM, a lost peer or a failed write becomes one of our errors, saying how to resume."""
@@ -207,7 +162,7 @@ def publish(
     role: cluster.Role,
     model: keras.Model,
     placement: distribution.Placement,
-    datasets: Datasets,
+    datasets: pipeline.Datasets,
     w: Watchers,
     test_metrics: tuple[float, float],
     started: float,
@@ -260,7 +215,7 @@ def train_and_evaluate(
             print(f"hyperparameter tuning trial {config.trial_id}", flush=True)
         if not role.is_chief:  # the usual multi-worker pattern: only the chief publishes
             print(f"{role.name}: not the chief; the model goes to a temporary folder, no metrics or plots", flush=True)
-        datasets = read_data(config, placement, mnist)
+        datasets = pipeline.read_data(config, placement, mnist)
         model = build_model(config, placement, len(datasets.train_x))
         w = watchers(config, role, placement, len(datasets.train_x))
         test_metrics = fit(config, role, model, datasets, w, callbacks)
