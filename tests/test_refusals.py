@@ -102,6 +102,10 @@ CASES |= {
     "train-count-without-type": (["train", *CLOUD, "--machine-type", "e2-standard-4", "--accelerator-count", "2", "--dry-run"], "--accelerator-count 2: e2-standard-4 has no GPU of its own"),
     "train-n1-count-99": (["train", *CLOUD, "--accelerator-count", "99", "--dry-run"], "n1-standard-8 (8 vCPUs) takes NVIDIA_TESLA_T4 x 1 or 2 or 4"),
     "train-machine-line-break": (["train", *CLOUD, "--machine-type", "n1\nx", "--dry-run"], "--machine-type 'n1\\nx': not a machine type"),
+    "deploy-serving-image-line-break": (["deploy", *CLOUD, "--model-dir", "gs://demo-bucket/m", "--serving-image", "x\ny"], "--serving-image 'x\\ny': not an image reference"),
+    "deploy-serving-machine": (["deploy", *CLOUD, "--model-dir", "gs://demo-bucket/m", "--serving-machine-type", "bogus"], "--serving-machine-type bogus: not a machine type this model is served on"),
+    "train-deploy-serving-machine": (["train", *CLOUD, "--deploy", "--serving-machine-type", "ct5lp-hightpu-4t", "--dry-run"], "--serving-machine-type ct5lp-hightpu-4t: not a machine type this model is served on"),
+    "batch-machine": (["batch-predict", *CLOUD, "--model", "m", "--input", "gs://demo-bucket/a.png", "--output", "gs://demo-bucket/o", "--machine-type", "n1\nx"], "--machine-type 'n1\\nx': not a machine type this model is served on"),
     "deploy-unknown-line-break": (["deploy", *CLOUD, "--model-dir", "gs://demo-bucket/m", "--machine-type", "x\ny"], "unknown arguments --machine-type 'x\\ny'"),
 }  # fmt: skip
 

@@ -164,3 +164,13 @@ def worker_pool_specs(image_uri: str, trainer_args: list[str], spec: dict, repli
     if replicas > 1:
         pools.append({**pool, "replica_count": replicas - 1})
     return pools
+
+
+def check_serving_machine(flag: str, machine_type: str) -> str:
+    """A machine type an endpoint or a batch prediction of this model can run on: a CPU family of the compute table,
+    or a GPU machine; one line (SubmitError) for anything else (a typo, a TPU machine, which needs a TPU serving
+    image), before anything is uploaded."""
+    if not (CPU_MACHINE.match(machine_type) or machine_type in GPU_MACHINES):
+        raise SubmitError(f"{flag} {shown(machine_type)}: not a machine type this model is served on (a CPU "
+                          "family, e.g. n1-standard-2 or e2-standard-4, or a GPU machine, e.g. g2-standard-8)")  # fmt: skip
+    return machine_type

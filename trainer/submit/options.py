@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from trainer.submit import names
 from trainer.submit.errors import SubmitError
-from trainer.submit.machines import Machine
+from trainer.submit.machines import Machine, check_serving_machine
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,9 @@ class DeployOptions:
         """One line for an impossible setting, before anything is sent (for `train --deploy`, before the job is)."""
         names.display_name("--model-name", self.model_name)
         names.display_name("--endpoint-name", self.endpoint_name)
+        check_serving_machine("--serving-machine-type", self.machine_type)
+        if self.serving_image:
+            names.image_uri("--serving-image", self.serving_image)
         if self.min_replicas < 1 or self.max_replicas < self.min_replicas:
             raise SubmitError(
                 f"--min-replicas {self.min_replicas} --max-replicas {self.max_replicas}: "
@@ -70,5 +73,8 @@ class BatchOptions:
         """One line for a name Vertex AI would refuse or the model lookup would misread."""
         names.display_name("--display-name", self.display_name)
         names.display_name("--model-name", self.model_name)
+        check_serving_machine("--machine-type", self.machine_type)
+        if self.serving_image:
+            names.image_uri("--serving-image", self.serving_image)
         if self.model:
             names.display_name("--model", self.model.partition("@")[0])
