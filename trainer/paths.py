@@ -15,6 +15,11 @@ def join(*parts: str) -> str:
     return "/".join([parts[0].rstrip("/"), *(p.strip("/") for p in parts[1:])])
 
 
+def in_cloud_storage(uri: str) -> bool:
+    """gs://, or Vertex AI's /gcs/ FUSE mount of it: what a job in the cloud can read and keep."""
+    return uri.startswith(("gs://", "/gcs/"))
+
+
 def is_bucket_root(uri: str) -> bool:
     """gs://BUCKET or /gcs/BUCKET with no folder below it."""
     return re.fullmatch(r"(gs:/|/gcs)/[^/]+/*", uri) is not None

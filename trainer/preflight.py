@@ -38,7 +38,7 @@ def _inside(uri: str, folder: str) -> bool:
 
 
 def _hint(uri: str, reason: str) -> str:
-    if reason == "permission denied" and uri.startswith(("gs://", "/gcs/")):
+    if reason == "permission denied" and not storage.is_plain_local(uri):
         return "; the job's service account needs write access to the bucket (roles/storage.objectUser)"
     return ""
 

@@ -15,7 +15,7 @@ import uuid
 
 import tensorflow as tf
 
-from trainer.paths import join
+from trainer.paths import in_cloud_storage, join
 
 PROBE_PREFIX = ".write-probe-"
 
@@ -116,7 +116,7 @@ def probe(folder: str) -> None:
 
 def is_plain_local(uri: str) -> bool:
     """A local path where renaming a folder is atomic: not gs:// and not the /gcs/ FUSE mount."""
-    return not uri.startswith(("gs://", "/gcs/"))
+    return not in_cloud_storage(uri)
 
 
 def exchange(a: str, b: str) -> bool:

@@ -25,6 +25,15 @@ class JobOptions:
     max_wait: int | None = None  # seconds; with flex_start: Scheduling.max_wait_duration
 
 
+def _check_serving(model_name: str, machine_flag: str, machine_type: str, serving_image: str | None) -> None:
+    """What deploy and batch-predict share: the model's name in the Model Registry, the machine that serves it and
+    the image it is served with; one line (SubmitError) for the first that cannot work."""
+    names.display_name("--model-name", model_name)
+    check_serving_machine(machine_flag, machine_type)
+    if serving_image:
+        names.image_uri("--serving-image", serving_image)
+
+
 @dataclass(frozen=True)
 class DeployOptions:
     """The model's name in the Model Registry, the endpoint it goes to, and what serves it there."""
@@ -41,11 +50,8 @@ class DeployOptions:
 
     def __post_init__(self) -> None:
         """One line for an impossible setting, before anything is sent (for `train --deploy`, before the job is)."""
-        names.display_name("--model-name", self.model_name)
+        _check_serving(self.model_name, "--serving-machine-type", self.machine_type, self.serving_image)
         names.display_name("--endpoint-name", self.endpoint_name)
-        check_serving_machine("--serving-machine-type", self.machine_type)
-        if self.serving_image:
-            names.image_uri("--serving-image", self.serving_image)
         if self.min_replicas < 1 or self.max_replicas < self.min_replicas:
             raise SubmitError(
                 f"--min-replicas {self.min_replicas} --max-replicas {self.max_replicas}: "
@@ -72,9 +78,6 @@ class BatchOptions:
     def __post_init__(self) -> None:
         """One line for a name Vertex AI would refuse or the model lookup would misread."""
         names.display_name("--display-name", self.display_name)
-        names.display_name("--model-name", self.model_name)
-        check_serving_machine("--machine-type", self.machine_type)
-        if self.serving_image:
-            names.image_uri("--serving-image", self.serving_image)
+        _check_serving(self.model_name, "--machine-type", self.machine_type, self.serving_image)
         if self.model:
             names.display_name("--model", self.model.partition("@")[0])

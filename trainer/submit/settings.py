@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from trainer import config, data  # the trainer's flag parser and data files: no TensorFlow
 from trainer import training_contract as contract
 from trainer.config import shown
+from trainer.paths import in_cloud_storage
 from trainer.submit import names, source
 from trainer.submit.errors import SubmitError
 from trainer.submit.regions import VERTEX_REGIONS
@@ -129,18 +130,15 @@ def trainer_config(trainer_args: list[str]) -> config.Config:
         raise SubmitError(f"trainer flags {' '.join(trainer_args)!r} are not valid (see the message above)") from None
 
 
-CLOUD_PLACES = ("gs://", "/gcs/")  # what a Vertex AI job can read and keep: Cloud Storage, or its FUSE mount
-
-
 def check_cloud_paths(c: config.Config) -> None:
     """One line for a trainer folder a job in the cloud cannot use: --data-dir on this machine (the job cannot
     read it), or an output folder given on the job's own disk (lost when the job ends)."""
-    if not c.data_dir.startswith(CLOUD_PLACES) and c.data_dir != str(data.SAMPLE_DIR):  # --smoke: in the image
+    if not in_cloud_storage(c.data_dir) and c.data_dir != str(data.SAMPLE_DIR):  # --smoke: in the image
         raise SubmitError(f"--data-dir {shown(c.data_dir)}: a folder on this machine, which a job in the cloud cannot "
                           "read; pass gs://BUCKET/PATH (./submit.sh setup copies MNIST to BUCKET/mnist)")  # fmt: skip
     for name in ("job_dir", *contract.OUTPUTS):
         flag, folder = f"--{name.replace('_', '-')}", getattr(c, name)
-        if c.sources.get(name) == flag and not folder.startswith(CLOUD_PLACES):
+        if c.sources.get(name) == flag and not in_cloud_storage(folder):
             raise SubmitError(f"{flag} {shown(folder)}: not in Cloud Storage, so the job's disk would hold it and "
                               "lose it when the job ends; pass gs://BUCKET/PATH, or drop the flag (the job writes "
                               "to BUCKET/NAME)")  # fmt: skip
