@@ -8,6 +8,8 @@ valid value or is refused in one line; never another exception. test_fuzz.py has
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import math
 from pathlib import Path
@@ -17,8 +19,8 @@ from conftest import one_line
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from trainer import cluster, config
-from trainer.submit import batch, names, registry, scheduling, serving, settings, study, vertex
+from trainer import cluster, config, paths
+from trainer.submit import batch, machines, names, registry, scheduling, serving, settings, study, vertex
 from trainer.submit.commands.shared import count
 from trainer.submit.errors import SubmitError
 
@@ -210,3 +212,50 @@ def test_any_cluster_variable_gives_a_role_or_one_line_naming_it(name, text):
         assert str(e).startswith(f"${name}: ")
         return
     assert role.num_tasks >= 1 and isinstance(role.index, int)
+
+
+@given(
+    flag=st.sampled_from(["--data-dir", "--job-dir", "--model-dir"]),
+    text=st.one_of(
+        st.text(max_size=30).map(lambda s: "gs://" + s),
+        st.from_regex(r"gs://[a-z0-9._-]{1,12}(/[a-z0-9\n]{0,6})?", fullmatch=True),
+    ),
+)
+@example(flag="--model-dir", text="gs://a\nb/model")  # found by a prober: 3 minutes of retries, then two lines
+def test_any_gs_folder_given_to_the_trainer_is_taken_with_a_valid_bucket_or_refused_in_one_line(flag, text):
+    """The trainer's own parser, before TensorFlow's client sees the URL."""
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):
+            c = config.from_flags(["--stage", "dense", flag, text], environ={})
+    except SystemExit as e:
+        last = err.getvalue().strip().splitlines()[-1]
+        assert e.code == 2 and last.startswith(f"python -m trainer.task: error: {flag} {config.shown(text)}: "), last
+        return
+    taken = getattr(c, flag[2:].replace("-", "_"))
+    assert taken.isprintable() and paths.bucket_problem(taken[5:].partition("/")[0]) is None
+
+
+@given(text=st.text(max_size=140), folder=st.booleans())
+@example(text='a"b', folder=False)
+@example(text="..", folder=True)
+def test_any_display_name_is_taken_as_vertex_ai_allows_or_refused_in_one_line(text, folder):
+    try:
+        names.display_name("--display-name", text, folder=folder)
+    except SubmitError as e:
+        one_line(e)
+        assert str(e).startswith(f"--display-name {config.shown(text)}: ")
+        return
+    assert 1 <= len(text) <= 128 and text.isprintable() and '"' not in text and "\\" not in text
+    assert not folder or ("/" not in text and text not in (".", ".."))
+
+
+@given(text=st.one_of(st.text(max_size=20), st.from_regex(r"[a-z0-9]{1,3}-[a-z]{1,9}-[0-9]{1,3}g?", fullmatch=True)))
+def test_any_serving_machine_type_is_in_the_compute_table_or_refused_in_one_line(text):
+    try:
+        machines.check_serving_machine("--machine-type", text)
+    except SubmitError as e:
+        one_line(e)
+        assert str(e).startswith(f"--machine-type {config.shown(text)}: ")
+        return
+    assert machines.CPU_MACHINE.match(text) or text in machines.GPU_MACHINES
