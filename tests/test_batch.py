@@ -104,7 +104,8 @@ def test_batch_predict_scores_every_file_with_the_serving_images_predictor(verte
         (["--model-dir", "/tmp/model"], "--model-dir /tmp/model: must be a model folder in Cloud Storage"),
         (["--model", "x", "--output", "/tmp/out"], "--output /tmp/out: must be in Cloud Storage"),
         (["--model-dir", "/tmp/a\nb"], "--model-dir '/tmp/a\\nb': must be a model folder in Cloud Storage"),
-        (["--model", "x", "--output", "gs://x/a\nb"], "--output 'gs://x/a\\nb': must be in Cloud Storage"),
+        (["--model", "x", "--output", "gs://batch-out/a\nb"], "--output 'gs://batch-out/a\\nb': not a valid object path"),
+        (["--model", "x", "--input", "gs://batch-data/in/../b.png"], "--input gs://batch-data/in/../b.png: not a valid object path"),
         (["--model", "batch-model", "--replicas", "0"], "argument --replicas: must be at least 1, got 0"),
         (["--model", "batch-model", "--input", "gs://batch-data/in/", "--output", "gs://batch-data/in/out"],
          "--output gs://batch-data/in/out and --input gs://batch-data/in/: one holds the other"),
@@ -119,7 +120,7 @@ def test_batch_predict_scores_every_file_with_the_serving_images_predictor(verte
         (["--model", "batch-model", "--input", "gs://batch-data/bad/latin1.jsonl"], "gs://batch-data/bad/latin1.jsonl:1: not valid JSON (str is not valid UTF-8"),
     ],
     ids=["unknown-model", "missing-input", "not-an-image", "local-model", "local-output", "line-break-model-dir",
-         "line-break-output", "no-replicas", "output-in-input", "input-in-output", "no-output-bucket", "no-input-bucket", "nan", "huge", "true", "negative", "deep", "not-utf8"],
+         "line-break-output", "dot-dot-input", "no-replicas", "output-in-input", "input-in-output", "no-output-bucket", "no-input-bucket", "nan", "huge", "true", "negative", "deep", "not-utf8"],
 )  # fmt: skip
 def test_a_batch_that_cannot_work_is_one_line_and_sends_no_job(vertex, world, capsys, flags, message):
     sent, before = len(vertex.requests), _blobs()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from trainer import data, distribution, stages
 from trainer import training_contract as contract
-from trainer.paths import gs_problem, join
+from trainer.paths import bucket_problem, join
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,15 @@ def shown(text: str) -> str:
     """A user's value as an error line shows it: as typed, or quoted with escapes when it holds a line break or
     another unprintable character, so that the error stays one line."""
     return text if text.isprintable() else repr(text)
+
+
+def _gs_problem(uri: str) -> str | None:
+    """What makes a gs:// URI unusable before any request (its bucket's name, an unprintable character), or None."""
+    name = uri.removeprefix("gs://").partition("/")[0]
+    why = bucket_problem(name)
+    if why:
+        return f"{shown(name)} is not a bucket name ({why})"
+    return None if uri.isprintable() else "holds a line break or another unprintable character"
 
 
 def _positive(kind):
@@ -155,22 +164,25 @@ def trainer_flags() -> set[str]:
 
 
 def _outputs(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
-    """The four output folders and, for error messages, the flag or variable each came from."""
-    job_dir, sources = args.job_dir, {"job_dir": "--job-dir"}
-    if job_dir is None:
+    """The four output folders and, for error messages, the flag or variable each came from: the folders given
+    first, then those derived from another, so that an error names what the user typed before what follows."""
+    job_dir, given, derived = args.job_dir, {}, {}
+    if job_dir is not None:
+        given["job_dir"] = "--job-dir"
+    else:
         model_env = env.get(contract.MODEL_DIR)
         job_dir = os.path.dirname(model_env.rstrip("/")) if model_env else os.path.join("runs", args.stage.name)
-        sources["job_dir"] = "the job dir (from $AIP_MODEL_DIR)" if model_env else "the job dir"
+        derived["job_dir"] = "the job dir (from $AIP_MODEL_DIR)" if model_env else "the job dir"
     folders = {"job_dir": job_dir}
     for name, (variable, default) in contract.OUTPUTS.items():
         flag = "--" + name.replace("_", "-")
         if getattr(args, name):
-            folders[name], sources[name] = getattr(args, name), flag
+            folders[name], given[name] = getattr(args, name), flag
         elif env.get(variable):
-            folders[name], sources[name] = env[variable], f"${variable}"
+            folders[name], given[name] = env[variable], f"${variable}"
         else:
-            folders[name], sources[name] = join(job_dir, default), f"{flag} (default: JOB_DIR/{default})"
-    return folders, sources
+            folders[name], derived[name] = join(job_dir, default), f"{flag} (default: JOB_DIR/{default})"
+    return folders, {**given, **derived}
 
 
 def parse(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> tuple[Config, argparse.Namespace]:
@@ -191,12 +203,11 @@ def parse(argv: list[str] | None = None, environ: Mapping[str, str] | None = Non
     if args.smoke:
         args.data_dir, hyper["epochs"] = str(data.SAMPLE_DIR), 1
     folders, sources = _outputs(args, env)
-    given = {"data_dir": "--data-dir", **sources}  # name the folder as given before one derived from it
-    for name in sorted(given, key=lambda name: "default" in given[name] or given[name].startswith("the job dir")):
+    for name, source in {"data_dir": "--data-dir", **sources}.items():
         folder = args.data_dir if name == "data_dir" else folders[name]
-        why = gs_problem(folder) if folder.startswith("gs://") else None
+        why = _gs_problem(folder) if folder.startswith("gs://") else None
         if why:  # before TensorFlow's client retries a malformed URL for minutes
-            p.error(f"{given[name]} {shown(folder)}: {why}")
+            p.error(f"{source} {shown(folder)}: {why}")
     config = Config(
         stage=stage,
         **hyper,

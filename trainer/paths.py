@@ -41,18 +41,3 @@ def bucket_problem(name: str) -> str | None:
     if name.startswith("goog") or "google" in name:
         return "not starting with goog nor holding google"
     return None
-
-
-def gs_problem(uri: str) -> str | None:
-    """What makes a gs:// URI unusable before any request (its bucket's name, an unprintable character), or None."""
-    name = uri.removeprefix("gs://").partition("/")[0]
-    why = bucket_problem(name)
-    if why:
-        return (
-            f"{name!r} is not a bucket name ({why})"
-            if not name.isprintable()
-            else f"{name} is not a bucket name ({why})"
-        )
-    if not uri.isprintable():
-        return "holds a line break or another unprintable character"
-    return None

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import collections
 import json
-import re
 import tempfile
 from pathlib import Path
 
@@ -38,10 +37,9 @@ RETRY_SECONDS = 20.0  # how long Cloud Storage requests are retried before the c
 
 
 def _split(uri: str, flag: str) -> tuple[str, str]:
-    match = re.fullmatch(r"gs://([^/]+)/?(.*)", uri)
-    if not match:
-        raise SubmitError(f"{flag} {shown(uri)}: must be in Cloud Storage, gs://BUCKET/PATH")
-    return names.bucket_name(flag, uri, match.group(1)), match.group(2)
+    """gs://BUCKET/PATH -> (BUCKET, PATH), both checked by names.gcs_place; a trailing / (a folder) is kept."""
+    bucket, path = names.gcs_place(flag, uri, need_path=False)
+    return bucket, path + "/" if path and uri.endswith("/") else path
 
 
 def _retry() -> Retry:
