@@ -187,7 +187,7 @@ GOOD_STUDY = (REPO / "hptuning.yaml").read_text()
             ["train", *CLOUD, "--tensorboard", "projects/p/locations/us-central1/tensorboards/1"],
             "--tensorboard needs --service-account",
         ),
-        (["train", *CLOUD, "--epochs", "0"], "trainer flags '--epochs 0' are not valid"),
+        (["train", *CLOUD, "--epochs", "0"], "trainer flags --epochs 0: argument --epochs: must be > 0, got 0"),
         (["tune", *CLOUD, "yaml:studySpec: [unclosed"], "not valid YAML"),
         (
             ["tune", *CLOUD, "yaml:" + GOOD_STUDY.replace("goal: MAXIMIZE", "goal: MAXIMIZE\n    colour: blue")],

@@ -108,6 +108,9 @@ def check_machine(machine_type: str, accelerator_type: str | None, accelerator_c
         family = GPU_FAMILIES.get(machine_type.split("-")[0])
         example = f"e.g. {family}" if family else "e.g. n1-standard-8, g2-standard-8, ct5lp-hightpu-4t"
         raise SubmitError(f"--machine-type {shown(machine_type)}: not a machine type Vertex AI trains on ({example})")
+    if not accelerator_count and accelerator_type is not None:  # was: a CPU job, the GPU asked for dropped
+        raise SubmitError(f"--accelerator-type {shown(accelerator_type)} with --accelerator-count 0: pass a count "
+                          "of at least 1, or no --accelerator-type for a job without GPUs")  # fmt: skip
     if not accelerator_count:
         return Machine({"machine_type": machine_type}, "cpu")
     if accelerator_type is None:
@@ -117,10 +120,13 @@ def check_machine(machine_type: str, accelerator_type: str | None, accelerator_c
     if accelerator_type in N1_GPUS and cpu.group(1) == "n1":
         limits, vcpus = N1_GPUS[accelerator_type], int(cpu.group(3))
         if accelerator_count not in limits or vcpus > limits[accelerator_count]:
-            fits = [n for n, most in limits.items() if vcpus <= most]
-            raise SubmitError(
-                f"{pair}: {machine_type} ({vcpus} vCPUs) takes {accelerator_type} x {' or '.join(map(str, fits))}"
+            fits = " or ".join(str(n) for n, most in limits.items() if vcpus <= most)
+            takes = (
+                f"{accelerator_type} x {fits}"
+                if fits
+                else f"no {accelerator_type} (up to {max(limits.values())} vCPUs with it)"
             )
+            raise SubmitError(f"{pair}: {machine_type} ({vcpus} vCPUs) takes {takes}")
         spec = {
             "machine_type": machine_type,
             "accelerator_type": accelerator_type,
@@ -150,10 +156,14 @@ def machine_spec(machine_type: str | None, accelerator_type: str | None, count: 
     return check_machine(machine_type, accelerator_type, count)
 
 
-def from_message(spec) -> Machine:
-    """The checked Machine for an aiplatform_v1.MachineSpec, e.g. hptuning.yaml's trial machine."""
+def from_message(spec, where: str) -> Machine:
+    """The checked Machine for an aiplatform_v1.MachineSpec, e.g. hptuning.yaml's trial machine; an error names
+    WHERE it was read (the flags in the message are the fields of the same names)."""
     accelerator = spec.accelerator_type.name if spec.accelerator_type else None
-    return check_machine(spec.machine_type, accelerator, spec.accelerator_count or None)
+    try:
+        return check_machine(spec.machine_type, accelerator, spec.accelerator_count or None)
+    except SubmitError as e:
+        raise SubmitError(f"{where}: {e}") from None
 
 
 def worker_pool_specs(image_uri: str, trainer_args: list[str], spec: dict, replicas: int) -> list[dict]:

@@ -52,6 +52,8 @@ class DeployOptions:
         """One line for an impossible setting, before anything is sent (for `train --deploy`, before the job is)."""
         _check_serving(self.model_name, "--serving-machine-type", self.machine_type, self.serving_image)
         names.display_name("--endpoint-name", self.endpoint_name)
+        if self.endpoint is not None:  # was: checked only by deploy, after train --deploy's job had run
+            names.resource("--endpoint", self.endpoint, ["endpoints"])
         if self.min_replicas < 1 or self.max_replicas < self.min_replicas:
             raise SubmitError(
                 f"--min-replicas {self.min_replicas} --max-replicas {self.max_replicas}: "

@@ -65,6 +65,8 @@ def labels(text: str | None) -> dict[str, str]:
         if key == "source":
             raise SubmitError(f"--labels {pair.strip()}: source is set by this tool, to the source tag of the image a "
                               "job runs; choose another key")  # fmt: skip
+        if key in found:  # was: the last value kept, the first silently lost
+            raise SubmitError(f"--labels {shown(text or '')}: {key} given twice; keep one {key}=VALUE")
         found[key] = value
     if len(found) > 63:  # and source=, on a job whose image is addressed by its source
         raise SubmitError(

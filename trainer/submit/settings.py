@@ -122,12 +122,12 @@ def trainer_refusal(args: list[str]) -> str | None:
 
 
 def trainer_config(trainer_args: list[str]) -> config.Config:
-    """The trainer's Config for these flags, parsed as the trainer will: fail here, not an hour later in the
-    cloud, on flags it would reject (its own message first, then one line)."""
-    try:
-        return config.from_flags(trainer_args, environ={})
-    except SystemExit:
-        raise SubmitError(f"trainer flags {' '.join(trainer_args)!r} are not valid (see the message above)") from None
+    """The trainer's Config for these flags, parsed as the trainer will: fail here in one line (the trainer's own
+    message), not an hour later in the cloud, on flags it would reject."""
+    refused = trainer_refusal(trainer_args)
+    if refused:
+        raise SubmitError(f"trainer flags {shown(' '.join(trainer_args))}: {refused}")
+    return config.from_flags(trainer_args, environ={})
 
 
 def check_cloud_paths(c: config.Config) -> None:

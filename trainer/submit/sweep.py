@@ -19,9 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import optuna
+import sqlalchemy.exc
 
+from trainer.config import shown
 from trainer.submit import local
 from trainer.submit import study as studies
+from trainer.submit.errors import SubmitError
 
 POLL_SECONDS = 0.2  # how often a running trial's metric file is read: a pruned trial stops within ~1 epoch
 
@@ -103,13 +106,22 @@ class Sweep:
         self.base_args = [*trial_spec.worker_pool_specs[0].container_spec.args, *trainer_args]
         self.output_dir = output_dir.resolve() if image else output_dir  # mounted at the same path in the image
         self.image = image  # None: trials run as processes here
-        output_dir.mkdir(parents=True, exist_ok=True)
         maximize = self.metric.goal.name == "MAXIMIZE"
         direction = optuna.study.StudyDirection.MAXIMIZE if maximize else optuna.study.StudyDirection.MINIMIZE
-        self.optuna = optuna.create_study(
-            study_name="local", storage=f"sqlite:///{output_dir / 'study.db'}", load_if_exists=True,
-            direction=direction, sampler=_sampler(study, seed), pruner=_pruner(study),
-        )  # fmt: skip
+        try:  # the same folder again continues its study
+            output_dir.mkdir(parents=True, exist_ok=True)
+            self.optuna = optuna.create_study(
+                study_name="local", storage=f"sqlite:///{output_dir / 'study.db'}", load_if_exists=True,
+                direction=direction, sampler=_sampler(study, seed), pruner=_pruner(study),
+            )  # fmt: skip
+        except (OSError, ValueError, sqlalchemy.exc.SQLAlchemyError) as e:
+            why = (
+                "a file, not a folder"
+                if output_dir.is_file()
+                else getattr(e, "strerror", None) or str(e).splitlines()[0]
+            )
+            raise SubmitError(f"--output-dir {shown(str(output_dir))}: cannot hold or continue this study there "
+                              f"({why}); pass a new folder") from None  # fmt: skip
         self.lock = threading.Lock()
         self.stopping = threading.Event()
 

@@ -125,7 +125,14 @@ def tune_options(a: argparse.Namespace, trainer_args: list[str]) -> CloudJob | L
     check_cloud_paths(config)
     s = settings_of(a, need_bucket=True)
     given = any(v is not None for v in (a.machine_type, a.accelerator_type, a.accelerator_count))
-    machine = machine_of(a) if given else from_message(tuning.trial_job_spec.worker_pool_specs[0].machine_spec)
+    machine = (
+        machine_of(a)
+        if given
+        else from_message(
+            tuning.trial_job_spec.worker_pool_specs[0].machine_spec,
+            f"{a.config}: trialJobSpec.workerPoolSpecs[0].machineSpec",
+        )
+    )
     opts = job_options(a, machine, {**labels, **source_label(s, machine)})  # the flags over the file's machine
     # A new folder for each sweep: trial N of another sweep must not resume from this one's backups.
     where = "--display-name" if a.display_name else f"{a.config}: displayName (with a timestamp)"
