@@ -109,14 +109,17 @@ def mnist_copy(tmp_path: Path) -> Path:
 
 
 SETTINGS_VARIABLES = ("PROJECT_ID", "REGION", "BUCKET", "REPOSITORY", "IMAGE", "TAG", "IMAGE_URI", "TPU_IMAGE_URI",
-                      "SERVICE_ACCOUNT", "TENSORBOARD", "VERTEX_API_ENDPOINT")  # fmt: skip
+                      "SERVICE_ACCOUNT", "TENSORBOARD", "VERTEX_API_ENDPOINT", "CLOUDSDK_CORE_PROJECT",
+                      "CLOUDSDK_AI_REGION", "CLOUDSDK_ACTIVE_CONFIG_NAME")  # fmt: skip
 
 
 @pytest.fixture
-def clean_settings(monkeypatch):
-    """Launcher settings come only from each test's flags, never from the machine's environment."""
+def clean_settings(monkeypatch, tmp_path_factory):
+    """Launcher settings come only from each test's flags, never from the machine's environment nor its gcloud
+    configuration (an empty configuration folder of its own)."""
     for var in SETTINGS_VARIABLES:
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path_factory.mktemp("gcloud")))
     monkeypatch.chdir(REPO)
 
 

@@ -67,6 +67,8 @@ class FakeVertex:
 
     def __exit__(self, *exc) -> None:
         self._server.shutdown()
+        for name in list(self.runner.jobs):  # a failed test may leave its job running or held: end it, not wait
+            self.runner.cancel(name)
         for t in self.runner.threads:
             t.join(timeout=300)
 

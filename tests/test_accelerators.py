@@ -200,3 +200,10 @@ def test_a_tuning_study_on_a_tpu_machine_runs_its_trials_in_the_tpu_image(capsys
         pool.container_spec.image_uri == f"{IMAGE}-tpu:{source.tag('Dockerfile.tpu')}"
         and pool.container_spec.args[-1] == "--accelerator=tpu"
     )
+
+
+def test_a_tpu_this_machine_cannot_reach_is_one_line():
+    """Was: a urllib URLError traceback from the TPU resolver's metadata lookup (`--tpu NAME` off Google Cloud)."""
+    with pytest.raises(distribution.AcceleratorMissing, match=r"^TPU no-such-tpu: cannot connect to it \(") as e:
+        distribution.make_strategy("tpu", tpu="no-such-tpu", collective_timeout=1)
+    assert "\n" not in str(e.value)

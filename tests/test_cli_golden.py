@@ -19,7 +19,8 @@ GOLDEN = REPO / "tests" / "golden" / "cli.json"
 CLOUD = ["--project", "demo-project", "--region", "us-central1", "--bucket", "gs://demo-bucket"]
 NAME = ["--display-name", "golden"]
 VARIABLES = ("PROJECT_ID", "REGION", "BUCKET", "REPOSITORY", "IMAGE", "TAG", "IMAGE_URI", "TPU_IMAGE_URI",
-             "SERVICE_ACCOUNT", "TENSORBOARD", "VERTEX_API_ENDPOINT", "SERVING_IMAGE_URI", "MODEL_NAME")  # fmt: skip
+             "SERVICE_ACCOUNT", "TENSORBOARD", "VERTEX_API_ENDPOINT", "SERVING_IMAGE_URI", "MODEL_NAME",
+             "CLOUDSDK_CORE_PROJECT", "CLOUDSDK_AI_REGION", "CLOUDSDK_ACTIVE_CONFIG_NAME")  # fmt: skip
 COMMANDS = ["setup", "doctor", "build", "train", "tune", "local", "deploy", "predict", "undeploy", "logs", "batch-predict", "serve",
             "status", "list", "cancel"]  # fmt: skip
 CASES = [
@@ -96,11 +97,12 @@ def run(argv: list[str]) -> dict:
 
 
 def _environment(folder: Path) -> dict[str, str | None]:
-    """The variables to set (None: unset): settings from flags alone, help at a fixed width, and a podman on PATH
-    (build --local's dry run names it)."""
+    """The variables to set (None: unset): settings from flags alone (and an empty gcloud configuration), help at
+    a fixed width, and a podman on PATH (build --local's dry run names it)."""
     (folder / "podman").write_text("#!/bin/sh\nexit 1\n")
     (folder / "podman").chmod(0o755)
-    return {**dict.fromkeys(VARIABLES), "COLUMNS": "100", "PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"}
+    path = f"{folder}{os.pathsep}{os.environ['PATH']}"
+    return {**dict.fromkeys(VARIABLES), "COLUMNS": "100", "PATH": path, "CLOUDSDK_CONFIG": str(folder / "gcloud")}
 
 
 @pytest.mark.parametrize("argv", CASES, ids=[" ".join(c) for c in CASES])

@@ -66,6 +66,13 @@ def test_auto_strategy_decision(requested, tpu, environ, gpus, expected):
     assert distribution.choose_strategy(requested, tpu=tpu, environ=environ, num_gpus=gpus) == expected
 
 
+def test_the_mirrored_strategy_in_a_cluster_of_several_tasks_is_refused():
+    """Was: each machine of a multi-worker job trained alone under it."""
+    with pytest.raises(cluster.ClusterError, match=r"^--distribute mirrored: trains on one machine, and this "
+                       r"job's cluster \(TF_CONFIG or CLUSTER_SPEC\) has 2 training tasks"):  # fmt: skip
+        distribution.choose_strategy("mirrored", tpu=None, environ=tf_config(CHIEF_AND_WORKER, "chief"), num_gpus=0)
+
+
 @pytest.mark.parametrize(
     "requested, strategy, capabilities, cpu_bf16, expected",
     [

@@ -111,6 +111,11 @@ CASES |= {
     "train-n1-99-vcpus": (["train", *CLOUD, "--machine-type", "n1-standard-99", "--dry-run"], "n1-standard-99 (99 vCPUs) takes no NVIDIA_TESLA_T4 (up to 96 vCPUs with it)"),
     "train-label-twice": (["train", *CLOUD, "--labels", "team=a,team=b", "--dry-run"], "--labels team=a,team=b: team given twice"),
     "train-deploy-endpoint-path": (["train", *CLOUD, "--deploy", "--endpoint", "../x", "--dry-run"], "--endpoint '../x': not an ID"),
+    "train-model-dir-bucket-root": (["train", *CLOUD, "--model-dir", "gs://demo-bucket/", "--dry-run"], "--model-dir gs://demo-bucket/: is a bucket root; every export replaces the model folder, so give it one of its own, e.g. gs://demo-bucket/mnist/model"),
+    "train-accelerator-contradicts-machine": (["train", *CLOUD, "--accelerator", "tpu", "--dry-run"], "--accelerator tpu: the job runs on n1-standard-8 with NVIDIA_TESLA_T4 (gpu); drop the flag"),
+    "train-tpu-strategy-on-gpu": (["train", *CLOUD, "--distribute", "tpu", "--dry-run"], "--distribute tpu on n1-standard-8 with NVIDIA_TESLA_T4: TPUStrategy needs a TPU machine"),
+    "train-mirrored-on-tpu": (["train", *CLOUD, "--machine-type", "ct5lp-hightpu-4t", "--distribute", "mirrored", "--dry-run"], "--distribute mirrored on ct5lp-hightpu-4t: a TPU trains only under TPUStrategy"),
+    "train-mirrored-on-3-machines": (["train", *CLOUD, "--replicas", "3", "--distribute", "mirrored", "--dry-run"], "--distribute mirrored with --replicas 3: it trains on one machine, so each would train alone"),
     "local-trainer-flag": (["local", "--stage", "nope"], "trainer flags --stage nope: argument --stage: unknown stage 'nope'; choose one of"),
 }  # fmt: skip
 

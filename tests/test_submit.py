@@ -167,7 +167,7 @@ GOOD_STUDY = (REPO / "hptuning.yaml").read_text()
     [
         (
             ["train", "--region", "us-central1", "--bucket", "gs://demo-bucket"],
-            "no project: pass --project or set PROJECT_ID",
+            "no project: pass --project, set PROJECT_ID or run: gcloud config set project PROJECT",
         ),
         (
             ["train", "--project", "demo-project", "--region", "mars-north1", "--bucket", "gs://demo-bucket"],

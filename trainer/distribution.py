@@ -40,11 +40,17 @@ def choose_strategy(
     auto: a TPU when one is configured; several workers when the cluster lists more than one
     training task; several GPUs on this machine; else the default (one device) strategy.
     """
+    tasks = cluster.task_role(environ).num_tasks
+    # Was: each machine trained alone, all of them billed. (default stays: one process playing its role alone.)
+    if requested == "mirrored" and tasks > 1:
+        raise cluster.ClusterError(f"--distribute {requested}: trains on one machine, and this job's cluster "
+                                   f"(TF_CONFIG or CLUSTER_SPEC) has {tasks} training tasks, so each would train "
+                                   "alone; use --distribute multiworker, or auto")  # fmt: skip
     if requested != "auto":
         return requested
     if tpu or accelerator == "tpu" or any(environ.get(v) for v in TPU_VARIABLES):
         return "tpu"
-    if cluster.task_role(environ).num_tasks > 1:
+    if tasks > 1:
         return "multiworker"
     if num_gpus > 1:
         return "mirrored"
@@ -120,9 +126,15 @@ def make_strategy(kind: str, *, tpu: str | None, collective_timeout: float):
     if kind == "tpu":
         # "local": the TPU VM this process runs on, as Vertex AI's TPU jobs are (Vertex AI's own samples
         # do this; tensorflow/models#10735 shows the "Please provide a TPU Name" failure without it).
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or os.environ.get("TPU_NAME") or "local")
-        tf.config.experimental_connect_to_cluster(resolver)
-        tf.tpu.experimental.initialize_tpu_system(resolver)
+        name = tpu or os.environ.get("TPU_NAME") or "local"
+        try:
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=name)
+            tf.config.experimental_connect_to_cluster(resolver)
+            tf.tpu.experimental.initialize_tpu_system(resolver)
+        except Exception as e:  # noqa: BLE001 - a name the metadata server cannot resolve, no TPU, no runtime
+            cause = (str(e).strip().splitlines() or [type(e).__name__])[-1]
+            raise AcceleratorMissing(f"TPU {name}: cannot connect to it ({cause}); on a TPU VM pass no --tpu "
+                                     "(the VM's own TPU is used), else the name of a TPU this machine can reach") from None  # fmt: skip
         return tf.distribute.TPUStrategy(resolver)
     if kind == "multiworker":
         # A bounded wait: a worker whose peer died fails with an error instead of hanging forever.

@@ -184,3 +184,22 @@ def check_serving_machine(flag: str, machine_type: str) -> str:
         raise SubmitError(f"{flag} {shown(machine_type)}: not a machine type this model is served on (a CPU "
                           "family, e.g. n1-standard-2 or e2-standard-4, or a GPU machine, e.g. g2-standard-8)")  # fmt: skip
     return machine_type
+
+
+def check_strategy(distribute: str, accelerator: str, machine: Machine, replicas: int) -> None:
+    """One line for trainer flags that contradict the job's machines, before they are paid for: --accelerator gpu
+    or tpu on a machine without one (cpu runs without requiring it), and a --distribute the machines cannot run."""
+    spec = machine.spec
+    has = f"{spec['machine_type']}" + (f" with {spec['accelerator_type']}" if spec.get("accelerator_type") else "")
+    if accelerator in ("gpu", "tpu") and accelerator != machine.accelerator:  # cpu: run without requiring one
+        raise SubmitError(f"--accelerator {accelerator}: the job runs on {has} ({machine.accelerator}); drop the flag, "
+                          "the launcher passes the machine's")  # fmt: skip
+    if distribute == "tpu" and machine.accelerator != "tpu":
+        raise SubmitError(f"--distribute tpu on {has}: TPUStrategy needs a TPU machine (e.g. ct5lp-hightpu-4t); "
+                          "drop --distribute")  # fmt: skip
+    if machine.accelerator == "tpu" and distribute not in ("auto", "tpu"):
+        raise SubmitError(f"--distribute {distribute} on {has}: a TPU trains only under TPUStrategy (which auto "
+                          "picks); drop --distribute")  # fmt: skip
+    if replicas > 1 and distribute not in ("auto", "multiworker"):
+        raise SubmitError(f"--distribute {distribute} with --replicas {replicas}: it trains on one machine, so each "
+                          "would train alone; drop --distribute (auto picks multiworker)")  # fmt: skip

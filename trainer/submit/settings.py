@@ -1,4 +1,5 @@
-"""Where jobs go and what they run: project, region, bucket and image, from flags, then the environment."""
+"""Where jobs go and what they run: project, region, bucket and image, from flags, then the environment, then
+(the project and the region) gcloud's own configuration."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from dataclasses import dataclass
 from trainer import config, data  # the trainer's flag parser and data files: no TensorFlow
 from trainer import training_contract as contract
 from trainer.config import shown
-from trainer.paths import in_cloud_storage
-from trainer.submit import names, source
+from trainer.paths import in_cloud_storage, is_bucket_root
+from trainer.submit import gcloud_config, names, source
 from trainer.submit.errors import SubmitError
 from trainer.submit.regions import VERTEX_REGIONS
 
@@ -57,22 +58,29 @@ WHOLE = {"training": "image_uri", "tpu": "tpu_image_uri", "serving": "serving_im
 
 
 def settings(flags: Mapping[str, str | None], environ: Mapping[str, str], *, need_bucket: bool) -> Settings:
-    """Flags (by name, as ENVIRONMENT lists them), then environment variables; every value checked before
-    anything is sent."""
+    """Flags (by name, as ENVIRONMENT lists them), then environment variables, then gcloud's properties (the
+    project and the region only); every value checked before anything is sent."""
+
+    def lookup(name: str) -> tuple[str | None, str]:
+        """A setting's value and where it came from, as its error line names it."""
+        if flags.get(name):
+            return flags[name], f"--{name.replace('_', '-')}"
+        if environ.get(ENVIRONMENT[name]) or name not in gcloud_config.PROPERTIES:
+            return environ.get(ENVIRONMENT[name]), ENVIRONMENT[name]
+        return gcloud_config.setting(name, environ) or (None, ENVIRONMENT[name])
 
     def get(name: str) -> str | None:
-        return flags.get(name) or environ.get(ENVIRONMENT[name])
+        return lookup(name)[0]
 
     def get_or(name: str, default: str) -> str:
         return get(name) or default
 
     def where(name: str) -> str:
-        """Where a value came from, as its error line names it: the flag, else the environment variable."""
-        return f"--{name.replace('_', '-')}" if flags.get(name) else ENVIRONMENT[name]
+        return lookup(name)[1]
 
     project, region, bucket = get("project"), get_or("region", "us-central1"), get("bucket")
     if not project:
-        raise SubmitError("no project: pass --project or set PROJECT_ID")
+        raise SubmitError("no project: pass --project, set PROJECT_ID or run: gcloud config set project PROJECT")
     names.project(where("project"), project)
     if region not in VERTEX_REGIONS:
         raise SubmitError(f"{where('region')} {shown(region)}: not a Vertex AI region (e.g. us-central1, europe-west4)")
@@ -142,3 +150,6 @@ def check_cloud_paths(c: config.Config) -> None:
             raise SubmitError(f"{flag} {shown(folder)}: not in Cloud Storage, so the job's disk would hold it and "
                               "lose it when the job ends; pass gs://BUCKET/PATH, or drop the flag (the job writes "
                               "to BUCKET/NAME)")  # fmt: skip
+    if c.sources.get("model_dir") == "--model-dir" and is_bucket_root(c.model_dir):  # the trainer's own refusal, early
+        raise SubmitError(f"--model-dir {shown(c.model_dir)}: is a bucket root; every export replaces the model "
+                          f"folder, so give it one of its own, e.g. {c.model_dir.rstrip('/')}/mnist/model")  # fmt: skip

@@ -22,7 +22,7 @@ from trainer.submit.commands.shared import (
     where,
 )
 from trainer.submit.errors import SubmitError
-from trainer.submit.machines import Machine, from_message
+from trainer.submit.machines import Machine, check_strategy, from_message
 from trainer.submit.options import DeployOptions, JobOptions
 from trainer.submit.settings import Settings, check_cloud_paths, trainer_config
 
@@ -86,6 +86,7 @@ def train_options(a: argparse.Namespace, trainer_args: list[str]) -> CloudJob:
     labels = scheduling.labels(a.labels)
     machine = machine_of(a)
     opts = job_options(a, machine, {**labels, **source_label(s, machine)})
+    check_strategy(config.distribute, config.accelerator, machine, opts.replicas)
     if a.deploy and a.no_wait:
         raise SubmitError("--deploy needs train to wait for the job; drop --no-wait, or deploy later")
     deploy = deploy_options(a, labels) if a.deploy else None  # checked now, not after the training
@@ -134,6 +135,7 @@ def tune_options(a: argparse.Namespace, trainer_args: list[str]) -> CloudJob | L
         )
     )
     opts = job_options(a, machine, {**labels, **source_label(s, machine)})  # the flags over the file's machine
+    check_strategy(config.distribute, config.accelerator, machine, opts.replicas)
     # A new folder for each sweep: trial N of another sweep must not resume from this one's backups.
     where = "--display-name" if a.display_name else f"{a.config}: displayName (with a timestamp)"
     name = names.display_name(where, a.display_name or timestamped(tuning.display_name or "mnist-tune"), folder=True)
