@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, SAMPLE_DIR, run_in_process
+from conftest import REPO, SAMPLE_DIR, read_metrics, run_in_process
 
 from trainer import data, pipeline
 
@@ -191,3 +191,13 @@ def test_the_last_short_batch_is_kept_unless_static_shapes_are_needed(drop_remai
     assert [len(y) for _, y in ds] == sizes
     assert ds.cardinality() == len(sizes)
     assert list(np.concatenate([y for _, y in ds])) == list(range(sum(sizes)))
+
+
+def test_sizes_above_what_the_data_holds_warn_and_metrics_record_what_was_used(tmp_path):
+    """Was: silently all of them, with nothing to say --train-size 100000 was not honoured."""
+    result = run_in_process("--stage", "softmax", "--data-dir", str(SAMPLE_DIR), "--train-size", "100000",
+                            "--test-size", "200", "--epochs", "1", "--no-plots", "--job-dir", str(tmp_path))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert f"warning: --train-size 100,000: {SAMPLE_DIR} holds 5,000; all of them are used" in result.stderr
+    assert "--test-size" not in result.stderr
+    assert read_metrics(tmp_path)["data"] == {"data_dir": str(SAMPLE_DIR), "train_images": 5000, "test_images": 200}

@@ -235,6 +235,23 @@ def test_predict_refuses_a_savedmodel_that_is_not_ours_on_load(foreign_model, ca
 
 
 @pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--stage", "dropout", "--dropout", "1.5"], "argument --dropout: must be between 0 and 1, got 1.5"),
+        (["--hypertune-metric", ""], "argument --hypertune-metric: not a metric ID (characters without whitespace), got ''"),
+        (["--hypertune-metric", "val accuracy"], "argument --hypertune-metric: not a metric ID"),
+    ],
+    ids=["dropout", "empty-metric", "metric-with-space"],
+)  # fmt: skip
+def test_the_trainers_own_flag_refusals_are_one_line(argv, message, capsys):
+    """Was: argparse's 20-line usage first; and an empty or spaced metric ID was taken, which no study can name."""
+    with pytest.raises(SystemExit) as ended:
+        config.from_flags(argv, environ={})
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert ended.value.code == 2 and line.startswith(f"python -m trainer.task: error: {message}"), line
+
+
+@pytest.mark.parametrize(
     "argv, environ, message",
     [
         (["--data-dir", "gs://My_Bucket/mnist"], {}, "--data-dir gs://My_Bucket/mnist: My_Bucket is not a bucket name"),

@@ -68,6 +68,15 @@ def _gs_problem(uri: str) -> str | None:
     return None if uri.isprintable() else "holds a line break or another unprintable character"
 
 
+def _metric_id(text: str) -> str:
+    """A metric ID as Vertex AI's StudySpec.MetricSpec takes it: not empty, no whitespace (nor anything unprintable)."""
+    if not text or not text.isprintable() or any(c.isspace() for c in text):
+        raise argparse.ArgumentTypeError(
+            f"not a metric ID (characters without whitespace), got {shown(text) or repr(text)}"
+        )
+    return text
+
+
 def _positive(kind):
     """A parser for numbers > 0. Integers may be written 64.0: tuning services send discrete values as floats."""
 
@@ -120,8 +129,15 @@ def _stage(text: str) -> stages.Stage:
 
 
 # fmt: off
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse's parser whose refusals are one line naming the flag, exit 2: the usage is a --help away."""
+
+    def error(self, message: str):  # type: ignore[override]  # argparse's NoReturn: exit() never returns
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m trainer.task", description="Train one stage of the codelab on MNIST: `python -m trainer.task --stage batchnorm`.")
+    p = _OneLineParser(prog="python -m trainer.task", description="Train one stage of the codelab on MNIST: `python -m trainer.task --stage batchnorm`.")
     p.add_argument("--stage", type=_stage, default="batchnorm", help="softmax, dense, dropout, conv, batchnorm (the codelab's 1-5), fast or best (default: batchnorm)")
     p.add_argument("--list-stages", action="store_true", help="print the stages with their defaults and parameter counts, then exit")
     p.add_argument("--smoke", action="store_true", help="1 epoch on the small MNIST sample shipped in the package; no network")
@@ -132,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--model-dir", help="the exported SavedModel and model.keras (default: $AIP_MODEL_DIR, else JOB_DIR/model)")
     io.add_argument("--checkpoint-dir", help="backups to resume from after preemption (default: $AIP_CHECKPOINT_DIR, else JOB_DIR/checkpoints)")
     io.add_argument("--tensorboard-dir", help="TensorBoard events (default: $AIP_TENSORBOARD_LOG_DIR, else JOB_DIR/logs)")
-    io.add_argument("--hypertune-metric", default="accuracy", help="the tag validation accuracy is reported under; must match the study's metricId (default: %(default)s)")
+    io.add_argument("--hypertune-metric", type=_metric_id, default="accuracy", help="the tag validation accuracy is reported under; must match the study's metricId (default: %(default)s)")
     io.add_argument("--no-plots", dest="plots", action="store_false", help="do not write the PNG plots")
     dist = p.add_argument_group("distribution and speed")
     dist.add_argument("--distribute", choices=distribution.STRATEGIES, default="auto",

@@ -4,6 +4,7 @@ pipelines of scaled batches."""
 from __future__ import annotations
 
 import dataclasses
+import sys
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -93,6 +94,10 @@ def check_sizes(config: Config, train_count: int, test_count: int, global_batch:
 def read_data(config: Config, placement: Placement, mnist: data.Mnist | None) -> Datasets:
     """Validated uint8 arrays in memory (config.data_dir's unless given), scaled on the fly by tf.data."""
     mnist = mnist or data.load_mnist(config.data_dir, config.cache_dir)
+    for flag, asked, held in (("--train-size", config.train_size, len(mnist.train_images)),
+                              ("--test-size", config.test_size, len(mnist.test_images))):  # fmt: skip
+        if asked and asked > held:  # metrics.json records the counts used
+            print(f"warning: {flag} {asked:,}: {config.data_dir} holds {held:,}; all of them are used", file=sys.stderr)
     train_x, train_y = mnist.train_images[: config.train_size], mnist.train_labels[: config.train_size]
     test_x, test_y = mnist.test_images[: config.test_size], mnist.test_labels[: config.test_size]
     check_sizes(config, len(train_x), len(test_x), placement.global_batch)
