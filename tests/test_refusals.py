@@ -116,6 +116,8 @@ CASES |= {
     "train-tpu-strategy-on-gpu": (["train", *CLOUD, "--distribute", "tpu", "--dry-run"], "--distribute tpu on n1-standard-8 with NVIDIA_TESLA_T4: TPUStrategy needs a TPU machine"),
     "train-mirrored-on-tpu": (["train", *CLOUD, "--machine-type", "ct5lp-hightpu-4t", "--distribute", "mirrored", "--dry-run"], "--distribute mirrored on ct5lp-hightpu-4t: a TPU trains only under TPUStrategy"),
     "train-mirrored-on-3-machines": (["train", *CLOUD, "--replicas", "3", "--distribute", "mirrored", "--dry-run"], "--distribute mirrored with --replicas 3: it trains on one machine, so each would train alone"),
+    "train-blank-display-name": (["train", *CLOUD, "--display-name", "   ", "--dry-run"], "--display-name: only spaces; pass a name"),
+    "deploy-blank-model-name": (["deploy", *CLOUD, "--model-dir", "gs://demo-bucket/m", "--model-name", " "], "--model-name: only spaces"),
     "local-trainer-flag": (["local", "--stage", "nope"], "trainer flags --stage nope: argument --stage: unknown stage 'nope'; choose one of"),
 }  # fmt: skip
 

@@ -129,6 +129,8 @@ def display_name(where: str, text: str, *, folder: bool = False) -> str:
     if not text or len(text) > DISPLAY_NAME_LONGEST or not text.isprintable() or any(c in text for c in bad):
         raise SubmitError(f"{where} {shown(text)}: not a display name (1-{DISPLAY_NAME_LONGEST} printable "
                           f"characters, none of {' '.join(bad)})")  # fmt: skip
+    if not text.strip():
+        raise SubmitError(f"{where}: only spaces; pass a name")
     if folder and text in (".", ".."):
         raise SubmitError(f"{where} {text}: names the job's output folder in the bucket; pass a name")
     return text
