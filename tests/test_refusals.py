@@ -118,6 +118,7 @@ CASES |= {
     "train-mirrored-on-3-machines": (["train", *CLOUD, "--replicas", "3", "--distribute", "mirrored", "--dry-run"], "--distribute mirrored with --replicas 3: it trains on one machine, so each would train alone"),
     "train-blank-display-name": (["train", *CLOUD, "--display-name", "   ", "--dry-run"], "--display-name: only spaces; pass a name"),
     "deploy-blank-model-name": (["deploy", *CLOUD, "--model-dir", "gs://demo-bucket/m", "--model-name", " "], "--model-name: only spaces"),
+    "local-mirrored-on-2-processes": (["local", "--replicas", "2", "--distribute", "mirrored"], "--distribute mirrored with --replicas 2: it trains on one machine"),
     "local-trainer-flag": (["local", "--stage", "nope"], "trainer flags --stage nope: argument --stage: unknown stage 'nope'; choose one of"),
 }  # fmt: skip
 

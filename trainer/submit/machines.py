@@ -200,6 +200,11 @@ def check_strategy(distribute: str, accelerator: str, machine: Machine, replicas
     if machine.accelerator == "tpu" and distribute not in ("auto", "tpu"):
         raise SubmitError(f"--distribute {distribute} on {has}: a TPU trains only under TPUStrategy (which auto "
                           "picks); drop --distribute")  # fmt: skip
+    check_replicas(distribute, replicas)
+
+
+def check_replicas(distribute: str, replicas: int) -> None:
+    """One line for a one-machine strategy on several replicas (a job's machines, `local`'s processes)."""
     if replicas > 1 and distribute not in ("auto", "multiworker"):
         raise SubmitError(f"--distribute {distribute} with --replicas {replicas}: it trains on one machine, so each "
                           "would train alone; drop --distribute (auto picks multiworker)")  # fmt: skip

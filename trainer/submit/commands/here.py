@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trainer.submit.commands.shared import count, timestamped
+from trainer.submit.machines import check_replicas
 from trainer.submit.settings import trainer_config
 
 LOCAL_REPLICAS = 8  # `local --replicas`: each one a TensorFlow process of about 1 GB on this machine
@@ -50,6 +51,7 @@ def local_job(a: argparse.Namespace, trainer_args: list[str]) -> LocalJob:
     from trainer.submit import container
 
     config = trainer_config(trainer_args)
+    check_replicas(config.distribute, a.replicas)
     image = container.image_for(config.accelerator == "tpu") if a.container else None
     output = a.output_dir or Path("runs") / timestamped("local")
     return LocalJob(trainer_args=tuple(trainer_args), output=output, replicas=a.replicas, image=image)
