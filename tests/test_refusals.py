@@ -119,6 +119,7 @@ CASES |= {
     "train-blank-display-name": (["train", *CLOUD, "--display-name", "   ", "--dry-run"], "--display-name: only spaces; pass a name"),
     "deploy-blank-model-name": (["deploy", *CLOUD, "--model-dir", "gs://demo-bucket/m", "--model-name", " "], "--model-name: only spaces"),
     "local-mirrored-on-2-processes": (["local", "--replicas", "2", "--distribute", "mirrored"], "--distribute mirrored with --replicas 2: it trains on one machine"),
+    "deploy-empty-endpoint-name": (["deploy", *CLOUD, "--model-dir", "gs://demo-bucket/m", "--endpoint-name", ""], "--endpoint-name '': not a display name"),
     "local-trainer-flag": (["local", "--stage", "nope"], "trainer flags --stage nope: argument --stage: unknown stage 'nope'; choose one of"),
 }  # fmt: skip
 

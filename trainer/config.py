@@ -54,9 +54,9 @@ class Config:
 
 
 def shown(text: str) -> str:
-    """A user's value as an error line shows it: as typed, or quoted with escapes when it holds a line break or
-    another unprintable character, so that the error stays one line."""
-    return text if text.isprintable() else repr(text)
+    """A user's value as an error line shows it: as typed, or quoted with escapes when it is empty or holds a line
+    break or another unprintable character, so that the error stays one line and names what was given."""
+    return text if text and text.isprintable() else repr(text)
 
 
 def _gs_problem(uri: str) -> str | None:
