@@ -139,6 +139,19 @@ def test_a_study_file_whose_trial_machine_cannot_work_is_one_line_naming_the_fil
                            "NVIDIA_TESLA_T4 with --accelerator-count 0: pass a count of at least 1"), line  # fmt: skip
 
 
+@pytest.mark.parametrize("replicas, pools", [(3, 1), (1, 2)], ids=["chief-pool-of-3", "second-pool"])
+def test_a_study_file_asking_for_more_machines_than_it_would_get_is_one_line(vertex, capsys, tmp_path, replicas, pools):
+    """Was: the trials were sent on one machine, the file's other pools and replica count dropped without a word."""
+    text = (REPO / "hptuning.yaml").read_text().replace("replicaCount: 1", f"replicaCount: {replicas}")
+    pool = text[text.index("  - machineSpec:") :]
+    config = tmp_path / "hptuning.yaml"
+    config.write_text(text + pool * (pools - 1))
+    (line,) = refused(capsys, vertex, ["tune", *CLOUD, "--config", str(config), "--dry-run"])
+    assert line == (f"error: {config}: trialJobSpec.workerPoolSpecs asks for {replicas + pools - 1} machines in "
+                    f"{pools} pool(s); give one pool with replicaCount 1 and pass --replicas {replicas + pools - 1} "
+                    "(the tool builds the chief's and the workers' pools from it, as for train)")  # fmt: skip
+
+
 @pytest.mark.parametrize("kind", ["file", "not-a-study", "unmakeable"])
 def test_a_local_sweep_folder_that_cannot_hold_the_study_is_one_line(vertex, capsys, tmp_path, kind):
     """Was: a FileExistsError, sqlalchemy's DatabaseError or FileNotFoundError traceback before any trial ran."""

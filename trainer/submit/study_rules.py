@@ -100,6 +100,7 @@ def check(job, trial_args: list[str], where: str) -> None:
     """Refuse (SubmitError) a study Vertex AI would reject or ignore, or whose trials the trainer would refuse:
     each value a trial can receive goes through the trainer's own flag validation, on top of trial_args."""
     _rules(job.study_spec, where)
+    _one_pool(job.trial_job_spec.worker_pool_specs, where)
     for p in job.study_spec.parameters:
         for value in _candidates(p):
             refused = trainer_refusal([*trial_args, f"--{p.parameter_id}={value}"])
@@ -108,3 +109,13 @@ def check(job, trial_args: list[str], where: str) -> None:
                     f"{where}: parameter {p.parameter_id} can be {value}, which the trainer refuses ({refused}); "
                     "every such trial would start a machine only to exit 2: narrow the range"
                 )
+
+
+def _one_pool(pools, where: str) -> None:
+    """The trials' machines come from the first pool and --replicas (a chief pool and a workers' pool, as train
+    builds them): refuse a file whose other pools or replica count would otherwise be dropped without a word."""
+    total = sum(p.replica_count or 1 for p in pools)
+    if len(pools) > 1 or total > 1:
+        raise SubmitError(f"{where}: trialJobSpec.workerPoolSpecs asks for {total} machines in {len(pools)} pool(s); "
+                          f"give one pool with replicaCount 1 and pass --replicas {total} (the tool builds the "
+                          "chief's and the workers' pools from it, as for train)")  # fmt: skip
