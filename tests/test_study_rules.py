@@ -86,3 +86,48 @@ def test_a_trial_flag_naming_another_metric_is_refused(tmp_path, capsys):
 
 def test_the_shipped_study_passes_every_check(capsys):
     assert cli.main(["tune", *CLOUD, "--dry-run", "--config", str(REPO / "hptuning.yaml")]) == 0
+
+
+def _trial(edit) -> dict:
+    doc = copy.deepcopy(SHIPPED)
+    edit(doc["trialJobSpec"])
+    return doc
+
+
+TRIAL_FIELDS = {
+    "env": (lambda t: t["workerPoolSpecs"][0]["containerSpec"].update(env=[{"name": "A", "value": "b"}]),
+            "trialJobSpec.workerPoolSpecs[0].containerSpec.env is not carried by this tool"),
+    "boot-disk": (lambda t: t["workerPoolSpecs"][0].update(diskSpec={"bootDiskSizeGb": 500}),
+                  "trialJobSpec.workerPoolSpecs[0].diskSpec is not carried by this tool"),
+    "restart": (lambda t: t.update(scheduling={"restartJobOnWorkerRestart": True}),
+                "trialJobSpec.scheduling.restartJobOnWorkerRestart is not carried by this tool"),
+    "network": (lambda t: t.update(network="projects/1/global/networks/n"), "trialJobSpec.network is not carried"),
+    "timeout-31-days": (lambda t: t.update(scheduling={"timeout": f"{31 * 86400}s"}),
+                        "trialJobSpec.scheduling.timeout 2678400s: not a duration from 1s to 30d"),
+    "account": (lambda t: t.update(serviceAccount="me"), "trialJobSpec.serviceAccount me: not a service account's email"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(TRIAL_FIELDS))
+def test_a_trial_field_the_tool_would_drop_or_cannot_send_is_one_line(name, tmp_path, capsys):
+    """Was: dropped without a word (a one-hour trial timeout became 24 hours, an env or a disk vanished)."""
+    edit, message = TRIAL_FIELDS[name]
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(_trial(edit)))
+    assert cli.main(["tune", *CLOUD, "--dry-run", "--config", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1 and f"error: {path}: {message}" in err, err
+
+
+def test_the_files_trial_timeout_and_service_account_are_sent_unless_a_flag_says_otherwise(tmp_path, capsys):
+    account = "trainer@demo-project.iam.gserviceaccount.com"
+    doc = _trial(lambda t: t.update(scheduling={"timeout": "3600s"}, serviceAccount=account))
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(doc))
+    argv = ["tune", *CLOUD, "--dry-run", "--config", str(tmp_path / "study.yaml")]
+    assert cli.main(argv) == 0
+    spec = json.loads(capsys.readouterr().out)["trialJobSpec"]
+    assert (spec["scheduling"]["timeout"], spec["serviceAccount"]) == ("3600s", account)
+    other = "other@demo-project.iam.gserviceaccount.com"
+    assert cli.main([*argv, "--timeout", "2h", "--service-account", other]) == 0
+    spec = json.loads(capsys.readouterr().out)["trialJobSpec"]
+    assert (spec["scheduling"]["timeout"], spec["serviceAccount"]) == ("7200s", other)

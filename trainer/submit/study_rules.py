@@ -101,6 +101,7 @@ def check(job, trial_args: list[str], where: str) -> None:
     each value a trial can receive goes through the trainer's own flag validation, on top of trial_args."""
     _rules(job.study_spec, where)
     _one_pool(job.trial_job_spec.worker_pool_specs, where)
+    _carried(job.trial_job_spec, where)
     for p in job.study_spec.parameters:
         for value in _candidates(p):
             refused = trainer_refusal([*trial_args, f"--{p.parameter_id}={value}"])
@@ -119,3 +120,35 @@ def _one_pool(pools, where: str) -> None:
         raise SubmitError(f"{where}: trialJobSpec.workerPoolSpecs asks for {total} machines in {len(pools)} pool(s); "
                           f"give one pool with replicaCount 1 and pass --replicas {total} (the tool builds the "
                           "chief's and the workers' pools from it, as for train)")  # fmt: skip
+
+
+# The fields of the file's trialJobSpec the tool uses (each trial is built from the first pool's machine and args,
+# with the tool's image and its outputs under BUCKET/NAME; the timeout and service account unless a flag says);
+# any other field set in the file is refused, not dropped.
+CARRIED = {
+    "": {"worker_pool_specs", "base_output_directory", "scheduling", "service_account"},
+    "scheduling.": {"timeout"},
+    "workerPoolSpecs[0].": {"machine_spec", "replica_count", "container_spec"},
+    "workerPoolSpecs[0].containerSpec.": {"image_uri", "args"},
+}
+
+
+def dropped(spec) -> list[str]:
+    """The fields set in a trialJobSpec (aiplatform_v1.CustomJobSpec) that CARRIED leaves out, in YAML's names."""
+    pool = spec.worker_pool_specs[0] if spec.worker_pool_specs else None
+    parts = {"": spec, "scheduling.": spec.scheduling, "workerPoolSpecs[0].": pool,
+             "workerPoolSpecs[0].containerSpec.": pool.container_spec if pool else None}  # fmt: skip
+    found = []
+    for prefix, message in parts.items():
+        fields = {f.name for f, _ in type(message).pb(message).ListFields()} if message is not None else set()
+        found += [prefix + re.sub(r"_(\w)", lambda m: m.group(1).upper(), f) for f in sorted(fields - CARRIED[prefix])]
+    return found
+
+
+def _carried(spec, where: str) -> None:
+    """Refuse a trialJobSpec field the tool would drop without a word (an env, a disk, another scheduling field)."""
+    found = dropped(spec)
+    if found:
+        raise SubmitError(f"{where}: trialJobSpec.{found[0]} is not carried by this tool (each trial is built from "
+                          "the first pool's machine, replicaCount and args, the timeout and the service account); "
+                          "remove it, or set it with a flag if tune --help has one")  # fmt: skip

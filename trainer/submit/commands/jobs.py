@@ -4,6 +4,7 @@ Optuna), each checked whole before it is sent, and with --deploy, its model serv
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -134,13 +135,25 @@ def tune_options(a: argparse.Namespace, trainer_args: list[str]) -> CloudJob | L
             f"{a.config}: trialJobSpec.workerPoolSpecs[0].machineSpec",
         )
     )
-    opts = job_options(a, machine, {**labels, **source_label(s, machine)})  # the flags over the file's machine
+    s, file_timeout = _below_the_flags(tuning.trial_job_spec, s, str(a.config))
+    opts = job_options(a, machine, {**labels, **source_label(s, machine)}, file_timeout)  # the flags over the file
     check_strategy(config.distribute, config.accelerator, machine, opts.replicas)
     # A new folder for each sweep: trial N of another sweep must not resume from this one's backups.
     where = "--display-name" if a.display_name else f"{a.config}: displayName (with a timestamp)"
     name = names.display_name(where, a.display_name or timestamped(tuning.display_name or "mnist-tune"), folder=True)
     return CloudJob(settings=s, job=opts, name=name, trainer_args=tuple(trainer_args), accelerator=config.accelerator,
                     data_dir=config.data_dir, dry_run=a.dry_run, deploy=deploy, tuning=tuning)  # fmt: skip
+
+
+def _below_the_flags(spec, s: Settings, where: str) -> tuple[Settings, int | None]:
+    """The file's trial service account (unless --service-account or SERVICE_ACCOUNT) and its trial timeout in
+    seconds (None if it has none; --timeout wins): as gcloud's --config, the flags over the file."""
+    if spec.service_account and not s.service_account:
+        account = names.service_account(f"{where}: trialJobSpec.serviceAccount", spec.service_account)
+        s = dataclasses.replace(s, service_account=account)
+    seconds = spec.scheduling.timeout.total_seconds() if "timeout" in spec.scheduling else 0
+    timeout = scheduling.seconds(f"{where}: trialJobSpec.scheduling.timeout", f"{seconds:.12g}s") if seconds else None
+    return s, timeout
 
 
 def image_kind(machine: Machine) -> str:

@@ -81,7 +81,7 @@ def job() -> argparse.ArgumentParser:
     jobs.add_argument("--no-restart-on-worker-restart", dest="restart_on_worker_restart", action="store_false",
                       help="by default a restarted worker restarts the whole job, which then resumes from its backup")
     jobs.add_argument("--api-endpoint", help="Vertex AI API endpoint, e.g. a regional or private one (default: $VERTEX_API_ENDPOINT)")
-    jobs.add_argument("--timeout", default=scheduling.DEFAULT_TIMEOUT, help="the longest a job (each trial of a tuning job) may run, e.g. 90m, 2h, 1d; then Vertex AI stops it (default: %(default)s; Vertex AI's own is 7 days)")
+    jobs.add_argument("--timeout", help=f"the longest a job (each trial of a tuning job) may run, e.g. 90m, 2h, 1d; then Vertex AI stops it (default: hptuning.yaml's trial timeout for tune, else {scheduling.DEFAULT_TIMEOUT}; Vertex AI's own is 7 days)")
     jobs.add_argument("--flex-start", action="store_true", help="wait for GPU capacity with Dynamic Workload Scheduler (L4, A100, H100, H200, B200; not with --spot)")
     jobs.add_argument("--max-wait", help="with --flex-start: how long to wait for the capacity, e.g. 2h; 0 waits indefinitely (default: Vertex AI's, 1 day)")
     return jobs
@@ -123,9 +123,13 @@ def settings_of(a: argparse.Namespace, need_bucket: bool) -> Settings:
     return settings({name: getattr(a, name, None) for name in ENVIRONMENT}, os.environ, need_bucket=need_bucket)
 
 
-def job_options(a: argparse.Namespace, machine: Machine, labels: Mapping[str, str]) -> JobOptions:
-    """The job's options on this machine, every limit checked."""
-    timeout = scheduling.seconds("--timeout", a.timeout)
+def job_options(
+    a: argparse.Namespace, machine: Machine, labels: Mapping[str, str], file_timeout: int | None = None
+) -> JobOptions:
+    """The job's options on this machine, every limit checked; the timeout is --timeout, else the file's (tune's
+    hptuning.yaml), else scheduling.DEFAULT_TIMEOUT."""
+    timeout = scheduling.seconds("--timeout", a.timeout) if a.timeout is not None else file_timeout
+    timeout = timeout or scheduling.seconds("--timeout", scheduling.DEFAULT_TIMEOUT)
     if a.max_wait is not None and not a.flex_start:
         raise SubmitError("--max-wait: only with --flex-start (how long to wait for Dynamic Workload Scheduler)")
     max_wait = None if a.max_wait is None else scheduling.seconds("--max-wait", a.max_wait, zero=True)
