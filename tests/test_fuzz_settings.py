@@ -12,6 +12,7 @@ import contextlib
 import io
 import json
 import math
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -154,13 +155,14 @@ SETTING_TEXT = {
     "tag": r"[\w.-][A-Za-z0-9_.-]{0,130}",
     "image_uri": r"[a-z0-9.-]{1,12}(:[0-9]{1,4})?(/[a-z0-9_.-]{1,8}){1,3}(:[\w.-]{1,8})?(@sha256:[0-9a-f]{64})?",
     "service_account": r"[a-z0-9._-]{1,8}@[a-z0-9.-]{1,12}(\.iam\.gserviceaccount\.com)?",
+    "api_endpoint": r"(http://)?(\[[0-9a-f:]{0,6}\]?|[a-z0-9.-]{0,12})(:[0-9]{0,6})?(/[a-z]{0,3})?",
 }
 
 
 @given(data=st.data(), name=st.sampled_from(sorted(SETTING_TEXT)))
 @example(data=None, name="bucket")  # replaced below by the line break a prober found
 def test_any_setting_is_taken_into_valid_image_uris_or_refused_naming_its_flag_in_one_line(data, name):
-    """--project, --bucket, --repository, --image, --tag, --image-uri, --service-account: any text. Taken, every image
+    """--project, --bucket, --repository, --image, --tag, --image-uri, --service-account, --api-endpoint: any text. Taken, every image
     URI the settings make is a valid reference and the source's own are Artifact Registry tags; else one line."""
     text = (
         "gs://b\nc"
@@ -181,6 +183,9 @@ def test_any_setting_is_taken_into_valid_image_uris_or_refused_naming_its_flag_i
         if s.from_source(kind) or kind not in s.given:
             registry.tag_name(uri)  # raises on a URI Artifact Registry cannot name
     assert s.bucket.isprintable() and (not text or name != "bucket" or s.bucket.startswith("gs://"))
+    if name == "api_endpoint" and text:  # a host the clients can parse, a port in range, nothing after it
+        split = urllib.parse.urlsplit(text if text.startswith("http://") else f"//{text}")
+        assert split.hostname and (split.port is None or 0 < split.port < 65536) and not split.path.strip("/")
 
 
 @given(

@@ -120,6 +120,9 @@ CASES |= {
     "deploy-blank-model-name": (["deploy", *CLOUD, "--model-dir", "gs://demo-bucket/m", "--model-name", " "], "--model-name: only spaces"),
     "local-mirrored-on-2-processes": (["local", "--replicas", "2", "--distribute", "mirrored"], "--distribute mirrored with --replicas 2: it trains on one machine"),
     "deploy-empty-endpoint-name": (["deploy", *CLOUD, "--model-dir", "gs://demo-bucket/m", "--endpoint-name", ""], "--endpoint-name '': not a display name"),
+    "status-api-endpoint-bracket": (["status", *CLOUD, "123", "--api-endpoint", "http://[::1"], "--api-endpoint http://[::1: not an API endpoint (HOST[:PORT]"),
+    "list-api-endpoint-port": (["list", *CLOUD, "--api-endpoint", "http://127.0.0.1:99999"], "--api-endpoint http://127.0.0.1:99999: not an API endpoint"),
+    "train-api-endpoint-path": (["train", *CLOUD, "--api-endpoint", "http://127.0.0.1:5/v1", "--dry-run"], "--api-endpoint http://127.0.0.1:5/v1: not an API endpoint"),
     "local-trainer-flag": (["local", "--stage", "nope"], "trainer flags --stage nope: argument --stage: unknown stage 'nope'; choose one of"),
 }  # fmt: skip
 

@@ -23,18 +23,23 @@ PROPERTIES = {"project": ("core", "project"), "region": ("ai", "region")}  # a s
 CONFIGURATION_NAME = re.compile(r"[a-z][-a-z0-9]*")  # gcloud config configurations create's rule
 
 
-def config_dir(environ: Mapping[str, str]) -> Path:
-    """gcloud's configuration folder for this environment."""
+def config_dir(environ: Mapping[str, str]) -> Path | None:
+    """gcloud's configuration folder for this environment; None when it names none (no CLOUDSDK_CONFIG, no home):
+    only the environment given is read, never the process's own."""
+    home = environ.get("APPDATA" if os.name == "nt" else "HOME")
     if environ.get("CLOUDSDK_CONFIG"):
         return Path(environ["CLOUDSDK_CONFIG"])
-    if os.name == "nt":
-        return Path(environ.get("APPDATA", "C:\\")) / "gcloud"
-    return Path(environ.get("HOME") or Path.home()) / ".config" / "gcloud"
+    if not home:
+        return None
+    return Path(home) / "gcloud" if os.name == "nt" else Path(home) / ".config" / "gcloud"
 
 
-def _active_file(environ: Mapping[str, str]) -> Path:
-    """The active named configuration's file; one line for a name gcloud could not have made."""
+def _active_file(environ: Mapping[str, str]) -> Path | None:
+    """The active named configuration's file (None without a configuration folder); one line for a name gcloud
+    could not have made."""
     folder = config_dir(environ)
+    if folder is None:
+        return None
     name, where = environ.get("CLOUDSDK_ACTIVE_CONFIG_NAME"), "CLOUDSDK_ACTIVE_CONFIG_NAME"
     if not name:
         where = str(folder / "active_config")
@@ -58,6 +63,8 @@ def setting(name: str, environ: Mapping[str, str]) -> tuple[str, str] | None:
     if environ.get(variable):
         return environ[variable], variable
     path = _active_file(environ)
+    if path is None:
+        return None
     parser = configparser.ConfigParser(interpolation=None)
     try:
         parser.read_string(path.read_text(encoding="utf-8"), source=str(path))

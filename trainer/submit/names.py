@@ -17,6 +17,7 @@ Sources:
 from __future__ import annotations
 
 import re
+import urllib.parse
 from collections.abc import Callable
 
 from trainer import paths
@@ -133,6 +134,20 @@ def display_name(where: str, text: str, *, folder: bool = False) -> str:
         raise SubmitError(f"{where}: only spaces; pass a name")
     if folder and text in (".", ".."):
         raise SubmitError(f"{where} {text}: names the job's output folder in the bucket; pass a name")
+    return text
+
+
+def api_endpoint(where: str, text: str) -> str:
+    """HOST[:PORT] (a Google endpoint over gRPC, as client_options.api_endpoint takes it) or http://HOST[:PORT] (a
+    local emulator over REST, trainer/submit/clients.py), with nothing after the port; anything else one line."""
+    try:
+        split = urllib.parse.urlsplit(text if text.startswith("http://") else f"//{text}")
+        usable = bool(split.hostname) and split.port != 0 and not (split.path.strip("/") or split.query)
+    except ValueError:  # a port out of range, an unclosed [
+        usable = False
+    if not usable or not text.isprintable() or " " in text:
+        raise SubmitError(f"{where} {shown(text)}: not an API endpoint (HOST[:PORT], e.g. "
+                          "us-central1-aiplatform.googleapis.com, or http://HOST:PORT for a local emulator)")  # fmt: skip
     return text
 
 

@@ -103,6 +103,8 @@ def settings(flags: Mapping[str, str | None], environ: Mapping[str, str], *, nee
         names.tensorboard(where("tensorboard"), tensorboard)
     if service_account:
         names.service_account(where("service_account"), service_account)
+    if get("api_endpoint"):
+        names.api_endpoint(where("api_endpoint"), get("api_endpoint") or "")
     return Settings(
         project=project,
         region=region,
