@@ -21,10 +21,21 @@ def _param(study: dict, name: str) -> dict:
     return next(p for p in study["parameters"] if p["parameterId"] == name)
 
 
-def _variant(edit):
+def _variant(edit, part: str = "studySpec") -> dict:
+    """The shipped study with EDIT applied to one of its parts."""
     doc = copy.deepcopy(SHIPPED)
-    edit(doc["studySpec"])
+    edit(doc[part])
     return doc
+
+
+def _refused(tmp_path, capsys, name: str, doc: dict) -> str:
+    """tune --dry-run on DOC as NAME.yaml: exit 2, nothing sent or printed, one line of stderr, returned."""
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    assert cli.main(["tune", *CLOUD, "--dry-run", "--config", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1, err
+    return err.strip()
 
 
 VARIANTS = {
@@ -59,11 +70,8 @@ VARIANTS = {
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_a_study_that_cannot_succeed_is_one_line_and_nothing_is_sent(name, tmp_path, capsys):
     edit, message = VARIANTS[name]
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(_variant(edit)))
-    assert cli.main(["tune", *CLOUD, "--dry-run", "--config", str(path)]) == 2
-    out, err = capsys.readouterr()
-    assert out == "" and len(err.strip().splitlines()) == 1 and message in err, err
+    line = _refused(tmp_path, capsys, name, _variant(edit))
+    assert message in line, line
 
 
 def test_every_trial_reports_under_the_studys_metric_id(tmp_path, capsys):
@@ -88,12 +96,6 @@ def test_the_shipped_study_passes_every_check(capsys):
     assert cli.main(["tune", *CLOUD, "--dry-run", "--config", str(REPO / "hptuning.yaml")]) == 0
 
 
-def _trial(edit) -> dict:
-    doc = copy.deepcopy(SHIPPED)
-    edit(doc["trialJobSpec"])
-    return doc
-
-
 TRIAL_FIELDS = {
     "env": (lambda t: t["workerPoolSpecs"][0]["containerSpec"].update(env=[{"name": "A", "value": "b"}]),
             "trialJobSpec.workerPoolSpecs[0].containerSpec.env is not carried by this tool"),
@@ -112,16 +114,13 @@ TRIAL_FIELDS = {
 def test_a_trial_field_the_tool_would_drop_or_cannot_send_is_one_line(name, tmp_path, capsys):
     """Was: dropped without a word (a one-hour trial timeout became 24 hours, an env or a disk vanished)."""
     edit, message = TRIAL_FIELDS[name]
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(_trial(edit)))
-    assert cli.main(["tune", *CLOUD, "--dry-run", "--config", str(path)]) == 2
-    out, err = capsys.readouterr()
-    assert out == "" and len(err.strip().splitlines()) == 1 and f"error: {path}: {message}" in err, err
+    line = _refused(tmp_path, capsys, name, _variant(edit, "trialJobSpec"))
+    assert line.startswith(f"error: {tmp_path / name}.yaml: {message}"), line
 
 
 def test_the_files_trial_timeout_and_service_account_are_sent_unless_a_flag_says_otherwise(tmp_path, capsys):
     account = "trainer@demo-project.iam.gserviceaccount.com"
-    doc = _trial(lambda t: t.update(scheduling={"timeout": "3600s"}, serviceAccount=account))
+    doc = _variant(lambda t: t.update(scheduling={"timeout": "3600s"}, serviceAccount=account), "trialJobSpec")
     (tmp_path / "study.yaml").write_text(yaml.safe_dump(doc))
     argv = ["tune", *CLOUD, "--dry-run", "--config", str(tmp_path / "study.yaml")]
     assert cli.main(argv) == 0
