@@ -74,9 +74,8 @@ def registered(s: Settings, name: str) -> str:
 
 
 def endpoint(s: Settings, name_or_id: str) -> aiplatform.Endpoint:
-    """The endpoint named by its ID or resource name (the SDK already configured by init_sdk); one line
-    (exit 2) if it does not exist."""
-    names.resource("--endpoint", name_or_id, ["endpoints"])
+    """The endpoint named by its ID or resource name (the SDK already configured by init_sdk; the name checked by
+    DeployOptions or OnEndpoint); one line (exit 2) if it does not exist."""
     try:
         found = aiplatform.Endpoint(name_or_id)
         found.display_name  # noqa: B018 (the SDK reads the endpoint lazily: read it now, so a missing one fails here)

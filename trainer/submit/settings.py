@@ -69,14 +69,16 @@ def settings(flags: Mapping[str, str | None], environ: Mapping[str, str], *, nee
             return environ.get(ENVIRONMENT[name]), ENVIRONMENT[name]
         return gcloud_config.setting(name, environ) or (None, ENVIRONMENT[name])
 
+    found = {name: lookup(name) for name in ENVIRONMENT}  # gcloud's files read once, and only when needed
+
     def get(name: str) -> str | None:
-        return lookup(name)[0]
+        return found[name][0]
 
     def get_or(name: str, default: str) -> str:
         return get(name) or default
 
     def where(name: str) -> str:
-        return lookup(name)[1]
+        return found[name][1]
 
     project, region, bucket = get("project"), get_or("region", "us-central1"), get("bucket")
     if not project:
@@ -104,7 +106,7 @@ def settings(flags: Mapping[str, str | None], environ: Mapping[str, str], *, nee
     if service_account:
         names.service_account(where("service_account"), service_account)
     if get("api_endpoint"):
-        names.api_endpoint(where("api_endpoint"), get("api_endpoint") or "")
+        names.api_endpoint(where("api_endpoint"), found["api_endpoint"][0] or "")
     return Settings(
         project=project,
         region=region,
@@ -119,25 +121,29 @@ def settings(flags: Mapping[str, str | None], environ: Mapping[str, str], *, nee
     )
 
 
-def trainer_refusal(args: list[str]) -> str | None:
-    """The trainer's own one-line refusal of these flags (its argparse error, without the prefix), or None."""
+def _trainer_parse(args: list[str]) -> tuple[config.Config | None, str | None]:
+    """The trainer's Config for these flags, or its own one-line refusal (its argparse error, without the prefix)."""
     captured = io.StringIO()
     try:
         with contextlib.redirect_stderr(captured):
-            config.from_flags(args, environ={})
+            return config.from_flags(args, environ={}), None
     except SystemExit:
         lines = captured.getvalue().strip().splitlines()
-        return re.sub(r"^.*?error: ", "", lines[-1]) if lines else "refused"
-    return None
+        return None, re.sub(r"^.*?error: ", "", lines[-1]) if lines else "refused"
+
+
+def trainer_refusal(args: list[str]) -> str | None:
+    """The trainer's own one-line refusal of these flags, or None."""
+    return _trainer_parse(args)[1]
 
 
 def trainer_config(trainer_args: list[str]) -> config.Config:
     """The trainer's Config for these flags, parsed as the trainer will: fail here in one line (the trainer's own
     message), not an hour later in the cloud, on flags it would reject."""
-    refused = trainer_refusal(trainer_args)
-    if refused:
+    parsed, refused = _trainer_parse(trainer_args)
+    if parsed is None:
         raise SubmitError(f"trainer flags {shown(' '.join(trainer_args))}: {refused}")
-    return config.from_flags(trainer_args, environ={})
+    return parsed
 
 
 def check_cloud_paths(c: config.Config) -> None:

@@ -91,8 +91,7 @@ def create(jobs: aiplatform_v1.JobServiceClient, s: Settings, job):
 
 def get(jobs: aiplatform_v1.JobServiceClient, s: Settings, name: str):
     """The custom, tuning or batch prediction job with this ID or resource name; one line (SubmitError) if there
-    is none."""
-    names.resource("job", name, list(KINDS))
+    is none. NAME was checked by Tracking (names.resource), or came from the API."""
     for collection in [c for c in KINDS if f"/{c}/" in name] or list(KINDS):
         full = name if "/" in name else f"{parent(s)}/{collection}/{name}"
         try:
