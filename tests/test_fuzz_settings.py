@@ -208,6 +208,7 @@ def test_any_setting_is_taken_into_valid_image_uris_or_refused_naming_its_flag_i
 )
 @example(name="TF_CONFIG", text="garbage")  # found by a prober: a traceback
 @example(name="CLUSTER_SPEC", text='{"cluster": {"worker": "a:1"}, "task": {"type": "worker", "index": "x"}}')
+@example(name="CLUSTER_SPEC", text='{"task":{"type":[]}}')  # found by the long profile: a TypeError traceback
 def test_any_cluster_variable_gives_a_role_or_one_line_naming_it(name, text):
     """TF_CONFIG and CLUSTER_SPEC (Vertex AI's), any text: a role, or ClusterError in one line (task.main: exit 2)."""
     try:

@@ -51,8 +51,8 @@ def _spec(environ: Mapping[str, str], name: str) -> tuple[dict, dict]:
     hosts_ok = isinstance(cluster, dict) and all(
         isinstance(hosts, list) and all(isinstance(h, str) for h in hosts) for hosts in cluster.values()
     )
-    index = task.get("index", 0) if isinstance(task, dict) else None
-    if not hosts_ok or not isinstance(task, dict) or not isinstance(index, int) or isinstance(index, bool):
+    index, kind = (task.get("index", 0), task.get("type", "")) if isinstance(task, dict) else (None, None)
+    if not hosts_ok or not isinstance(kind, str) or not isinstance(index, int) or isinstance(index, bool):
         raise ClusterError(f"${name}: not a cluster spec, {SPEC_FORM}; unset it to train as one process")
     return cluster, task
 
