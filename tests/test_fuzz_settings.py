@@ -21,7 +21,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from trainer import cluster, config, paths
-from trainer.submit import batch, machines, names, registry, scheduling, serving, settings, study, vertex
+from trainer.submit import batch, gcloud_config, machines, names, registry, scheduling, serving, settings, study, vertex
 from trainer.submit.commands.shared import count
 from trainer.submit.errors import SubmitError
 
@@ -267,3 +267,49 @@ def test_any_serving_machine_type_is_in_the_compute_table_or_refused_in_one_line
         assert str(e).startswith(f"--machine-type {config.shown(text)}: ")
         return
     assert machines.CPU_MACHINE.match(text) or text in machines.GPU_MACHINES
+
+
+@given(text=st.text(max_size=20))
+@example(text="")
+def test_any_hypertune_metric_is_a_metric_id_or_refused_in_one_line(text):
+    try:
+        value = config._metric_id(text)
+    except argparse.ArgumentTypeError as e:
+        one_line(e)
+        assert str(e).endswith(f"got {config.shown(text)}"), e
+        return
+    assert value == text and text and text.isprintable() and not any(c.isspace() for c in text)
+
+
+INI = st.lists(
+    st.one_of(
+        st.sampled_from(
+            ["[core]", "[ai]", "[compute]", "[core", "project = p-12345", "region = europe-west4", "%(x)s"]
+        ),
+        st.text(max_size=20),
+    ),
+    max_size=6,
+).map("\n".join)
+
+
+@given(configuration=st.one_of(INI, st.binary(max_size=40)), active=st.one_of(st.none(), st.text(max_size=12)))
+@example(configuration=b"\xff\xfe", active=None)
+@example(configuration="[core\nproject = p-12345", active="work")
+def test_any_gcloud_configuration_gives_a_setting_or_one_line_naming_it(tmp_path_factory, configuration, active):
+    """gcloud's files, any content: the project and the region are read (the values then checked by settings like
+    any other), or the error is one line naming the file or the configuration's name."""
+    folder = tmp_path_factory.mktemp("gcloud")
+    name = "work" if active == "work" else "default"
+    (folder / "configurations").mkdir()
+    path = folder / "configurations" / f"config_{name}"
+    path.write_bytes(configuration if isinstance(configuration, bytes) else configuration.encode())
+    if active is not None:
+        (folder / "active_config").write_text(active)
+    for setting in ("project", "region"):
+        try:
+            found = gcloud_config.setting(setting, {"CLOUDSDK_CONFIG": str(folder)})
+        except SubmitError as e:
+            one_line(e)
+            assert str(e).startswith((str(path), str(folder / "active_config"))), e
+            continue
+        assert found is None or (found[0] and found[0] == found[0].strip() and str(path) in found[1])
