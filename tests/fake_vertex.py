@@ -37,6 +37,7 @@ class FakeVertex:
     def __init__(self, storage_root: Path) -> None:
         self.storage_root = storage_root
         self.requests: list[tuple[str, dict]] = []  # (collection, body) of every create, as received
+        self.paths: list[str] = []  # the URL path of each of them
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._failures: list[tuple[int, str, str]] = []
         self.serving = FakeServing(self.local_path)
@@ -160,6 +161,7 @@ class FakeVertex:
                     return self._error(400, "INVALID_ARGUMENT", "base_output_directory must be a gs:// URI")
                 with fake._lock:
                     fake.requests.append((collection, json.loads(raw)))  # recorded even when refused below
+                    fake.paths.append(self.path)
                 if fake._failures:
                     return self._error(*fake._failures.pop(0))
                 fake.runner.start(parent, collection, job)

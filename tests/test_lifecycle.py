@@ -56,29 +56,57 @@ def test_flex_start_requests_dynamic_workload_scheduler_with_its_wait(capsys):
     assert job.job_spec.scheduling.strategy == aiplatform_v1.Scheduling.Strategy.FLEX_START
 
 
-@pytest.mark.parametrize(
-    "flags, message",
-    [
-        (["--machine-type", "g2-standard-8", "--flex-start", "--spot"], "--flex-start with --spot"),
-        (["--flex-start"], "--flex-start on n1-standard-8 with NVIDIA_TESLA_T4: Dynamic Workload Scheduler takes"),
-        ([*CPU, "--flex-start"], "--flex-start on n1-standard-4 without a GPU"),
-        (["--machine-type", "ct5lp-hightpu-4t", "--flex-start"], "--flex-start on ct5lp-hightpu-4t without a GPU"),
-        (["--machine-type", "g2-standard-8", "--flex-start", "--timeout", "8d"], "takes at most 7 days"),
-        (["--max-wait", "2h"], "--max-wait: only with --flex-start"),
-        (["--timeout", "soon"], "--timeout soon: not a duration"),
-        (["--timeout", "0"], "--timeout 0: not a duration"),
-        (["--labels", "Team=vision"], "--labels Team=vision: a label is key=value"),
-        (["--labels", "team"], "--labels team: a label is key=value"),
-        (["--labels", "team=" + "x" * 64], "a label is key=value"),
-    ],
-    ids=["flex-and-spot", "flex-on-t4", "flex-on-cpu", "flex-on-tpu", "flex-over-7-days", "max-wait-alone",
-         "bad-timeout", "zero-timeout", "label-uppercase", "label-no-value", "label-too-long"],
-)  # fmt: skip
+LIMITS = {  # train's and doctor's (which checks the job train would send)
+    "flex-and-spot": (["--machine-type", "g2-standard-8", "--flex-start", "--spot"], "--flex-start with --spot"),
+    "flex-on-t4": (
+        ["--flex-start"],
+        "--flex-start on n1-standard-8 with NVIDIA_TESLA_T4: Dynamic Workload Scheduler takes",
+    ),
+    "flex-on-cpu": ([*CPU, "--flex-start"], "--flex-start on n1-standard-4 without a GPU"),
+    "flex-on-tpu": (
+        ["--machine-type", "ct5lp-hightpu-4t", "--flex-start"],
+        "--flex-start on ct5lp-hightpu-4t without a GPU",
+    ),
+    "flex-over-7-days": (
+        ["--machine-type", "g2-standard-8", "--flex-start", "--timeout", "8d"],
+        "takes at most 7 days",
+    ),
+    "max-wait-alone": (["--max-wait", "2h"], "--max-wait: only with --flex-start"),
+    "bad-timeout": (["--timeout", "soon"], "--timeout soon: not a duration"),
+    "zero-timeout": (["--timeout", "0"], "--timeout 0: not a duration"),
+}
+LABELS = {
+    "label-uppercase": (["--labels", "Team=vision"], "--labels Team=vision: a label is key=value"),
+    "label-no-value": (["--labels", "team"], "--labels team: a label is key=value"),
+    "label-too-long": (["--labels", "team=" + "x" * 64], "a label is key=value"),
+}
+JOB_SHAPES = {  # what doctor refuses as train does, besides the limits
+    "gpu-flag-on-cpu": ([*CPU, "--accelerator", "gpu"], "--accelerator gpu"),
+    "mirrored-on-2": (["--replicas", "2", "--distribute", "mirrored"], "--distribute mirrored"),
+    "local-data": (["--data-dir", "/tmp/mnist"], "--data-dir /tmp/mnist: a folder on this machine"),
+    "blank-name": (["--display-name", "   "], "--display-name: only spaces"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("flags, message", [*LIMITS.values(), *LABELS.values()], ids=[*LIMITS, *LABELS])
 def test_impossible_limits_and_labels_are_one_line_before_anything_is_sent(vertex, capsys, flags, message):
     sent = len(vertex.requests)
     code, out, err = _run(capsys, "train", *CLOUD, "--api-endpoint", vertex.endpoint, *flags)
     assert (code, err.count("\n")) == (2, 1) and message in err and err.startswith("error: "), err
     assert len(vertex.requests) == sent and "Traceback" not in out + err
+
+
+@pytest.mark.parametrize("flags, message", [*LIMITS.values(), *JOB_SHAPES.values()], ids=[*LIMITS, *JOB_SHAPES])
+def test_doctor_refuses_in_one_line_the_flags_train_would_refuse_before_checking_anything(
+    vertex, capsys, flags, message
+):
+    """Was: doctor took --timeout, --max-wait and the trainer's flags and ignored them, then said "ready"."""
+    sent = len(vertex.requests)
+    code, out, err = _run(capsys, "doctor", *CLOUD, "--api-endpoint", vertex.endpoint, *flags)
+    assert (code, out, err.count("\n")) == (2, "", 1) and message in err and err.startswith("error: "), err
+    assert len(vertex.requests) == sent
+    code, _, train_err = _run(capsys, "train", *CLOUD, "--api-endpoint", vertex.endpoint, *flags)
+    assert (code, train_err) == (2, err)
 
 
 def test_a_job_past_its_timeout_is_stopped_and_ends_failed(vertex, capsys, pause, monkeypatch):

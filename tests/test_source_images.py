@@ -5,6 +5,8 @@ stand-in on PATH that records what Cloud Build was asked."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from conftest import CLOUD, REPO, gcloud_stand_in, one_line, source_copy
 
@@ -73,11 +75,20 @@ def test_train_sends_the_digest_of_this_sources_image_and_refuses_a_source_not_b
 
 
 def test_an_image_given_whole_is_sent_as_given_and_says_the_source_check_was_skipped(vertex, capsys):
+    argv = ["train", *CLOUD, "--api-endpoint", vertex.endpoint, *CPU, "--image-uri", "example.com/mine:1", "--smoke",
+            "--display-name", "whole"]  # fmt: skip
+    assert cli.main([*argv, "--dry-run"]) == 0
+    dry = capsys.readouterr()
     vertex.fail_next(*QUOTA)
-    argv = ["train", *CLOUD, "--api-endpoint", vertex.endpoint, *CPU, "--image-uri", "example.com/mine:1", "--smoke"]
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert "image: example.com/mine:1, as given; the source check was skipped" in err
+    # The dry run showed the very request sent: its body, and where it went.
+    assert vertex.requests[-1] == ("customJobs", json.loads(dry.out))
+    assert (
+        dry.err
+        == f"dry run: nothing sent; this is the body of POST {vertex.endpoint}{vertex.paths[-1].split('?')[0]}\n"
+    )
     _, body = vertex.requests[-1]
     assert body["jobSpec"]["workerPoolSpecs"][0]["containerSpec"]["imageUri"] == "example.com/mine:1"
     assert "source" not in body["labels"]

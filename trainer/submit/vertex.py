@@ -10,6 +10,7 @@ imports in 1.2 s instead of 2.5 s.
 from __future__ import annotations
 
 import re
+import sys
 import time
 
 from google.api_core import exceptions
@@ -33,7 +34,12 @@ KINDS = dict(  # the job service's collections and their message types
 def client(s: Settings, credentials: Credentials, service=aiplatform_v1.JobServiceClient):
     """A Vertex AI service's client for the region (or for --api-endpoint; a local http:// one speaks REST, not
     gRPC): the job service, or e.g. aiplatform_v1.EndpointServiceClient."""
-    return clients.make(service, s, credentials, s.api_endpoint or f"{s.region}-aiplatform.googleapis.com")
+    return clients.make(service, s, credentials, host(s))
+
+
+def host(s: Settings) -> str:
+    """Where Vertex AI's requests go: --api-endpoint, else the region's own service endpoint."""
+    return s.api_endpoint or f"{s.region}-aiplatform.googleapis.com"
 
 
 def parent(s: Settings) -> str:
@@ -77,10 +83,14 @@ def job_spec(
     return spec
 
 
-def print_request(job) -> int:
-    """A dry run: the create request of this CustomJob or HyperparameterTuningJob, as JSON, and nothing sent.
-    Keys sorted, as gcloud prints resources: a map's (the labels') order is otherwise not the same run to run."""
+def print_request(s: Settings, job) -> int:
+    """A dry run: the create request of this CustomJob or HyperparameterTuningJob, as JSON on stdout (for jq), and
+    on stderr where it would go; nothing sent. Keys sorted, as gcloud prints resources: a map's (the labels') order
+    is otherwise not the same run to run."""
     print(json_format.MessageToJson(type(job).pb(job), indent=2, sort_keys=True))
+    (collection,) = [name for name, kind in KINDS.items() if isinstance(job, kind)]
+    base = host(s) if "://" in host(s) else f"https://{host(s)}"
+    print(f"dry run: nothing sent; this is the body of POST {base}/v1/{parent(s)}/{collection}", file=sys.stderr)
     return 0
 
 

@@ -30,6 +30,8 @@ from trainer.submit.settings import Settings, check_cloud_paths, trainer_config
 if TYPE_CHECKING:
     from google.cloud import aiplatform_v1
 
+    from trainer.config import Config
+
 
 @dataclass(frozen=True)
 class CloudJob:
@@ -82,18 +84,27 @@ def train_options(a: argparse.Namespace, trainer_args: list[str]) -> CloudJob:
     """The CustomJob's settings, machine, limits and labels, the trainer's flags as it will parse them, and
     --deploy's options: all checked before anything is sent."""
     s = settings_of(a, need_bucket=True)
-    config = trainer_config(trainer_args)
-    check_cloud_paths(config)
     labels = scheduling.labels(a.labels)
-    machine = machine_of(a)
-    opts = job_options(a, machine, {**labels, **source_label(s, machine)})
-    check_strategy(config.distribute, config.accelerator, machine, opts.replicas)
+    config, opts, name = checked_job(a, trainer_args, s, labels)
     if a.deploy and a.no_wait:
         raise SubmitError("--deploy needs train to wait for the job; drop --no-wait, or deploy later")
     deploy = deploy_options(a, labels) if a.deploy else None  # checked now, not after the training
-    name = names.display_name("--display-name", a.display_name or timestamped("mnist"), folder=True)
     return CloudJob(settings=s, job=opts, name=name, trainer_args=tuple(trainer_args), accelerator=config.accelerator,
                     data_dir=config.data_dir, dry_run=a.dry_run, deploy=deploy, no_wait=a.no_wait)  # fmt: skip
+
+
+def checked_job(
+    a: argparse.Namespace, trainer_args: list[str], s: Settings, labels: dict[str, str]
+) -> tuple[Config, JobOptions, str]:
+    """A CustomJob's parts, each checked as train sends them (doctor checks the same): the trainer's flags as it
+    will parse them, its folders in Cloud Storage, the machine and limits, the strategy on that machine, the name."""
+    config = trainer_config(trainer_args)
+    check_cloud_paths(config)
+    machine = machine_of(a)
+    opts = job_options(a, machine, {**labels, **source_label(s, machine)})
+    check_strategy(config.distribute, config.accelerator, machine, opts.replicas)
+    name = names.display_name("--display-name", a.display_name or timestamped("mnist"), folder=True)
+    return config, opts, name
 
 
 def tune_options(a: argparse.Namespace, trainer_args: list[str]) -> CloudJob | LocalSweep:
@@ -183,7 +194,7 @@ def send(o: CloudJob) -> int:
     from trainer.submit import vertex
 
     if o.dry_run:  # offline: the image by its source tag, the digest it would be sent with unread
-        return vertex.print_request(_request(o, o.settings))
+        return vertex.print_request(o.settings, _request(o, o.settings))
     from trainer.submit import checks, credentials, quotas, registry, steps  # steps: Cloud Logging
 
     creds = credentials.load()

@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from trainer.submit.commands.shared import api_endpoint, job, machine_of, settings_of, where
+from trainer.submit.commands.shared import api_endpoint, job, settings_of, where
 from trainer.submit.errors import SubmitError
 from trainer.submit.machines import Machine
-from trainer.submit.settings import Settings, trainer_config
+from trainer.submit.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -65,16 +65,14 @@ def run_setup(o: SetupOptions) -> int:
 def doctor_options(a: argparse.Namespace, trainer_args: list[str]) -> DoctorOptions:
     """The job's settings and machine as train would take them; its data the trainer's --data-dir, else
     BUCKET/mnist (where setup copies MNIST)."""
-    from trainer.submit.commands.jobs import image_kind
+    from trainer.submit.commands.jobs import checked_job, image_kind
 
     s = settings_of(a, need_bucket=True)
+    config, opts, _ = checked_job(a, trainer_args, s, {})  # train's own refusals of these flags, none ignored
     given = any(arg == "--data-dir" or arg.startswith("--data-dir=") for arg in trainer_args)
-    data_dir = trainer_config(trainer_args).data_dir if given else f"{s.bucket}/mnist"
-    machine = machine_of(a)
-    if a.flex_start and a.spot:
-        raise SubmitError("--flex-start with --spot: a job is one or the other")
-    return DoctorOptions(settings=s, images=(image_kind(machine), "serving"), data_dir=data_dir, machine=machine,
-                         replicas=a.replicas, preemptible=a.spot or a.flex_start)  # fmt: skip
+    data_dir = config.data_dir if given else f"{s.bucket}/mnist"
+    return DoctorOptions(settings=s, images=(image_kind(opts.machine), "serving"), data_dir=data_dir,
+                         machine=opts.machine, replicas=opts.replicas, preemptible=opts.spot or opts.flex_start)  # fmt: skip
 
 
 def whose(credentials) -> str:
