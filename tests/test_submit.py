@@ -4,6 +4,7 @@ local tuning, dry runs and bad settings (packaging is in test_packaging.py)."""
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -141,6 +142,35 @@ def test_tune_local_runs_the_shipped_study_and_prints_the_table(tmp_path, capsys
             studies.reports(studies.chief_metric_file(tmp_path / number), "accuracy")[-1][1], abs=1e-4
         )
     assert "best: trial " in out.splitlines()[-1]
+
+
+@pytest.mark.parametrize("given", ["flag", "file"])
+def test_tune_local_stops_a_trial_past_its_timeout_as_vertex_does_and_counts_it_failed(
+    given, tmp_path, capsys, pause, monkeypatch
+):
+    """The trial holds at start-up (before TensorFlow loads), so only its timeout can end it: --timeout, else the
+    file's trialJobSpec.scheduling.timeout. Was: tune --local ignored both and let a trial run for ever."""
+    study = yaml.safe_load((REPO / "hptuning.yaml").read_text())
+    study["trialJobSpec"]["scheduling"] = {"timeout": "1s" if given == "file" else "86400s"}
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(study))
+    held = pause("start")
+    for name, value in held.env().items():
+        monkeypatch.setenv(name, value)
+    argv = ["tune", "--local", "--config", str(tmp_path / "study.yaml"), "--max-trials", "1",
+            "--output-dir", str(tmp_path / "sweep"), *(["--timeout", "1s"] if given == "flag" else []), *TINY_TRIAL]  # fmt: skip
+    codes: list[int] = []
+    sweep = threading.Thread(target=lambda: codes.append(cli.main(argv)))
+    sweep.start()
+    sweep.join(timeout=300)  # generous: the timeout is 1 s
+    if sweep.is_alive():
+        held.go()  # let the trial finish, then fail
+        sweep.join()
+    assert codes == [1]
+    captured = capsys.readouterr()
+    assert "trial 1: ran past its timeout of 1s; stopped" in captured.out
+    (row,) = [line.split() for line in captured.out.splitlines() if line.strip().startswith("1 ")]
+    assert row[1:4] == ["-", "0", "failed"], row
+    assert captured.err.startswith("error: no trial finished")
 
 
 def test_local_runs_the_job_the_way_vertex_would(tmp_path, capsys):

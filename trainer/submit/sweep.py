@@ -98,7 +98,14 @@ class Sweep:
     epoch's metric as the trainer writes it, and stops (SIGTERM) a trial the pruner prunes."""
 
     def __init__(
-        self, study, trial_spec, trainer_args: list[str], output_dir: Path, image: str | None = None, seed: int = 0
+        self,
+        study,
+        trial_spec,
+        trainer_args: list[str],
+        output_dir: Path,
+        image: str | None = None,
+        seed: int = 0,
+        trial_timeout: int | None = None,
     ) -> None:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.metric = study.metrics[0]
@@ -106,6 +113,7 @@ class Sweep:
         self.base_args = [*trial_spec.worker_pool_specs[0].container_spec.args, *trainer_args]
         self.output_dir = output_dir.resolve() if image else output_dir  # mounted at the same path in the image
         self.image = image  # None: trials run as processes here
+        self.trial_timeout = trial_timeout  # seconds, None: none
         maximize = self.metric.goal.name == "MAXIMIZE"
         direction = optuna.study.StudyDirection.MAXIMIZE if maximize else optuna.study.StudyDirection.MINIMIZE
         try:  # the same folder again continues its study
@@ -144,6 +152,7 @@ class Sweep:
         runner = threading.Thread(target=run)
         runner.start()
         reported, pruned, metric_file = set(), False, studies.chief_metric_file(folder)
+        deadline, timed_out = time.monotonic() + (self.trial_timeout or float("inf")), False
         while runner.is_alive():
             runner.join(POLL_SECONDS)
             for step, value in studies.reports(metric_file, self.metric.metric_id):
@@ -154,7 +163,10 @@ class Sweep:
             if reported and not pruned:  # at every poll: a trial that completes elsewhere moves the median
                 with self.lock:
                     pruned = trial.should_prune()
-            if (pruned or self.stopping.is_set()) and runner.is_alive():
+            if not timed_out and time.monotonic() > deadline and runner.is_alive():
+                timed_out = True  # as Vertex AI stops a trial's job past its Scheduling.timeout: the trial fails
+                print(f"trial {trial.number + 1}: ran past its timeout of {self.trial_timeout}s; stopped", flush=True)
+            if (pruned or timed_out or self.stopping.is_set()) and runner.is_alive():
                 for process in processes:
                     if process.poll() is None:
                         process.send_signal(signal.SIGTERM)  # a clean stop: the trial's outputs so far are kept
@@ -164,7 +176,7 @@ class Sweep:
         with self.lock:
             if pruned:
                 self.optuna.tell(trial, state=optuna.trial.TrialState.PRUNED)
-            elif result == [0] and final is not None:
+            elif result == [0] and final is not None and not timed_out:
                 self.optuna.tell(trial, final)
             else:  # failed, or interrupted (SIGTERM): a rerun runs another trial in its place
                 self.optuna.tell(trial, state=optuna.trial.TrialState.FAIL)

@@ -57,6 +57,7 @@ class LocalSweep:
     trainer_args: tuple[str, ...]
     output: Path
     image: str | None
+    trial_timeout: int | None = None  # seconds: each trial is stopped past it, as Vertex AI stops a trial's job
 
 
 # fmt: off
@@ -129,12 +130,15 @@ def tune_options(a: argparse.Namespace, trainer_args: list[str]) -> CloudJob | L
     study_rules.check(tuning, trial_args, str(a.config))
     tuning.max_trial_count = a.max_trials or tuning.max_trial_count or 20
     tuning.parallel_trial_count = min(a.parallel_trials or tuning.parallel_trial_count or 5, tuning.max_trial_count)
+    file_timeout = _file_timeout(tuning.trial_job_spec, str(a.config))
     if a.local:  # the same folder again continues the study (its study.db)
         from trainer.submit import container
 
         output = a.output_dir or Path("runs") / (tuning.display_name or "mnist-tune")
         image = container.image_for(config.accelerator == "tpu") if a.container else None
-        return LocalSweep(tuning=tuning, trainer_args=tuple(trainer_args), output=output, image=image)
+        timeout = scheduling.seconds("--timeout", a.timeout) if a.timeout is not None else file_timeout
+        return LocalSweep(tuning=tuning, trainer_args=tuple(trainer_args), output=output, image=image,
+                          trial_timeout=timeout)  # fmt: skip
     check_cloud_paths(config)
     s = settings_of(a, need_bucket=True)
     given = any(v is not None for v in (a.machine_type, a.accelerator_type, a.accelerator_count))
@@ -146,7 +150,7 @@ def tune_options(a: argparse.Namespace, trainer_args: list[str]) -> CloudJob | L
             f"{a.config}: trialJobSpec.workerPoolSpecs[0].machineSpec",
         )
     )
-    s, file_timeout = _below_the_flags(tuning.trial_job_spec, s, str(a.config))
+    s = _below_the_flags(tuning.trial_job_spec, s, str(a.config))
     opts = job_options(a, machine, {**labels, **source_label(s, machine)}, file_timeout)  # the flags over the file
     check_strategy(config.distribute, config.accelerator, machine, opts.replicas)
     # A new folder for each sweep: trial N of another sweep must not resume from this one's backups.
@@ -156,15 +160,19 @@ def tune_options(a: argparse.Namespace, trainer_args: list[str]) -> CloudJob | L
                     data_dir=config.data_dir, dry_run=a.dry_run, deploy=deploy, tuning=tuning)  # fmt: skip
 
 
-def _below_the_flags(spec, s: Settings, where: str) -> tuple[Settings, int | None]:
-    """The file's trial service account (unless --service-account or SERVICE_ACCOUNT) and its trial timeout in
-    seconds (None if it has none; --timeout wins): as gcloud's --config, the flags over the file."""
+def _below_the_flags(spec, s: Settings, where: str) -> Settings:
+    """The file's trial service account, unless --service-account or SERVICE_ACCOUNT: as gcloud's --config, the
+    flags over the file."""
     if spec.service_account and not s.service_account:
         account = names.service_account(f"{where}: trialJobSpec.serviceAccount", spec.service_account)
         s = dataclasses.replace(s, service_account=account)
+    return s
+
+
+def _file_timeout(spec, where: str) -> int | None:
+    """The file's trial timeout in seconds, None if it has none (--timeout wins over it, in the cloud and here)."""
     seconds = spec.scheduling.timeout.total_seconds() if "timeout" in spec.scheduling else 0
-    timeout = scheduling.seconds(f"{where}: trialJobSpec.scheduling.timeout", f"{seconds:.12g}s") if seconds else None
-    return s, timeout
+    return scheduling.seconds(f"{where}: trialJobSpec.scheduling.timeout", f"{seconds:.12g}s") if seconds else None
 
 
 def image_kind(machine: Machine) -> str:
@@ -185,7 +193,8 @@ def run_tune(options: CloudJob | LocalSweep) -> int:
     from trainer.submit.sweep import Sweep
 
     tuning = options.tuning
-    sweep = Sweep(tuning.study_spec, tuning.trial_job_spec, list(options.trainer_args), options.output, options.image)
+    sweep = Sweep(tuning.study_spec, tuning.trial_job_spec, list(options.trainer_args), options.output, options.image,
+                  trial_timeout=options.trial_timeout)  # fmt: skip
     return sweep.run(tuning.max_trial_count, tuning.parallel_trial_count)
 
 
