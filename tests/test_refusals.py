@@ -310,3 +310,14 @@ def test_a_bad_job_or_endpoint_id_is_named_before_credentials_are_looked_for(
     assert cli.main(argv) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith(f"error: {message}"), line
+
+
+@pytest.mark.parametrize("folder", ["/dev/null", "notes.txt", "notes.txt/x"])
+def test_a_local_job_folder_that_cannot_hold_its_outputs_is_one_line_before_it_starts(capsys, tmp_path, folder):
+    """Was: the job started, then the trainer refused $AIP_MODEL_DIR, a variable the user never set."""
+    (tmp_path / "notes.txt").write_text("notes")
+    path = folder if folder.startswith("/") else str(tmp_path / folder)
+    assert cli.main(["local", "--output-dir", path, "--smoke"]) == 2
+    out, err = capsys.readouterr()
+    why = "Not a directory" if folder.endswith("/x") else "a file, not a folder"
+    assert (out, err) == ("", f"error: --output-dir {path}: cannot hold the job's outputs ({why}); pass a new folder\n")

@@ -208,6 +208,14 @@ def test_predict_gives_the_same_digits_for_png_idx_and_jsonl(vertex_job, tmp_pat
     assert sum(d == t for d, t in zip(by_png, [7, 2, 1, 0, 4, 1], strict=True)) >= 5
 
 
+def test_predict_names_an_input_that_is_not_a_file_for_what_it_is(tmp_path, capsys):
+    """Was: a folder or /dev/null was "no such file"."""
+    for path, why in [(tmp_path, "a folder; pass the files in it"), (Path("/dev/null"), "not a regular file"),
+                      (tmp_path / "gone.png", "no such file")]:  # fmt: skip
+        assert predict.main(["--model-dir", str(tmp_path), str(path)]) == 2
+        assert capsys.readouterr().err == f"error: {path}: {why}\n"
+
+
 @pytest.mark.parametrize(
     "name, content, message",
     [

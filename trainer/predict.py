@@ -64,7 +64,14 @@ def read_jsonl(path: Path) -> np.ndarray:
 def read_inputs(path: Path) -> np.ndarray:
     """Images [n, 28, 28] float32 in [0, 1] from one input file, by its kind."""
     if not path.is_file():
-        raise data.DataError(f"{path}: no such file")
+        why = (
+            "a folder; pass the files in it"
+            if path.is_dir()
+            else "not a regular file"
+            if path.exists()
+            else "no such file"
+        )
+        raise data.DataError(f"{path}: {why}")
     if path.suffix.lower() == ".png":
         return read_png(path)
     if path.suffix.lower() in (".jsonl", ".json"):

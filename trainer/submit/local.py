@@ -10,7 +10,9 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from trainer.config import shown
 from trainer.submit import container
+from trainer.submit.errors import SubmitError
 from trainer.training_contract import IMAGE, VERTEX_POOLS, replica_environment
 
 POOLS = list(VERTEX_POOLS)[:2]  # a job's pools: the chief's, then the other workers', as Vertex AI requires
@@ -75,9 +77,20 @@ def run_worker_pools(
         container.remove(containers)
 
 
+def output_folder(folder: Path, what: str) -> None:
+    """--output-dir made (with its parents) if it is missing; one line (SubmitError) if it cannot be: a file, a
+    path through a file, no permission."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        why = "a file, not a folder" if folder.exists() and not folder.is_dir() else e.strerror or str(e)
+        raise SubmitError(f"--output-dir {shown(str(folder))}: {what} ({why}); pass a new folder") from None
+
+
 def run_local(trainer_args: list[str], output_dir: Path, replicas: int, image: str | None = None) -> int:
     """`./submit.sh local [--container]`: one job, a chief and replicas-1 workers, as processes here or in
     the image; returns the worst exit status."""
+    output_folder(output_dir, "cannot hold the job's outputs")
     job_id = f"local-{time.strftime('%Y%m%d-%H%M%S')}"
     print(f"local job {job_id}{' in ' + image if image else ''}: outputs in {output_dir}", flush=True)
     pools = [(1, trainer_args)] + ([(replicas - 1, trainer_args)] if replicas > 1 else [])

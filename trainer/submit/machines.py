@@ -84,7 +84,10 @@ def check_machine(machine_type: str, accelerator_type: str | None, accelerator_c
     A missing accelerator is filled in where the machine type implies one (its own GPUs, its TPU
     topology); an impossible pair raises SubmitError naming it and what would work.
     """
-    pair = f"--machine-type {shown(machine_type)} with --accelerator-type {shown(str(accelerator_type))} x {accelerator_count}"
+    given = [("--accelerator-type", accelerator_type), ("--accelerator-count", accelerator_count)]
+    pair = " ".join(
+        [f"--machine-type {shown(machine_type)}", *(f"{f} {shown(str(v))}" for f, v in given if v is not None)]
+    )
     if machine_type in TPU_MACHINES:
         if accelerator_type or accelerator_count:
             raise SubmitError(f"{pair}: {machine_type} brings its own TPU chips; pass no --accelerator-type or -count")

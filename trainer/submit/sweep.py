@@ -116,20 +116,16 @@ class Sweep:
         self.trial_timeout = trial_timeout  # seconds, None: none
         maximize = self.metric.goal.name == "MAXIMIZE"
         direction = optuna.study.StudyDirection.MAXIMIZE if maximize else optuna.study.StudyDirection.MINIMIZE
+        cannot = "cannot hold or continue this study there"
+        local.output_folder(output_dir, cannot)
         try:  # the same folder again continues its study
-            output_dir.mkdir(parents=True, exist_ok=True)
             self.optuna = optuna.create_study(
                 study_name="local", storage=f"sqlite:///{output_dir / 'study.db'}", load_if_exists=True,
                 direction=direction, sampler=_sampler(study, seed), pruner=_pruner(study),
             )  # fmt: skip
         except (OSError, ValueError, sqlalchemy.exc.SQLAlchemyError) as e:
-            why = (
-                "a file, not a folder"
-                if output_dir.is_file()
-                else getattr(e, "strerror", None) or str(e).splitlines()[0]
-            )
-            raise SubmitError(f"--output-dir {shown(str(output_dir))}: cannot hold or continue this study there "
-                              f"({why}); pass a new folder") from None  # fmt: skip
+            why = getattr(e, "strerror", None) or str(e).splitlines()[0]
+            raise SubmitError(f"--output-dir {shown(str(output_dir))}: {cannot} ({why}); pass a new folder") from None
         self.lock = threading.Lock()
         self.stopping = threading.Event()
 
