@@ -269,6 +269,44 @@ def test_any_serving_machine_type_is_in_the_compute_table_or_refused_in_one_line
     assert machines.CPU_MACHINE.match(text) or text in machines.GPU_MACHINES
 
 
+MACHINE_TYPES = [
+    *machines.GPU_MACHINES,
+    *machines.TPU_MACHINES,
+    "cloud-tpu",
+    "n1-standard-8",
+    "n1-highmem-96",
+    "e2-standard-4",
+]
+GPU_TYPES = [*machines.N1_GPUS, *machines.CLOUD_TPU, "NVIDIA_L4", "NVIDIA_TESLA_A100", "NVIDIA_H100_80GB"]
+
+
+@given(
+    machine_type=st.one_of(st.sampled_from(MACHINE_TYPES), st.text(max_size=12)),
+    accelerator_type=st.one_of(st.none(), st.sampled_from(GPU_TYPES), st.text(max_size=12)),
+    count=st.one_of(st.none(), st.integers(0, 16)),
+)
+@example(machine_type="a2-highgpu-1g", accelerator_type=None, count=3)  # was: "--accelerator-type None x 3"
+@example(machine_type="", accelerator_type=None, count=3)  # was: taken for the default, n1-standard-8
+@example(machine_type="a2-highgpu-1g", accelerator_type="", count=None)  # was: taken for the machine's own A100
+def test_any_training_machine_is_in_the_compute_table_or_refused_naming_the_flags_as_given(
+    machine_type, accelerator_type, count
+):
+    try:
+        machine = machines.machine_spec(machine_type, accelerator_type, count)
+    except SubmitError as e:
+        one_line(e)
+        assert str(e).startswith((f"--machine-type {config.shown(machine_type)}", "--accelerator-")), e
+        assert "None" not in str(e) or "None" in machine_type + (accelerator_type or ""), e
+        return
+    spec = machine.spec
+    assert spec["machine_type"] == machine_type and machine.accelerator in ("cpu", "gpu", "tpu")
+    assert accelerator_type is None or spec.get("accelerator_type") == accelerator_type  # taken as given, or refused
+    if machine.accelerator == "gpu":
+        assert spec["accelerator_count"] >= 1 and spec["accelerator_type"].startswith("NVIDIA_")
+    if machine.accelerator == "cpu":
+        assert set(spec) == {"machine_type"}
+
+
 @given(text=st.text(max_size=20))
 @example(text="")
 def test_any_hypertune_metric_is_a_metric_id_or_refused_in_one_line(text):

@@ -124,6 +124,15 @@ CASES |= {
     "list-api-endpoint-port": (["list", *CLOUD, "--api-endpoint", "http://127.0.0.1:99999"], "--api-endpoint http://127.0.0.1:99999: not an API endpoint"),
     "train-api-endpoint-path": (["train", *CLOUD, "--api-endpoint", "http://127.0.0.1:5/v1", "--dry-run"], "--api-endpoint http://127.0.0.1:5/v1: not an API endpoint"),
     "local-trainer-flag": (["local", "--stage", "nope"], "trainer flags --stage nope: argument --stage: unknown stage 'nope'; choose one of"),
+    # An empty value (`--flag "$UNSET"`) is refused, not taken for the default (was: a timestamped name, the
+    # current folder, n1-standard-8, the machine's own GPU)
+    "train-empty-display-name": (["train", *CLOUD, "--display-name", "", "--dry-run"], "--display-name '': not a display name"),
+    "tune-empty-display-name": (["tune", *CLOUD, "--display-name", "", "--dry-run"], "--display-name '': not a display name"),
+    "batch-empty-display-name": (["batch-predict", *CLOUD, "--model", "m", "--input", "gs://demo-bucket/a.png", "--output", "gs://demo-bucket/o", "--display-name", ""], "--display-name '': not a display name"),
+    "local-empty-output-dir": (["local", "--output-dir", ""], "argument --output-dir: '' is not a folder"),
+    "tune-local-empty-output-dir": (["tune", "--local", "--output-dir", ""], "argument --output-dir: '' is not a folder"),
+    "train-empty-machine-type": (["train", *CLOUD, "--machine-type", "", "--dry-run"], "--machine-type '': not a machine type"),
+    "train-empty-accelerator-type": (["train", *CLOUD, "--machine-type", "a2-highgpu-1g", "--accelerator-type", "", "--dry-run"], "--accelerator-type '': empty; pass a type"),
 }  # fmt: skip
 
 

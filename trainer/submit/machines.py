@@ -151,7 +151,10 @@ def machine_spec(machine_type: str | None, accelerator_type: str | None, count: 
     """The checked Machine for --machine-type, --accelerator-type and --accelerator-count.
     Without any of the three: n1-standard-8 with one NVIDIA_TESLA_T4; an n1 machine without --accelerator-type
     takes T4s, one unless --accelerator-count says otherwise (0: none)."""
-    machine_type = machine_type or "n1-standard-8"
+    machine_type = "n1-standard-8" if machine_type is None else machine_type  # --machine-type '' is refused
+    if accelerator_type is not None and not accelerator_type.strip():  # was: taken for the machine's own, or none
+        raise SubmitError(f"--accelerator-type {shown(accelerator_type)}: empty; pass a type (e.g. NVIDIA_TESLA_T4) "
+                          "or drop the flag")  # fmt: skip
     if machine_type.startswith("n1-") and accelerator_type is None and count != 0:
         accelerator_type, count = "NVIDIA_TESLA_T4", count or 1
     if accelerator_type is not None and count is None and not machine_type.startswith(("a", "g", "ct", "cloud-tpu")):

@@ -6,7 +6,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainer.submit.commands.shared import count, timestamped
+from trainer.submit.commands.shared import count, folder, timestamped
 from trainer.submit.machines import check_replicas
 from trainer.submit.settings import trainer_config
 
@@ -39,7 +39,7 @@ def add_serve(sub: argparse._SubParsersAction) -> None:
 
 def add_local(sub: argparse._SubParsersAction) -> None:
     local = sub.add_parser("local", help="run the job on this machine the way Vertex AI would")
-    local.add_argument("--output-dir", type=Path, help="default: runs/local-TIMESTAMP")
+    local.add_argument("--output-dir", type=folder, help="default: runs/local-TIMESTAMP")
     local.add_argument("--replicas", type=count(1, LOCAL_REPLICAS), default=1, help=f"processes: a chief and workers, as a job's replicas (default: 1, at most {LOCAL_REPLICAS})")
     local.add_argument("--container", action="store_true", help="run each replica in the image built by build --local (podman)")
     local.set_defaults(options=local_job, run=run_local_job, has_dry_run=False, takes_trainer_flags=True)

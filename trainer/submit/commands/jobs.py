@@ -14,6 +14,8 @@ from trainer.submit.commands.shared import (
     count,
     deploy_options,
     deployment,
+    folder,
+    given_or,
     job,
     job_options,
     labelled,
@@ -76,7 +78,7 @@ def add_tune(sub: argparse._SubParsersAction) -> None:
     tune.add_argument("--parallel-trials", type=count(1), help="default: the file's parallelTrialCount, else 5")
     tune.add_argument("--local", action="store_true", help="run the study on this machine with Optuna, --parallel-trials at a time")
     tune.add_argument("--container", action="store_true", help="with --local: run each trial in the image built by build --local")
-    tune.add_argument("--output-dir", type=Path, help="with --local: the study's folder; the same one again continues it (default: runs/DISPLAY_NAME)")
+    tune.add_argument("--output-dir", type=folder, help="with --local: the study's folder; the same one again continues it (default: runs/DISPLAY_NAME)")
     tune.set_defaults(options=tune_options, run=run_tune, has_dry_run=True, takes_trainer_flags=True)
 # fmt: on
 
@@ -104,7 +106,7 @@ def checked_job(
     machine = machine_of(a)
     opts = job_options(a, machine, {**labels, **source_label(s, machine)})
     check_strategy(config.distribute, config.accelerator, machine, opts.replicas)
-    name = names.display_name("--display-name", a.display_name or timestamped("mnist"), folder=True)
+    name = names.display_name("--display-name", given_or(a.display_name, timestamped("mnist")), folder=True)
     return config, opts, name
 
 
@@ -154,8 +156,10 @@ def tune_options(a: argparse.Namespace, trainer_args: list[str]) -> CloudJob | L
     opts = job_options(a, machine, {**labels, **source_label(s, machine)}, file_timeout)  # the flags over the file
     check_strategy(config.distribute, config.accelerator, machine, opts.replicas)
     # A new folder for each sweep: trial N of another sweep must not resume from this one's backups.
-    where = "--display-name" if a.display_name else f"{a.config}: displayName (with a timestamp)"
-    name = names.display_name(where, a.display_name or timestamped(tuning.display_name or "mnist-tune"), folder=True)
+    where = "--display-name" if a.display_name is not None else f"{a.config}: displayName (with a timestamp)"
+    name = names.display_name(
+        where, given_or(a.display_name, timestamped(tuning.display_name or "mnist-tune")), folder=True
+    )
     return CloudJob(settings=s, job=opts, name=name, trainer_args=tuple(trainer_args), accelerator=config.accelerator,
                     data_dir=config.data_dir, dry_run=a.dry_run, deploy=deploy, tuning=tuning)  # fmt: skip
 

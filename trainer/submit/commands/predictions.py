@@ -14,6 +14,7 @@ from trainer.submit.commands.shared import (
     deploy_options,
     deployment,
     from_flags,
+    given_or,
     labelled,
     settings_of,
     timestamped,
@@ -139,7 +140,7 @@ def run_undeploy(o: OnEndpoint) -> int:
 
 def batch_command(a: argparse.Namespace, trainer_args: list[str]) -> BatchPredict:
     s = settings_of(a, need_bucket=False)
-    batch = from_flags(BatchOptions, a, display_name=a.display_name or timestamped("mnist-batch"),
+    batch = from_flags(BatchOptions, a, display_name=given_or(a.display_name, timestamped("mnist-batch")),
                        inputs=tuple(a.input), labels=scheduling.labels(a.labels))  # fmt: skip
     return BatchPredict(settings=s, batch=batch)
 

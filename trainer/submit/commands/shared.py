@@ -8,6 +8,7 @@ import dataclasses
 import os
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from trainer.config import shown
@@ -49,6 +50,18 @@ def count(least: int, most: int | None = None):
         return value
 
     return parse
+
+
+def folder(text: str) -> Path:
+    """An argparse type for a folder here: an empty one would be the current folder, which no one means."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"{shown(text)} is not a folder; pass one (e.g. runs/sweep)")
+    return Path(text)
+
+
+def given_or(given: str | None, default: str) -> str:
+    """The flag's value if it was given, even empty (then refused, not replaced: `--display-name "$UNSET"`)."""
+    return default if given is None else given
 
 
 # fmt: off
