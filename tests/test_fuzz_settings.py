@@ -246,6 +246,7 @@ def test_any_gs_folder_given_to_the_trainer_is_taken_with_a_valid_bucket_or_refu
 @example(text='a"b', folder=False)
 @example(text="..", folder=True)
 @example(text="   ", folder=False)
+@example(text="mnist run 1", folder=True)  # a name taken: the success path's assertions run on every pass
 def test_any_display_name_is_taken_as_vertex_ai_allows_or_refused_in_one_line(text, folder):
     try:
         names.display_name("--display-name", text, folder=folder)
@@ -254,7 +255,8 @@ def test_any_display_name_is_taken_as_vertex_ai_allows_or_refused_in_one_line(te
         only_spaces = text and not text.strip() and str(e) == "--display-name: only spaces; pass a name"
         assert str(e).startswith(f"--display-name {config.shown(text)}: ") or only_spaces, e
         return
-    assert 1 <= len(text) <= 128 and text.isprintable() and '"' not in text and "\\" not in text and text.strip()
+    assert 1 <= len(text) <= 128 and text.isprintable() and '"' not in text and "\\" not in text
+    assert text.strip() != "", "a name of only spaces was taken"
     assert not folder or ("/" not in text and text not in (".", ".."))
 
 

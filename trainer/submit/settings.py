@@ -69,7 +69,7 @@ def settings(flags: Mapping[str, str | None], environ: Mapping[str, str], *, nee
             return environ.get(ENVIRONMENT[name]), ENVIRONMENT[name]
         return gcloud_config.setting(name, environ) or (None, ENVIRONMENT[name])
 
-    found = {name: lookup(name) for name in ENVIRONMENT}  # gcloud's files read once, and only when needed
+    found = {name: lookup(name) for name in ENVIRONMENT}  # each once; gcloud's file only for what nothing else gave
 
     def get(name: str) -> str | None:
         return found[name][0]
@@ -105,8 +105,9 @@ def settings(flags: Mapping[str, str | None], environ: Mapping[str, str], *, nee
         names.tensorboard(where("tensorboard"), tensorboard)
     if service_account:
         names.service_account(where("service_account"), service_account)
-    if get("api_endpoint"):
-        names.api_endpoint(where("api_endpoint"), found["api_endpoint"][0] or "")
+    api_endpoint = get("api_endpoint")
+    if api_endpoint:
+        names.api_endpoint(where("api_endpoint"), api_endpoint)
     return Settings(
         project=project,
         region=region,

@@ -14,6 +14,7 @@ from trainer.submit.commands.shared import (
     count,
     deploy_options,
     deployment,
+    flag_over_file_timeout,
     folder,
     given_or,
     job,
@@ -138,9 +139,8 @@ def tune_options(a: argparse.Namespace, trainer_args: list[str]) -> CloudJob | L
 
         output = a.output_dir or Path("runs") / (tuning.display_name or "mnist-tune")
         image = container.image_for(config.accelerator == "tpu") if a.container else None
-        timeout = scheduling.seconds("--timeout", a.timeout) if a.timeout is not None else file_timeout
         return LocalSweep(tuning=tuning, trainer_args=tuple(trainer_args), output=output, image=image,
-                          trial_timeout=timeout)  # fmt: skip
+                          trial_timeout=flag_over_file_timeout(a, file_timeout))  # fmt: skip
     check_cloud_paths(config)
     s = settings_of(a, need_bucket=True)
     given = any(v is not None for v in (a.machine_type, a.accelerator_type, a.accelerator_count))

@@ -141,14 +141,18 @@ def job_options(
 ) -> JobOptions:
     """The job's options on this machine, every limit checked; the timeout is --timeout, else the file's (tune's
     hptuning.yaml), else scheduling.DEFAULT_TIMEOUT."""
-    timeout = scheduling.seconds("--timeout", a.timeout) if a.timeout is not None else file_timeout
-    timeout = timeout or scheduling.seconds("--timeout", scheduling.DEFAULT_TIMEOUT)
+    timeout = flag_over_file_timeout(a, file_timeout) or scheduling.seconds("--timeout", scheduling.DEFAULT_TIMEOUT)
     if a.max_wait is not None and not a.flex_start:
         raise SubmitError("--max-wait: only with --flex-start (how long to wait for Dynamic Workload Scheduler)")
     max_wait = None if a.max_wait is None else scheduling.seconds("--max-wait", a.max_wait, zero=True)
     if a.flex_start:
         scheduling.check_flex_start(machine.spec.get("accelerator_type"), machine.spec["machine_type"], a.spot, timeout)
     return from_flags(JobOptions, a, machine=machine, timeout=timeout, labels=labels, max_wait=max_wait)
+
+
+def flag_over_file_timeout(a: argparse.Namespace, file_timeout: int | None) -> int | None:
+    """--timeout in seconds if given, else the file's (hptuning.yaml's trial timeout), else None."""
+    return scheduling.seconds("--timeout", a.timeout) if a.timeout is not None else file_timeout
 
 
 def machine_of(a: argparse.Namespace) -> Machine:
