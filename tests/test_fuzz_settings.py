@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from trainer import cluster, config, paths
 from trainer.submit import batch, gcloud_config, machines, names, registry, scheduling, serving, settings, study, vertex
-from trainer.submit.commands.shared import count
+from trainer.submit.commands.shared import count, folder
 from trainer.submit.errors import SubmitError
 
 pytestmark = pytest.mark.fuzz
@@ -78,6 +78,20 @@ def test_any_job_id_is_an_id_or_a_resource_name_or_is_one_line(name):
         one_line(e)
         return
     assert ".." not in name and name.count("/") in (0, 5)
+
+
+@given(text=st.text(max_size=20))
+@example(text="")
+@example(text=" \n")
+def test_any_output_dir_flag_is_the_folder_given_or_refused_in_one_line(text):
+    """--output-dir of local and tune --local: an empty one would be the current folder (Path('') is '.')."""
+    try:
+        taken = folder(text)
+    except argparse.ArgumentTypeError as e:
+        one_line(e)
+        assert not text.strip() and str(e).startswith(f"{config.shown(text)} is not a folder"), e
+        return
+    assert text.strip() and taken == Path(text)
 
 
 @pytest.mark.parametrize(
