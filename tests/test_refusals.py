@@ -133,6 +133,11 @@ CASES |= {
     "tune-local-empty-output-dir": (["tune", "--local", "--output-dir", ""], "argument --output-dir: '' is not a folder"),
     "train-empty-machine-type": (["train", *CLOUD, "--machine-type", "", "--dry-run"], "--machine-type '': not a machine type"),
     "train-empty-accelerator-type": (["train", *CLOUD, "--machine-type", "a2-highgpu-1g", "--accelerator-type", "", "--dry-run"], "--accelerator-type '': empty; pass a type"),
+    "train-empty-project": (["train", *CLOUD, "--project", "", "--dry-run"], "--project '': empty; pass a value, or drop the flag to use $PROJECT_ID"),
+    "status-empty-region": (["status", *CLOUD, "123", "--region", ""], "--region '': empty; pass a value, or drop the flag to use $REGION"),
+    "train-blank-tag": (["train", *CLOUD, "--tag", " ", "--dry-run"], "--tag ' ': empty; pass a value, or drop the flag to use $TAG"),
+    # Docker takes an uppercase first component for a registry host (distribution's splitDockerDomain)
+    "train-image-uri-uppercase-host": (["train", *CLOUD, "--image-uri", "MyRegistry/mnist:1", "--dry-run"], "--image-uri MyRegistry/mnist:1: MyRegistry would be taken for a registry host, which has no dot"),
 }  # fmt: skip
 
 
@@ -183,6 +188,13 @@ def test_a_bad_setting_from_the_environment_names_its_variable(vertex, capsys, m
     monkeypatch.setenv("BUCKET", "gs://UPPER")
     (line,) = refused(capsys, vertex, ["train", *PROJECT, "--dry-run"])
     assert line.startswith("error: BUCKET gs://UPPER: UPPER is not a bucket name"), line
+
+
+def test_an_empty_setting_flag_is_refused_not_replaced_by_the_environments_value(vertex, capsys, monkeypatch):
+    """`--project "$UNSET"` was: the job sent to PROJECT_ID's project, which the flag was given to override."""
+    monkeypatch.setenv("PROJECT_ID", "other-project")
+    (line,) = refused(capsys, vertex, ["train", *CLOUD, "--project", "", "--dry-run"])
+    assert line.startswith("error: --project '': empty;"), line
 
 
 def test_an_infinite_learning_rate_is_refused_by_the_trainers_own_parser(vertex, capsys):

@@ -54,9 +54,10 @@ class Config:
 
 
 def shown(text: str) -> str:
-    """A user's value as an error line shows it: as typed, or quoted with escapes when it is empty or holds a line
-    break or another unprintable character, so that the error stays one line and names what was given."""
-    return text if text and text.isprintable() else repr(text)
+    """A user's value as an error line shows it: as typed, or quoted with escapes when it is empty, starts or ends
+    with a space or holds a line break or another unprintable character, so that the error stays one line and names
+    what was given."""
+    return text if text and text.isprintable() and text == text.strip() else repr(text)
 
 
 def _gs_problem(uri: str) -> str | None:

@@ -104,6 +104,10 @@ def image_uri(where: str, text: str) -> str:
     if not match or len(match["name"]) > NAME_LONGEST:
         raise SubmitError(f"{where} {shown(text)}: not an image reference, REGISTRY/PATH:TAG or "
                           "REGISTRY/PATH@sha256:HEX (e.g. us-docker.pkg.dev/PROJECT/REPOSITORY/IMAGE:TAG)")  # fmt: skip
+    domain = match["domain"] or ""
+    if domain != domain.lower() and not any(c in domain for c in ".:"):  # distribution's splitDockerDomain
+        raise SubmitError(f"{where} {shown(text)}: {domain} would be taken for a registry host, which has no dot, so "
+                          "no job could pull it; a path is lowercase (e.g. us-docker.pkg.dev/PROJECT/REPOSITORY/IMAGE:TAG)")  # fmt: skip
     if match["tag"] and match["digest"]:
         raise SubmitError(f"{where} {text}: both a tag and a digest, which Vertex AI refuses; keep one "
                           f"({text.partition('@')[0]} or {match['name']}@{match['digest']})")  # fmt: skip

@@ -69,6 +69,10 @@ def settings(flags: Mapping[str, str | None], environ: Mapping[str, str], *, nee
             return environ.get(ENVIRONMENT[name]), ENVIRONMENT[name]
         return gcloud_config.setting(name, environ) or (None, ENVIRONMENT[name])
 
+    for name, value in flags.items():  # `--project "$UNSET"`: refused, not replaced by the environment's value
+        if value is not None and not value.strip():
+            raise SubmitError(f"--{name.replace('_', '-')} {shown(value)}: empty; pass a value, or drop the flag to use "
+                              f"${ENVIRONMENT[name]}")  # fmt: skip
     found = {name: lookup(name) for name in ENVIRONMENT}  # each once; gcloud's file only for what nothing else gave
 
     def get(name: str) -> str | None:
