@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from trainer import cluster, config, paths
 from trainer.submit import batch, gcloud_config, machines, names, registry, scheduling, serving, settings, study, vertex
-from trainer.submit.commands.shared import count, folder
+from trainer.submit.commands.shared import INT32_MAX, count, folder
 from trainer.submit.errors import SubmitError
 
 pytestmark = pytest.mark.fuzz
@@ -102,6 +102,7 @@ def test_any_output_dir_flag_is_the_folder_given_or_refused_in_one_line(text):
 @example(text="inf")
 @example(text="nan")
 @example(text=" -1\n")  # int() and float() take surrounding white space; the message must stay one line
+@example(text="99999999999999999999")  # found by a prober: --replicas past int64, a protobuf traceback
 def test_any_number_flag_is_a_finite_number_in_range_or_refused(parse, text):
     try:
         value = parse(text)
@@ -109,6 +110,8 @@ def test_any_number_flag_is_a_finite_number_in_range_or_refused(parse, text):
         one_line(e)
         return
     assert math.isfinite(value) and value >= 0
+    if parse.__qualname__.startswith("count."):  # the launcher's counts go into the API's int32 fields
+        assert value <= INT32_MAX
 
 
 # ---------------------------------------------------------------- hptuning.yaml

@@ -133,6 +133,10 @@ CASES |= {
     "tune-local-empty-output-dir": (["tune", "--local", "--output-dir", ""], "argument --output-dir: '' is not a folder"),
     "train-empty-machine-type": (["train", *CLOUD, "--machine-type", "", "--dry-run"], "--machine-type '': not a machine type"),
     "train-empty-accelerator-type": (["train", *CLOUD, "--machine-type", "a2-highgpu-1g", "--accelerator-type", "", "--dry-run"], "--accelerator-type '': empty; pass a type"),
+    # Above what the API's int32 fields hold: was a protobuf ValueError traceback as the request was built
+    "train-replicas-huge": (["train", *CLOUD, "--replicas", "99999999999999999999", "--dry-run"], "argument --replicas: must be from 1 to 2147483647, got 99999999999999999999"),
+    "tune-max-trials-huge": (["tune", *CLOUD, "--max-trials", "99999999999", "--dry-run"], "argument --max-trials: must be from 1 to 2147483647, got 99999999999"),
+    "deploy-max-replicas-huge": (["deploy", *CLOUD, "--model-dir", "gs://demo-bucket/m", "--max-replicas", "2147483648"], "argument --max-replicas: must be from 1 to 2147483647"),
     "train-empty-project": (["train", *CLOUD, "--project", "", "--dry-run"], "--project '': empty; pass a value, or drop the flag to use $PROJECT_ID"),
     "status-empty-region": (["status", *CLOUD, "123", "--region", ""], "--region '': empty; pass a value, or drop the flag to use $REGION"),
     "train-blank-tag": (["train", *CLOUD, "--tag", " ", "--dry-run"], "--tag ' ': empty; pass a value, or drop the flag to use $TAG"),

@@ -36,17 +36,24 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {self.prog}: {message}\n")
 
 
+# The largest count the API's own types hold: every count a flag sends is an int32 there (aiplatform_v1's
+# accelerator_count, max_trial_count, parallel_trial_count, min_replica_count, max_replica_count), or an int64.
+INT32_MAX = 2**31 - 1
+
+
 def count(least: int, most: int | None = None):
-    """An argparse type for a whole number in [least, most]: 0 or -1 replicas is refused, never taken as 1."""
+    """An argparse type for a whole number in [least, most]: 0 or -1 replicas is refused, never taken as 1; above
+    most (by default the API's int32 limit) refused here, not a protobuf traceback when the request is built."""
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < least or (most is not None and value > most):
-            within = f"at least {least}" if most is None else f"from {least} to {most}"
-            raise argparse.ArgumentTypeError(f"must be {within}, got {shown(text)}")
+        if value < least and most is None:
+            raise argparse.ArgumentTypeError(f"must be at least {least}, got {shown(text)}")
+        if value < least or value > (most or INT32_MAX):
+            raise argparse.ArgumentTypeError(f"must be from {least} to {most or INT32_MAX}, got {shown(text)}")
         return value
 
     return parse
