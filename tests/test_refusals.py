@@ -285,13 +285,22 @@ def test_predict_refuses_a_savedmodel_that_is_not_ours_on_load(foreign_model, ca
         (["--stage", "dropout", "--dropout", "1.5"], "argument --dropout: must be between 0 and 1, got 1.5"),
         (["--hypertune-metric", ""], "argument --hypertune-metric: not a metric ID (characters without whitespace), got ''"),
         (["--hypertune-metric", "val accuracy"], "argument --hypertune-metric: not a metric ID"),
+        (["--model-dir", ""], "argument --model-dir: '' is not a folder; pass one, or drop the flag for the default"),
+        (["--job-dir", " "], "argument --job-dir: ' ' is not a folder"),
+        (["--data-dir", ""], "argument --data-dir: '' is not a folder"),
+        (["--checkpoint-dir", ""], "argument --checkpoint-dir: '' is not a folder"),
+        (["--tensorboard-dir", ""], "argument --tensorboard-dir: '' is not a folder"),
+        (["--cache-dir", ""], "argument --cache-dir: '' is not a folder"),
     ],
-    ids=["dropout", "empty-metric", "metric-with-space"],
+    ids=["dropout", "empty-metric", "metric-with-space", "empty-model-dir", "blank-job-dir", "empty-data-dir",
+         "empty-checkpoint-dir", "empty-tensorboard-dir", "empty-cache-dir"],
 )  # fmt: skip
 def test_the_trainers_own_flag_refusals_are_one_line(argv, message, capsys):
-    """Was: argparse's 20-line usage first; and an empty or spaced metric ID was taken, which no study can name."""
+    """Was: argparse's 20-line usage first; an empty or spaced metric ID was taken, which no study can name; an
+    empty folder (`--model-dir "$UNSET"`) was replaced by $AIP_MODEL_DIR or the default, or taken as the current
+    folder."""
     with pytest.raises(SystemExit) as ended:
-        config.from_flags(argv, environ={})
+        config.from_flags(argv, environ={"AIP_MODEL_DIR": "gs://bkt/aip/model"})
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert ended.value.code == 2 and line.startswith(f"python -m trainer.task: error: {message}"), line
 
