@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 
-from trainer import data, predict, server, serving_contract
+from trainer import config, data, predict, server, serving_contract
 
 pytestmark = pytest.mark.fuzz
 
@@ -320,3 +320,18 @@ def test_any_model_folder_name_in_a_refusal_of_a_model_stays_one_printable_line(
         serving_contract.serving_signature(foreign_loaded if foreign else object(), where)
     one_line(refused.value)
     assert str(refused.value).isprintable(), refused.value
+
+
+@given(text=st.one_of(st.text(max_size=30), st.text(max_size=30).map(lambda s: "gs://" + s)))
+@example(text="")
+@example(text="gs://UPPER/model")
+def test_any_model_dir_given_to_predict_is_checked_or_refused_in_one_printable_line(text):
+    """trainer.predict's --model-dir, any text, checked before TensorFlow loads: taken (a folder here, or gs:// with
+    a bucket name Cloud Storage allows), or one printable line naming the flag."""
+    try:
+        predict.check_model_dir(text)
+    except data.DataError as e:
+        one_line(e)
+        assert str(e).startswith(f"--model-dir {config.shown(text)}: ") and str(e).isprintable(), e
+        return
+    assert Path(text).is_dir() or (text.startswith("gs://") and config.gs_problem(text) is None)

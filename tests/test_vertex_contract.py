@@ -216,6 +216,32 @@ def test_predict_names_an_input_that_is_not_a_file_for_what_it_is(tmp_path, caps
         assert capsys.readouterr().err == f"error: {path}: {why}\n"
 
 
+def test_predict_refuses_a_model_folder_that_cannot_be_an_export_in_one_line_naming_what_to_pass(tmp_path, capsys):
+    """Was: "not an exported model (OSError)" for each; a job's folder, the mistake most made, now names the
+    folder to pass."""
+    png = tmp_path / "digit.png"
+    Image.new("L", (28, 28)).save(png)
+    (tmp_path / "job" / "model").mkdir(parents=True)
+    (tmp_path / "job" / "model" / "saved_model.pb").write_bytes(b"")
+    job = tmp_path / "job"
+    for model_dir, why in [
+        ("", "empty; pass the exported model's folder (JOB_DIR/model)"),
+        (str(tmp_path / "gone"), "no such folder"),
+        (str(job), f"a job's folder; its export is in model/, so pass --model-dir {job / 'model'}"),
+        ("gs://UPPER/model", "UPPER is not a bucket name"),
+    ]:
+        assert predict.main(["--model-dir", model_dir, str(png)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: --model-dir {config.shown(model_dir)}: {why}") and err.count("\n") == 1, err
+
+
+def test_predicts_usage_errors_are_one_line(capsys):
+    with pytest.raises(SystemExit) as ended:
+        predict.main(["--model-dir", "m"])
+    assert ended.value.code == 2
+    assert capsys.readouterr().err == "python -m trainer.predict: error: the following arguments are required: files\n"
+
+
 @pytest.mark.parametrize(
     "name, content, message",
     [

@@ -60,7 +60,7 @@ def shown(text: str) -> str:
     return text if text and text.isprintable() and text == text.strip() else repr(text)
 
 
-def _gs_problem(uri: str) -> str | None:
+def gs_problem(uri: str) -> str | None:
     """What makes a gs:// URI unusable before any request (its bucket's name, an unprintable character), or None."""
     name = uri.removeprefix("gs://").partition("/")[0]
     why = bucket_problem(name)
@@ -138,7 +138,7 @@ def _stage(text: str) -> stages.Stage:
 
 
 # fmt: off
-class _OneLineParser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     """argparse's parser whose refusals are one line naming the flag, exit 2: the usage is a --help away."""
 
     def error(self, message: str):  # type: ignore[override]  # argparse's NoReturn: exit() never returns
@@ -146,7 +146,7 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _OneLineParser(prog="python -m trainer.task", description="Train one stage of the codelab on MNIST: `python -m trainer.task --stage batchnorm`.")
+    p = OneLineParser(prog="python -m trainer.task", description="Train one stage of the codelab on MNIST: `python -m trainer.task --stage batchnorm`.")
     p.add_argument("--stage", type=_stage, default="batchnorm", help="softmax, dense, dropout, conv, batchnorm (the codelab's 1-5), fast or best (default: batchnorm)")
     p.add_argument("--list-stages", action="store_true", help="print the stages with their defaults and parameter counts, then exit")
     p.add_argument("--smoke", action="store_true", help="1 epoch on the small MNIST sample shipped in the package; no network")
@@ -230,7 +230,7 @@ def parse(argv: list[str] | None = None, environ: Mapping[str, str] | None = Non
     folders, sources = _outputs(args, env)
     for name, source in {"data_dir": "--data-dir", **sources}.items():
         folder = args.data_dir if name == "data_dir" else folders[name]
-        why = _gs_problem(folder) if folder.startswith("gs://") else None
+        why = gs_problem(folder) if folder.startswith("gs://") else None
         if why:  # before TensorFlow's client retries a malformed URL for minutes
             p.error(f"{source} {shown(folder)}: {why}")
     config = Config(

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from trainer import data, serving_contract
-from trainer.config import shown
+from trainer.config import OneLineParser, gs_problem, shown
 
 MAX_PIXELS = 40_000_000  # a 12-megapixel phone photo fits thrice; Pillow's own bomb check is at 89 million
 
@@ -93,8 +93,25 @@ def print_predictions(path: Path, digits, probabilities) -> None:
         print(f"{where}: {digit} ({probabilities[i][digit]:.1%})")
 
 
+def check_model_dir(model_dir: str) -> None:
+    """One line (DataError) for a --model-dir that cannot be an export, before TensorFlow loads: empty, a bucket no
+    name could be, a folder not here, or a job's folder, whose export is in model/ (the mistake most made)."""
+    if not model_dir.strip():
+        raise data.DataError(f"--model-dir {shown(model_dir)}: empty; pass the exported model's folder (JOB_DIR/model)")
+    if model_dir.startswith("gs://"):
+        if why := gs_problem(model_dir):
+            raise data.DataError(f"--model-dir {shown(model_dir)}: {why}")
+        return
+    folder = Path(model_dir)
+    if not folder.is_dir():
+        raise data.DataError(f"--model-dir {shown(model_dir)}: no such folder")
+    if not (folder / "saved_model.pb").exists() and (folder / "model" / "saved_model.pb").exists():
+        raise data.DataError(f"--model-dir {shown(model_dir)}: a job's folder; its export is in model/, so pass "
+                             f"--model-dir {folder / 'model'}")  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m trainer.predict", description=__doc__.splitlines()[0])
+    p = OneLineParser(prog="python -m trainer.predict", description=__doc__.splitlines()[0])
     p.add_argument("--model-dir", required=True, help="the exported SavedModel (a job's model dir)")
     p.add_argument("files", nargs="+", type=Path)
     return p
@@ -104,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         inputs = [(path, read_inputs(path)) for path in args.files]
+        check_model_dir(args.model_dir)
     except data.DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
