@@ -137,6 +137,8 @@ CASES |= {
     "train-replicas-huge": (["train", *CLOUD, "--replicas", "99999999999999999999", "--dry-run"], "argument --replicas: must be from 1 to 2147483647, got 99999999999999999999"),
     "tune-max-trials-huge": (["tune", *CLOUD, "--max-trials", "99999999999", "--dry-run"], "argument --max-trials: must be from 1 to 2147483647, got 99999999999"),
     "deploy-max-replicas-huge": (["deploy", *CLOUD, "--model-dir", "gs://demo-bucket/m", "--max-replicas", "2147483648"], "argument --max-replicas: must be from 1 to 2147483647"),
+    "serve-local-empty-model-dir": (["serve", "--local", "--model-dir", ""], "argument --model-dir: '' is not a folder"),
+    "serve-local-gs-model-dir": (["serve", "--local", "--model-dir", "gs://demo-bucket/m"], "argument --model-dir: gs://demo-bucket/m: serve --local mounts a folder on this machine; copy the model here first"),
     "train-empty-project": (["train", *CLOUD, "--project", "", "--dry-run"], "--project '': empty; pass a value, or drop the flag to use $PROJECT_ID"),
     "status-empty-region": (["status", *CLOUD, "123", "--region", ""], "--region '': empty; pass a value, or drop the flag to use $REGION"),
     "train-blank-tag": (["train", *CLOUD, "--tag", " ", "--dry-run"], "--tag ' ': empty; pass a value, or drop the flag to use $TAG"),

@@ -199,16 +199,18 @@ def test_a_server_without_a_model_exits_2_in_one_line_before_tensorflow_loads(tm
     [
         ({}, "AIP_STORAGE_URI is not set; "),
         ({"AIP_STORAGE_URI": "nowhere"}, "AIP_STORAGE_URI nowhere: no saved_model.pb there; "),
+        ({"AIP_STORAGE_URI": "JOB"}, "AIP_STORAGE_URI JOB: a job's folder, whose export is JOB/model: pass that"),
         ({"AIP_STORAGE_URI": "MODEL", "AIP_HTTP_PORT": "http"}, "AIP_HTTP_PORT 'http': not a port number; "),
         ({"AIP_STORAGE_URI": "MODEL", "AIP_HTTP_PORT": "0"}, "AIP_HTTP_PORT '0': not a port number; "),
         ({"AIP_STORAGE_URI": "MODEL", "AIP_HTTP_PORT": "65536"}, "AIP_HTTP_PORT '65536': not a port number; "),
     ],
 )
 def test_settings_the_server_cannot_serve_with_are_one_line(env, message, dense_model):
-    env = {k: str(dense_model) if v == "MODEL" else v for k, v in env.items()}
+    folders = {"MODEL": str(dense_model), "JOB": str(dense_model.parent)}
+    env = {k: folders.get(v, v) for k, v in env.items()}
     with pytest.raises(server_module.ServerError) as refused:
         server_module.settings(env)
-    assert str(refused.value).startswith(message)
+    assert str(refused.value).startswith(message.replace("JOB", folders["JOB"]))
     one_line(refused.value)
     assert server_module.settings({"AIP_STORAGE_URI": str(dense_model)}) == (str(dense_model), 8080)
     assert server_module.settings({"AIP_STORAGE_URI": "gs://b/model", "AIP_HTTP_PORT": "7"}) == ("gs://b/model", 7)

@@ -173,6 +173,17 @@ def test_serve_local_names_a_folder_with_a_line_break_quoted_on_one_line(tmp_pat
     assert str(refused.value).startswith(f"--model-dir {str(folder)!r}: no saved_model.pb there; ")
 
 
+def test_serve_local_given_a_jobs_folder_names_its_export(tmp_path):
+    """The mistake most made: JOB_DIR for JOB_DIR/model; the line names the folder to pass."""
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "saved_model.pb").write_bytes(b"")
+    with pytest.raises(SubmitError) as refused:
+        serve_local.check_saved_model(tmp_path)
+    assert (
+        str(refused.value) == f"--model-dir {tmp_path}: a job's folder, whose export is {tmp_path / 'model'}: pass that"
+    )
+
+
 @pytest.fixture(scope="session")  # once per worker, as deployed
 def failed(vertex):
     """A 2-replica job whose trainer fails at once (its data folder is missing: a /gcs/ path, which the launcher

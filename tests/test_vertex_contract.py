@@ -227,7 +227,8 @@ def test_predict_refuses_a_model_folder_that_cannot_be_an_export_in_one_line_nam
     for model_dir, why in [
         ("", "empty; pass the exported model's folder (JOB_DIR/model)"),
         (str(tmp_path / "gone"), "no such folder"),
-        (str(job), f"a job's folder; its export is in model/, so pass --model-dir {job / 'model'}"),
+        (str(job), f"a job's folder, whose export is {job / 'model'}: pass that"),
+        (str(tmp_path), "no saved_model.pb there; pass the model folder a run wrote (JOB_DIR/model)"),
         ("gs://UPPER/model", "UPPER is not a bucket name"),
     ]:
         assert predict.main(["--model-dir", model_dir, str(png)]) == 2

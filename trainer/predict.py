@@ -105,9 +105,8 @@ def check_model_dir(model_dir: str) -> None:
     folder = Path(model_dir)
     if not folder.is_dir():
         raise data.DataError(f"--model-dir {shown(model_dir)}: no such folder")
-    if not (folder / "saved_model.pb").exists() and (folder / "model" / "saved_model.pb").exists():
-        raise data.DataError(f"--model-dir {shown(model_dir)}: a job's folder; its export is in model/, so pass "
-                             f"--model-dir {folder / 'model'}")  # fmt: skip
+    if not serving_contract.has_saved_model(folder):
+        raise data.DataError(f"--model-dir {shown(model_dir)}: {serving_contract.not_an_export(folder)}")
 
 
 def build_parser() -> argparse.ArgumentParser:

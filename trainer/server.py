@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from trainer.config import shown
-from trainer.serving_contract import EXPORTED_MODEL, HTTP_PORT, ROUTES, has_saved_model
+from trainer.serving_contract import EXPORTED_MODEL, HTTP_PORT, ROUTES, has_saved_model, not_an_export
 
 RUN_WROTE = f"set it to {EXPORTED_MODEL}, as Vertex AI does"
 
@@ -36,7 +36,7 @@ def settings(env: Mapping[str, str]) -> tuple[str, int]:
     if not uri:
         raise ServerError(f"AIP_STORAGE_URI is not set; {RUN_WROTE}")
     if not uri.startswith("gs://") and not has_saved_model(Path(uri)):
-        raise ServerError(f"AIP_STORAGE_URI {shown(uri)}: no saved_model.pb there; {RUN_WROTE}")
+        raise ServerError(f"AIP_STORAGE_URI {shown(uri)}: {not_an_export(Path(uri), RUN_WROTE)}")
     port = env.get("AIP_HTTP_PORT", str(HTTP_PORT))
     if not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
         raise ServerError(f"AIP_HTTP_PORT {port!r}: not a port number; give one from 1 to 65535")

@@ -46,6 +46,14 @@ def has_saved_model(folder: Path) -> bool:
     return (folder / "saved_model.pb").is_file()
 
 
+def not_an_export(folder: Path, fix: str = f"pass {EXPORTED_MODEL}") -> str:
+    """Why a local folder without saved_model.pb cannot be served, and what to do: a job's own folder (the mistake
+    most made) names its model/; anything else gets the fix."""
+    if has_saved_model(folder / "model"):
+        return f"a job's folder, whose export is {folder / 'model'}: pass that"
+    return f"no saved_model.pb there; {fix}"
+
+
 def decode_json(body: bytes | str, where: str) -> object:
     """A JSON document, by orjson: invalid UTF-8, NaN or Infinity literals, numbers beyond a double and nesting
     deeper than 1,024 levels are refused (DataError naming where), never a RecursionError."""

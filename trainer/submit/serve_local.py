@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 
 from trainer.config import shown
-from trainer.serving_contract import EXPORTED_MODEL, ROUTES, has_saved_model
+from trainer.serving_contract import ROUTES, has_saved_model, not_an_export
 from trainer.submit import container
 from trainer.submit.errors import SubmitError
 
@@ -37,7 +37,7 @@ def _stop(signum, frame) -> None:
 def check_saved_model(model_dir: Path) -> None:
     """A folder the server can load: one line (exit 2) for anything else, before podman is asked for anything."""
     if not has_saved_model(model_dir):
-        raise SubmitError(f"--model-dir {shown(str(model_dir))}: no saved_model.pb there; pass {EXPORTED_MODEL}")
+        raise SubmitError(f"--model-dir {shown(str(model_dir))}: {not_an_export(model_dir)}")
 
 
 def serve(model_dir: Path, port: int, image: str) -> int:

@@ -6,6 +6,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
+from trainer.config import shown
 from trainer.submit.commands.shared import count, folder, timestamped
 from trainer.submit.machines import check_replicas
 from trainer.submit.settings import trainer_config
@@ -28,11 +29,19 @@ class LocalServer:
     image: str
 
 
+def local_model(text: str) -> Path:
+    """serve --local's --model-dir: a folder on this machine, which podman mounts; not blank, not gs://."""
+    if text.startswith("gs://"):
+        raise argparse.ArgumentTypeError(f"{shown(text)}: serve --local mounts a folder on this machine; copy the "
+                                         f"model here first (gcloud storage cp -r {shown(text)} .)")  # fmt: skip
+    return folder(text)
+
+
 # fmt: off
 def add_serve(sub: argparse._SubParsersAction) -> None:
     serve = sub.add_parser("serve", help="run the serving image here (podman) as Vertex AI runs it on an endpoint")
     serve.add_argument("--local", action="store_true", required=True, help="here, in the image built by build --local --serving")
-    serve.add_argument("--model-dir", type=Path, required=True, help="an exported model folder, e.g. runs/batchnorm/model")
+    serve.add_argument("--model-dir", type=local_model, required=True, help="an exported model folder, e.g. runs/batchnorm/model")
     serve.add_argument("--port", type=count(1, 65535), default=8080, help="the port it listens on, AIP_HTTP_PORT (default: %(default)s)")
     serve.set_defaults(options=server, run=run_server, has_dry_run=False, takes_trainer_flags=False)
 
