@@ -122,9 +122,9 @@ def _decay(text: str) -> float:
     return value
 
 
-def _folder(text: str) -> str:
-    """A folder flag's value: a blank one (`--model-dir "$UNSET"`) is refused, not taken for the current folder or
-    replaced by the environment's or the default folder."""
+def folder(text: str) -> str:
+    """An argparse type for a folder flag that has a default (the trainer's, the launcher's --output-dir): a blank
+    one (`--model-dir "$UNSET"`) is refused, not taken for the current folder or replaced by the default."""
     if not text.strip():
         raise argparse.ArgumentTypeError(f"{shown(text)} is not a folder; pass one, or drop the flag for the default")
     return text
@@ -151,12 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list-stages", action="store_true", help="print the stages with their defaults and parameter counts, then exit")
     p.add_argument("--smoke", action="store_true", help="1 epoch on the small MNIST sample shipped in the package; no network")
     io = p.add_argument_group("data and outputs (local paths, gs:// or /gcs/ URIs)")
-    io.add_argument("--data-dir", type=_folder, default=data.DEFAULT_DATA_DIR, help="the four MNIST files (default: %(default)s)")
-    io.add_argument("--cache-dir", type=lambda text: Path(_folder(text)), default=data.DEFAULT_CACHE_DIR, help="where files downloaded from Cloud Storage are kept (default: %(default)s)")
-    io.add_argument("--job-dir", type=_folder, help="metrics.json and plots (default: the parent of $AIP_MODEL_DIR, else runs/STAGE)")
-    io.add_argument("--model-dir", type=_folder, help="the exported SavedModel and model.keras (default: $AIP_MODEL_DIR, else JOB_DIR/model)")
-    io.add_argument("--checkpoint-dir", type=_folder, help="backups to resume from after preemption (default: $AIP_CHECKPOINT_DIR, else JOB_DIR/checkpoints)")
-    io.add_argument("--tensorboard-dir", type=_folder, help="TensorBoard events (default: $AIP_TENSORBOARD_LOG_DIR, else JOB_DIR/logs)")
+    io.add_argument("--data-dir", type=folder, default=data.DEFAULT_DATA_DIR, help="the four MNIST files (default: %(default)s)")
+    io.add_argument("--cache-dir", type=lambda text: Path(folder(text)), default=data.DEFAULT_CACHE_DIR, help="where files downloaded from Cloud Storage are kept (default: %(default)s)")
+    io.add_argument("--job-dir", type=folder, help="metrics.json and plots (default: the parent of $AIP_MODEL_DIR, else runs/STAGE)")
+    io.add_argument("--model-dir", type=folder, help="the exported SavedModel and model.keras (default: $AIP_MODEL_DIR, else JOB_DIR/model)")
+    io.add_argument("--checkpoint-dir", type=folder, help="backups to resume from after preemption (default: $AIP_CHECKPOINT_DIR, else JOB_DIR/checkpoints)")
+    io.add_argument("--tensorboard-dir", type=folder, help="TensorBoard events (default: $AIP_TENSORBOARD_LOG_DIR, else JOB_DIR/logs)")
     io.add_argument("--hypertune-metric", type=_metric_id, default="accuracy", help="the tag validation accuracy is reported under; must match the study's metricId (default: %(default)s)")
     io.add_argument("--no-plots", dest="plots", action="store_false", help="do not write the PNG plots")
     dist = p.add_argument_group("distribution and speed")

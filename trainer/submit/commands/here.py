@@ -30,11 +30,14 @@ class LocalServer:
 
 
 def local_model(text: str) -> Path:
-    """serve --local's --model-dir: a folder on this machine, which podman mounts; not blank, not gs://."""
+    """serve --local's --model-dir (required, so no default to fall back to): a folder on this machine, which podman
+    mounts; not blank, not gs://."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"{shown(text)} is not a folder; pass the exported model's (JOB_DIR/model)")
     if text.startswith("gs://"):
         raise argparse.ArgumentTypeError(f"{shown(text)}: serve --local mounts a folder on this machine; copy the "
                                          f"model here first (gcloud storage cp -r {shown(text)} .)")  # fmt: skip
-    return folder(text)
+    return Path(text)
 
 
 # fmt: off

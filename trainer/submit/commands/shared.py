@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from trainer import config
 from trainer.config import shown
 from trainer.submit import scheduling
 from trainer.submit.errors import SubmitError
@@ -45,6 +46,8 @@ def count(least: int, most: int | None = None):
     """An argparse type for a whole number in [least, most]: 0 or -1 replicas is refused, never taken as 1; above
     most (by default the API's int32 limit) refused here, not a protobuf traceback when the request is built."""
 
+    top = INT32_MAX if most is None else most
+
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -52,18 +55,17 @@ def count(least: int, most: int | None = None):
             raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
         if value < least and most is None:
             raise argparse.ArgumentTypeError(f"must be at least {least}, got {shown(text)}")
-        if value < least or value > (most or INT32_MAX):
-            raise argparse.ArgumentTypeError(f"must be from {least} to {most or INT32_MAX}, got {shown(text)}")
+        if not least <= value <= top:
+            raise argparse.ArgumentTypeError(f"must be from {least} to {top}, got {shown(text)}")
         return value
 
     return parse
 
 
 def folder(text: str) -> Path:
-    """An argparse type for a folder here: an empty one would be the current folder, which no one means."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError(f"{shown(text)} is not a folder; pass one (e.g. runs/sweep)")
-    return Path(text)
+    """An argparse type for a folder here with a default: an empty one would be the current folder, which no one
+    means (the trainer's own check)."""
+    return Path(config.folder(text))
 
 
 def given_or(given: str | None, default: str) -> str:
