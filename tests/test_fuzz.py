@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 
-from trainer import config, data, predict, server, serving_contract
+from trainer import data, predict, server, serving_contract, values
 
 pytestmark = pytest.mark.fuzz
 
@@ -332,6 +332,6 @@ def test_any_model_dir_given_to_predict_is_checked_or_refused_in_one_printable_l
         predict.check_model_dir(text)
     except data.DataError as e:
         one_line(e)
-        assert str(e).startswith(f"--model-dir {config.shown(text)}: ") and str(e).isprintable(), e
+        assert str(e).startswith(f"--model-dir {values.shown(text)}: ") and str(e).isprintable(), e
         return
-    assert Path(text).is_dir() or (text.startswith("gs://") and config.gs_problem(text) is None)
+    assert Path(text).is_dir() or (text.startswith("gs://") and values.gs_problem(text) is None)

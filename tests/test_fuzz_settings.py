@@ -1,7 +1,7 @@
 """Property-based tests (Hypothesis) over the launcher's parsers of outside input and hptuning.yaml: --labels, the
 settings (project, bucket, repository, image, tag, image URI, service account), TF_CONFIG and CLUSTER_SPEC,
 --timeout and --max-wait, job and endpoint IDs, the number flags, the tuning study's file, the Cloud Storage places
-(deploy's --model-dir, batch-predict's --input and --output). Any input parses to a
+(deploy's --model-dir, batch-predict's --input and --output), serve --local's --model-dir. Any input parses to a
 valid value or is refused in one line; never another exception. test_fuzz.py has the data readers.
 """
 
@@ -20,8 +20,9 @@ from conftest import one_line
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from trainer import cluster, config, paths
+from trainer import cluster, config, paths, values
 from trainer.submit import batch, gcloud_config, machines, names, registry, scheduling, serving, settings, study, vertex
+from trainer.submit.commands.here import local_model
 from trainer.submit.commands.shared import INT32_MAX, count, folder
 from trainer.submit.errors import SubmitError
 
@@ -58,7 +59,7 @@ def test_any_duration_parses_to_seconds_within_30_days_or_is_one_line(text, zero
         value = scheduling.seconds("--timeout", text, zero=zero)
     except SubmitError as e:
         one_line(e)
-        assert str(e).startswith(f"--timeout {config.shown(text)}: ")
+        assert str(e).startswith(f"--timeout {values.shown(text)}: ")
         return
     assert (0 if zero else 1) <= value <= scheduling.LONGEST
 
@@ -89,14 +90,31 @@ def test_any_output_dir_flag_is_the_folder_given_or_refused_in_one_line(text):
         taken = folder(text)
     except argparse.ArgumentTypeError as e:
         one_line(e)
-        assert not text.strip() and str(e).startswith(f"{config.shown(text)} is not a folder"), e
+        assert not text.strip() and str(e).startswith(f"{values.shown(text)} is not a folder"), e
         return
     assert text.strip() and taken == Path(text)
 
 
+@given(text=st.one_of(st.text(max_size=20), st.text(max_size=20).map(lambda s: "gs://" + s)))
+@example(text="")
+@example(text="\t")
+@example(text="gs://demo-bucket/model")
+def test_any_model_dir_given_to_serve_local_is_a_folder_here_or_refused_in_one_line(text):
+    """serve --local's --model-dir is required, so a blank one has no default to fall back on, and podman mounts
+    only a folder on this machine: a gs:// one is refused with the copy command that brings it here."""
+    try:
+        taken = local_model(text)
+    except argparse.ArgumentTypeError as e:
+        one_line(e)
+        assert str(e).startswith(values.shown(text)), e
+        assert not text.strip() or (text.startswith("gs://") and "gcloud storage cp -r" in str(e)), e
+        return
+    assert text.strip() and not text.startswith("gs://") and taken == Path(text)
+
+
 @pytest.mark.parametrize(
     "parse",
-    [config._positive(float), config._positive(int), config._seed, config._fraction, count(0), count(1, 8)],
+    [values.positive(float), values.positive(int), values.seed, values.fraction, count(0), count(1, 8)],
 )
 @given(text=st.one_of(st.text(max_size=12), st.floats().map(str), st.integers().map(str)))
 @example(text="inf")
@@ -158,7 +176,7 @@ def test_any_cloud_storage_place_is_taken_as_given_or_named_quoted_in_one_line(t
             found = check(text)
         except SubmitError as e:
             one_line(e)
-            assert str(e).startswith(f"{flag} {config.shown(text)}: ") and str(e).isprintable(), e
+            assert str(e).startswith(f"{flag} {values.shown(text)}: ") and str(e).isprintable(), e
             continue
         assert text.startswith("gs://") and (found is None or text.startswith(f"gs://{found[0]}"))
 
@@ -192,7 +210,7 @@ def test_any_setting_is_taken_into_valid_image_uris_or_refused_naming_its_flag_i
     except SubmitError as e:
         one_line(e)
         flag = f"--{name.replace('_', '-')}"
-        assert str(e).startswith(f"{flag} {config.shown(text)}: "), e
+        assert str(e).startswith(f"{flag} {values.shown(text)}: "), e
         return
     for kind in ("training", "tpu", "serving"):
         uri = s.image_uri(kind)
@@ -253,7 +271,7 @@ def test_any_gs_folder_given_to_the_trainer_is_taken_with_a_valid_bucket_or_refu
             c = config.from_flags(["--stage", "dense", flag, text], environ={})
     except SystemExit as e:
         last = err.getvalue().strip().splitlines()[-1]
-        assert e.code == 2 and last.startswith(f"python -m trainer.task: error: {flag} {config.shown(text)}: "), last
+        assert e.code == 2 and last.startswith(f"python -m trainer.task: error: {flag} {values.shown(text)}: "), last
         return
     taken = getattr(c, flag[2:].replace("-", "_"))
     assert taken.isprintable() and paths.bucket_problem(taken[5:].partition("/")[0]) is None
@@ -270,7 +288,7 @@ def test_any_display_name_is_taken_as_vertex_ai_allows_or_refused_in_one_line(te
     except SubmitError as e:
         one_line(e)
         only_spaces = text and not text.strip() and str(e) == "--display-name: only spaces; pass a name"
-        assert str(e).startswith(f"--display-name {config.shown(text)}: ") or only_spaces, e
+        assert str(e).startswith(f"--display-name {values.shown(text)}: ") or only_spaces, e
         return
     assert 1 <= len(text) <= 128 and text.isprintable() and '"' not in text and "\\" not in text
     assert text.strip() != "", "a name of only spaces was taken"
@@ -283,7 +301,7 @@ def test_any_serving_machine_type_is_in_the_compute_table_or_refused_in_one_line
         machines.check_serving_machine("--machine-type", text)
     except SubmitError as e:
         one_line(e)
-        assert str(e).startswith(f"--machine-type {config.shown(text)}: ")
+        assert str(e).startswith(f"--machine-type {values.shown(text)}: ")
         return
     assert machines.CPU_MACHINE.match(text) or text in machines.GPU_MACHINES
 
@@ -314,7 +332,7 @@ def test_any_training_machine_is_in_the_compute_table_or_refused_naming_the_flag
         machine = machines.machine_spec(machine_type, accelerator_type, count)
     except SubmitError as e:
         one_line(e)
-        assert str(e).startswith((f"--machine-type {config.shown(machine_type)}", "--accelerator-")), e
+        assert str(e).startswith((f"--machine-type {values.shown(machine_type)}", "--accelerator-")), e
         assert "None" not in str(e) or "None" in machine_type + (accelerator_type or ""), e
         return
     spec = machine.spec
@@ -330,10 +348,10 @@ def test_any_training_machine_is_in_the_compute_table_or_refused_naming_the_flag
 @example(text="")
 def test_any_hypertune_metric_is_a_metric_id_or_refused_in_one_line(text):
     try:
-        value = config._metric_id(text)
+        value = values.metric_id(text)
     except argparse.ArgumentTypeError as e:
         one_line(e)
-        assert str(e).endswith(f"got {config.shown(text)}"), e
+        assert str(e).endswith(f"got {values.shown(text)}"), e
         return
     assert value == text and text and text.isprintable() and not any(c.isspace() for c in text)
 

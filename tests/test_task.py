@@ -16,9 +16,10 @@ from trainer import config, data, models, task, train
 
 
 @pytest.mark.parametrize("stage", list(models.STAGES))
-def test_every_stage_builds_trains_and_evaluates(stage, tmp_path):
+def test_every_stage_builds_trains_and_evaluates(stage, tmp_path, capsys):
     argv = ["--stage", stage, "--data-dir", str(SAMPLE_DIR), "--job-dir", str(tmp_path), "--no-plots", *TINY]
     assert task.main(argv) == 0
+    assert f"done: stage {stage}, 1 epoch, test accuracy " in capsys.readouterr().out  # TINY: one epoch, singular
     metrics = read_metrics(tmp_path)
     assert metrics["stage"] == stage
     assert metrics["data"] == {"data_dir": str(SAMPLE_DIR), "train_images": 512, "test_images": 500}
@@ -44,6 +45,23 @@ def test_flags_override_the_stage_defaults():
         0.666,
         0.3,
     )
+
+
+@pytest.mark.parametrize(
+    "argv, note",
+    [
+        (["--smoke"], ""),
+        (["--smoke", "--epochs", "5"], "--epochs 5 not used"),
+        (["--smoke", "--data-dir", "/data/mnist"], "--data-dir /data/mnist not used"),
+        (["--smoke", "--epochs=10", "--data-dir", " x"], "--epochs 10 and --data-dir ' x' not used"),
+    ],
+)
+def test_smoke_trains_one_epoch_on_the_sample_and_names_the_flags_it_sets_aside(argv, note, capsys):
+    """tune --local --smoke runs trials whose study file passes --epochs, so --smoke wins; it says so on stderr."""
+    smoke = config.from_flags(argv)
+    assert (smoke.epochs, smoke.data_dir) == (1, str(data.SAMPLE_DIR))
+    err = capsys.readouterr().err
+    assert err == (f"note: --smoke trains 1 epoch on the package's sample; {note}\n" if note else "")
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ import tensorflow as tf
 from conftest import REPO, SAMPLE_DIR, read_metrics, run_in_process, run_trainer, tf_config
 from PIL import Image
 
-from trainer import config, data, predict
+from trainer import config, data, predict, values
 
 EPOCHS = 2
 CLUSTER = {"chief": ["127.0.0.1:2222"], "worker": ["127.0.0.1:2223"]}
@@ -233,7 +233,7 @@ def test_predict_refuses_a_model_folder_that_cannot_be_an_export_in_one_line_nam
     ]:
         assert predict.main(["--model-dir", model_dir, str(png)]) == 2
         err = capsys.readouterr().err
-        assert err.startswith(f"error: --model-dir {config.shown(model_dir)}: {why}") and err.count("\n") == 1, err
+        assert err.startswith(f"error: --model-dir {values.shown(model_dir)}: {why}") and err.count("\n") == 1, err
 
 
 def test_predicts_usage_errors_are_one_line(capsys):

@@ -7,15 +7,15 @@ else Vertex AI's variable (AIP_MODEL_DIR, AIP_CHECKPOINT_DIR, AIP_TENSORBOARD_LO
 from __future__ import annotations
 
 import argparse
-import math
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trainer import data, distribution, stages
+from trainer import data, distribution, stages, values
 from trainer import training_contract as contract
-from trainer.paths import bucket_problem, join
+from trainer.paths import join
 
 
 @dataclass(frozen=True)
@@ -53,111 +53,20 @@ class Config:
     sources: Mapping[str, str] = field(default_factory=dict)
 
 
-def shown(text: str) -> str:
-    """A user's value as an error line shows it: as typed, or quoted with escapes when it is empty, starts or ends
-    with a space or holds a line break or another unprintable character, so that the error stays one line and names
-    what was given."""
-    return text if text and text.isprintable() and text == text.strip() else repr(text)
-
-
-def gs_problem(uri: str) -> str | None:
-    """What makes a gs:// URI unusable before any request (its bucket's name, an unprintable character), or None."""
-    name = uri.removeprefix("gs://").partition("/")[0]
-    why = bucket_problem(name)
-    if why:
-        return f"{shown(name)} is not a bucket name ({why})"
-    return None if uri.isprintable() else "holds a line break or another unprintable character"
-
-
-def _metric_id(text: str) -> str:
-    """A metric ID as Vertex AI's StudySpec.MetricSpec takes it: not empty, no whitespace (nor anything unprintable)."""
-    if not text or not text.isprintable() or any(c.isspace() for c in text):
-        raise argparse.ArgumentTypeError(
-            f"not a metric ID (characters without whitespace), got {shown(text) or repr(text)}"
-        )
-    return text
-
-
-def _positive(kind):
-    """A parser for numbers > 0. Integers may be written 64.0: tuning services send discrete values as floats."""
-
-    def parse(text: str):
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not math.isfinite(value):  # inf would train to NaN; nan compares false with everything
-            raise argparse.ArgumentTypeError(f"must be a finite number, got {shown(text)}")
-        if kind is int and not value.is_integer():
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {shown(text)}")
-        return kind(value)
-
-    return parse
-
-
-def _seed(text: str) -> int:
-    """A seed numpy and TensorFlow both take: a whole number in [0, 2**32)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"must be between 0 and {2**32 - 1}, got {shown(text)}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    value = _positive(float)(text)
-    if not value < 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {shown(text)}")
-    return value
-
-
-def _decay(text: str) -> float:
-    value = _positive(float)(text)
-    if not value <= 1:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {shown(text)}")
-    return value
-
-
-def folder(text: str) -> str:
-    """An argparse type for a folder flag that has a default (the trainer's, the launcher's --output-dir): a blank
-    one (`--model-dir "$UNSET"`) is refused, not taken for the current folder or replaced by the default."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError(f"{shown(text)} is not a folder; pass one, or drop the flag for the default")
-    return text
-
-
-def _stage(text: str) -> stages.Stage:
-    try:
-        return stages.resolve_stage(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
 # fmt: off
-class OneLineParser(argparse.ArgumentParser):
-    """argparse's parser whose refusals are one line naming the flag, exit 2: the usage is a --help away."""
-
-    def error(self, message: str):  # type: ignore[override]  # argparse's NoReturn: exit() never returns
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = OneLineParser(prog="python -m trainer.task", description="Train one stage of the codelab on MNIST: `python -m trainer.task --stage batchnorm`.")
-    p.add_argument("--stage", type=_stage, default="batchnorm", help="softmax, dense, dropout, conv, batchnorm (the codelab's 1-5), fast or best (default: batchnorm)")
+    p = values.OneLineParser(prog="python -m trainer.task", description="Train one stage of the codelab on MNIST: `python -m trainer.task --stage batchnorm`.")
+    p.add_argument("--stage", type=values.stage, default="batchnorm", help="softmax, dense, dropout, conv, batchnorm (the codelab's 1-5), fast or best (default: batchnorm)")
     p.add_argument("--list-stages", action="store_true", help="print the stages with their defaults and parameter counts, then exit")
     p.add_argument("--smoke", action="store_true", help="1 epoch on the small MNIST sample shipped in the package; no network")
     io = p.add_argument_group("data and outputs (local paths, gs:// or /gcs/ URIs)")
-    io.add_argument("--data-dir", type=folder, default=data.DEFAULT_DATA_DIR, help="the four MNIST files (default: %(default)s)")
-    io.add_argument("--cache-dir", type=lambda text: Path(folder(text)), default=data.DEFAULT_CACHE_DIR, help="where files downloaded from Cloud Storage are kept (default: %(default)s)")
-    io.add_argument("--job-dir", type=folder, help="metrics.json and plots (default: the parent of $AIP_MODEL_DIR, else runs/STAGE)")
-    io.add_argument("--model-dir", type=folder, help="the exported SavedModel and model.keras (default: $AIP_MODEL_DIR, else JOB_DIR/model)")
-    io.add_argument("--checkpoint-dir", type=folder, help="backups to resume from after preemption (default: $AIP_CHECKPOINT_DIR, else JOB_DIR/checkpoints)")
-    io.add_argument("--tensorboard-dir", type=folder, help="TensorBoard events (default: $AIP_TENSORBOARD_LOG_DIR, else JOB_DIR/logs)")
-    io.add_argument("--hypertune-metric", type=_metric_id, default="accuracy", help="the tag validation accuracy is reported under; must match the study's metricId (default: %(default)s)")
+    io.add_argument("--data-dir", type=values.folder, default=data.DEFAULT_DATA_DIR, help="the four MNIST files (default: %(default)s)")
+    io.add_argument("--cache-dir", type=lambda text: Path(values.folder(text)), default=data.DEFAULT_CACHE_DIR, help="where files downloaded from Cloud Storage are kept (default: %(default)s)")
+    io.add_argument("--job-dir", type=values.folder, help="metrics.json and plots (default: the parent of $AIP_MODEL_DIR, else runs/STAGE)")
+    io.add_argument("--model-dir", type=values.folder, help="the exported SavedModel and model.keras (default: $AIP_MODEL_DIR, else JOB_DIR/model)")
+    io.add_argument("--checkpoint-dir", type=values.folder, help="backups to resume from after preemption (default: $AIP_CHECKPOINT_DIR, else JOB_DIR/checkpoints)")
+    io.add_argument("--tensorboard-dir", type=values.folder, help="TensorBoard events (default: $AIP_TENSORBOARD_LOG_DIR, else JOB_DIR/logs)")
+    io.add_argument("--hypertune-metric", type=values.metric_id, default="accuracy", help="the tag validation accuracy is reported under; must match the study's metricId (default: %(default)s)")
     io.add_argument("--no-plots", dest="plots", action="store_false", help="do not write the PNG plots")
     dist = p.add_argument_group("distribution and speed")
     dist.add_argument("--distribute", choices=distribution.STRATEGIES, default="auto",
@@ -166,19 +75,19 @@ def build_parser() -> argparse.ArgumentParser:
                       help="what the job was given (./submit.sh passes it): gpu or tpu fail at once when TensorFlow cannot see it (default: auto)")
     dist.add_argument("--tpu", help="TPU name or address for TPUStrategy (default: $TPU_NAME, or the local TPU VM)")
     dist.add_argument("--precision", choices=distribution.PRECISIONS, default="auto", help="auto: bfloat16 on TPU and on CPUs with native bfloat16, float16 on GPUs with tensor cores, else float32")
-    dist.add_argument("--steps-per-execution", type=_positive(int), help="training steps per call into TensorFlow (default: 50 on TPU, else 8)")
+    dist.add_argument("--steps-per-execution", type=values.positive(int), help="training steps per call into TensorFlow (default: 50 on TPU, else 8)")
     dist.add_argument("--xla", choices=("auto", "on", "off"), default="auto", help="XLA compilation of the train step (auto: on GPU and TPU)")
     dist.add_argument("--scale-lr", action="store_true", help="multiply the learning rate by the number of replicas")
-    dist.add_argument("--peer-timeout", type=_positive(float), default=300.0, help="seconds a worker waits for its peers before failing (default: %(default)s)")
+    dist.add_argument("--peer-timeout", type=values.positive(float), default=300.0, help="seconds a worker waits for its peers before failing (default: %(default)s)")
     hp = p.add_argument_group("hyperparameters (default: the stage's codelab values)")
-    hp.add_argument("--epochs", type=_positive(int))
-    hp.add_argument("--batch-size", type=_positive(int), help="per replica; the global batch is this times the replicas")
-    hp.add_argument("--learning-rate", type=_positive(float))
-    hp.add_argument("--lr-decay", type=_decay, help="the lr is multiplied by this after every epoch")
-    hp.add_argument("--dropout", type=_fraction, help="dropout rate, for stages that have dropout layers")
-    hp.add_argument("--seed", type=_seed, default=1, help="seeds weights and shuffling (default: %(default)s)")
-    hp.add_argument("--train-size", type=_positive(int), help="train on the first N training images only")
-    hp.add_argument("--test-size", type=_positive(int), help="evaluate on the first N test images only")
+    hp.add_argument("--epochs", type=values.positive(int))
+    hp.add_argument("--batch-size", type=values.positive(int), help="per replica; the global batch is this times the replicas")
+    hp.add_argument("--learning-rate", type=values.positive(float))
+    hp.add_argument("--lr-decay", type=values.decay, help="the lr is multiplied by this after every epoch")
+    hp.add_argument("--dropout", type=values.fraction, help="dropout rate, for stages that have dropout layers")
+    hp.add_argument("--seed", type=values.seed, default=1, help="seeds weights and shuffling (default: %(default)s)")
+    hp.add_argument("--train-size", type=values.positive(int), help="train on the first N training images only")
+    hp.add_argument("--test-size", type=values.positive(int), help="evaluate on the first N test images only")
     return p
 # fmt: on
 
@@ -210,6 +119,20 @@ def _outputs(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[dict[str
     return folders, {**given, **derived}
 
 
+def _smoke(args: argparse.Namespace, hyper: dict) -> None:
+    """--smoke: 1 epoch on the package's sample, over --epochs and --data-dir. It wins rather than being refused
+    because `tune --local --smoke` runs a study file's trials, which pass their own --epochs; a note says what it
+    set aside, so that `--smoke --epochs 5` does not quietly train one epoch."""
+    set_aside = [f"--epochs {args.epochs}"] if args.epochs is not None else []
+    if args.data_dir != data.DEFAULT_DATA_DIR:
+        set_aside.append(f"--data-dir {values.shown(args.data_dir)}")
+    if set_aside:
+        print(
+            f"note: --smoke trains 1 epoch on the package's sample; {' and '.join(set_aside)} not used", file=sys.stderr
+        )
+    args.data_dir, hyper["epochs"] = str(data.SAMPLE_DIR), 1
+
+
 def parse(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> tuple[Config, argparse.Namespace]:
     """The Config for these flags and this environment, and the parsed flags (for --list-stages).
     Bad flags exit 2 with argparse's one-line message, naming the flag."""
@@ -226,13 +149,13 @@ def parse(argv: list[str] | None = None, environ: Mapping[str, str] | None = Non
         for name in ("epochs", "batch_size", "learning_rate", "lr_decay", "dropout")
     }
     if args.smoke:
-        args.data_dir, hyper["epochs"] = str(data.SAMPLE_DIR), 1
+        _smoke(args, hyper)
     folders, sources = _outputs(args, env)
     for name, source in {"data_dir": "--data-dir", **sources}.items():
         folder = args.data_dir if name == "data_dir" else folders[name]
-        why = gs_problem(folder) if folder.startswith("gs://") else None
+        why = values.gs_problem(folder) if folder.startswith("gs://") else None
         if why:  # before TensorFlow's client retries a malformed URL for minutes
-            p.error(f"{source} {shown(folder)}: {why}")
+            p.error(f"{source} {values.shown(folder)}: {why}")
     config = Config(
         stage=stage,
         **hyper,

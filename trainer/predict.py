@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from trainer import data, serving_contract
-from trainer.config import OneLineParser, gs_problem, shown
+from trainer.values import OneLineParser, gs_problem, shown
 
 MAX_PIXELS = 40_000_000  # a 12-megapixel phone photo fits thrice; Pillow's own bomb check is at 89 million
 

@@ -19,8 +19,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from trainer.config import shown
 from trainer.serving_contract import EXPORTED_MODEL, HTTP_PORT, ROUTES, has_saved_model, not_an_export
+from trainer.values import shown
 
 RUN_WROTE = f"set it to {EXPORTED_MODEL}, as Vertex AI does"
 

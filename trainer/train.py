@@ -87,6 +87,10 @@ class Watchers:
     hypertune: reporting.HypertuneReporter | None
 
 
+def _epochs(count: int) -> str:
+    return f"{count} epoch{'s' if count != 1 else ''}"
+
+
 def build_model(config: Config, placement: distribution.Placement, train_count: int) -> keras.Model:
     """The stage's model under the strategy, its learning-rate schedule spanning every step of the run."""
     total_steps = math.ceil(train_count / placement.global_batch) * config.epochs
@@ -100,8 +104,8 @@ def build_model(config: Config, placement: distribution.Placement, train_count: 
         )
     schedule = f"x {config.lr_decay:g}^epoch" if config.lr_decay is not None else "one-cycle"
     print(
-        f"stage {config.stage.number} {config.stage.name}: {model.count_params():,} parameters, {config.epochs} "
-        f"epochs, batch {placement.global_batch}, {config.stage.optimizer} lr {placement.learning_rate:g} {schedule}"
+        f"stage {config.stage.number} {config.stage.name}: {model.count_params():,} parameters, "
+        f"{_epochs(config.epochs)}, batch {placement.global_batch}, {config.stage.optimizer} lr {placement.learning_rate:g} {schedule}"
         + (f", dropout {config.dropout:g}" if config.dropout is not None else ""),
         flush=True,
     )
@@ -180,7 +184,7 @@ def publish(
     if role.is_chief:
         results.publish(config, result, w.hypertune, datasets.test_x[:100], datasets.test_y[:100])
     summary = (
-        f"done: stage {config.stage.name}, {config.epochs} epochs, test accuracy {result.test_accuracy:.2%}, "
+        f"done: stage {config.stage.name}, {_epochs(config.epochs)}, test accuracy {result.test_accuracy:.2%}, "
         f"{result.wall_seconds:.1f} s, {result.images_per_second:,.0f} images/s"
     )
     print(f"{summary}, outputs in {config.job_dir}" if role.is_chief else f"{summary} ({role.name})", flush=True)

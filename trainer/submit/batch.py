@@ -24,13 +24,13 @@ from google.cloud import aiplatform_v1, storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 
 from trainer import data
-from trainer.config import shown
 from trainer.predict import read_inputs
 from trainer.submit import names, serving, steps, vertex
 from trainer.submit.errors import SubmitError
 from trainer.submit.online import instances
 from trainer.submit.options import BatchOptions
 from trainer.submit.settings import Settings
+from trainer.values import shown
 
 INSTANCES = "instances.jsonl"
 RETRY_SECONDS = 20.0  # how long Cloud Storage requests are retried before the command gives up in one line

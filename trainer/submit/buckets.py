@@ -10,9 +10,9 @@ from google.auth.credentials import Credentials
 from google.cloud import storage
 
 from trainer import data
-from trainer.config import shown
 from trainer.submit.errors import SubmitError
 from trainer.submit.settings import Settings
+from trainer.values import shown
 
 WRITE = ["storage.objects.create", "storage.objects.get", "storage.objects.list"]  # what a job does in its bucket
 PUBLIC_MNIST = data.DEFAULT_DATA_DIR  # gs://cvdf-datasets/mnist/, the files TensorFlow's own tutorials read

@@ -15,10 +15,10 @@ import requests
 from google.api_core import exceptions
 
 import trainer.submit
-from trainer.config import shown
 from trainer.submit import errors
 from trainer.submit.commands import COMMANDS
 from trainer.submit.commands.shared import Parser, settings_of
+from trainer.values import shown
 
 
 def parser() -> argparse.ArgumentParser:

@@ -16,8 +16,8 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from trainer.config import shown
 from trainer.submit.errors import SubmitError
+from trainer.values import shown
 
 PROPERTIES = {"project": ("core", "project"), "region": ("ai", "region")}  # a setting -> gcloud's section, name
 CONFIGURATION_NAME = re.compile(r"[a-z][-a-z0-9]*")  # gcloud config configurations create's rule

@@ -10,10 +10,10 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from trainer.config import shown
 from trainer.submit import container
 from trainer.submit.errors import SubmitError
 from trainer.training_contract import IMAGE, VERTEX_POOLS, replica_environment
+from trainer.values import shown
 
 POOLS = list(VERTEX_POOLS)[:2]  # a job's pools: the chief's, then the other workers', as Vertex AI requires
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from trainer.config import shown
 from trainer.submit.errors import SubmitError
 from trainer.training_contract import IMAGE
+from trainer.values import shown
 
 # GPUs attached to N1 machines: count -> the most vCPUs the machine may have with that many.
 N1_GPUS = {

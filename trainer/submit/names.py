@@ -21,8 +21,8 @@ import urllib.parse
 from collections.abc import Callable
 
 from trainer import paths
-from trainer.config import shown
 from trainer.submit.errors import SubmitError
+from trainer.values import shown
 
 PROJECT = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
 REPOSITORY = re.compile(r"[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?")

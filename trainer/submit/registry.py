@@ -18,10 +18,10 @@ from google.api_core import exceptions
 from google.auth.credentials import Credentials
 from google.cloud import artifactregistry_v1
 
-from trainer.config import shown
 from trainer.submit import clients
 from trainer.submit.errors import SubmitError
 from trainer.submit.settings import Settings
+from trainer.values import shown
 
 DOCKER_IMAGE = re.compile(r"(?P<location>[a-z0-9-]+)-docker\.pkg\.dev/(?P<project>[^/]+)/(?P<repository>[^/]+)/"
                           r"(?P<image>[^:@]+):(?P<tag>[\w.-]+)")  # fmt: skip

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import re
 
-from trainer.config import shown
 from trainer.submit.errors import SubmitError
+from trainer.values import shown
 
 DEFAULT_TIMEOUT = "24h"
 SEVEN_DAYS = 7 * 24 * 3600

@@ -13,10 +13,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from trainer.config import shown
 from trainer.serving_contract import ROUTES, has_saved_model, not_an_export
 from trainer.submit import container
 from trainer.submit.errors import SubmitError
+from trainer.values import shown
 
 READY_SECONDS = 600  # loading TensorFlow and the model; far more than it takes
 

@@ -17,11 +17,11 @@ from google.api_core import exceptions
 from google.auth.credentials import Credentials
 from google.cloud import aiplatform
 
-from trainer.config import shown
 from trainer.submit import clients, names, prebuilt
 from trainer.submit.errors import SubmitError
 from trainer.submit.options import DeployOptions
 from trainer.submit.settings import Settings
+from trainer.values import shown
 
 
 def init_sdk(s: Settings, credentials: Credentials) -> None:

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 from trainer import config, data  # the trainer's flag parser and data files: no TensorFlow
 from trainer import training_contract as contract
-from trainer.config import shown
 from trainer.paths import in_cloud_storage, is_bucket_root
 from trainer.submit import gcloud_config, names, source
 from trainer.submit.errors import SubmitError
 from trainer.submit.regions import VERTEX_REGIONS
+from trainer.values import shown
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import yaml
 from google.cloud import aiplatform_v1
 from google.protobuf import json_format
 
-from trainer import config
+from trainer import config, values
 from trainer.submit.errors import SubmitError
 
 # The fields of a HyperparameterTuningJob that `gcloud ai hp-tuning-jobs create --config` takes from the
@@ -29,7 +29,7 @@ CONFIG_FIELDS = {
 def load_config(path: Path):
     """hptuning.yaml as `gcloud ai hp-tuning-jobs create --config` reads it: an aiplatform_v1.HyperparameterTuningJob,
     checked against the API's own message types (unknown fields are errors) and the trainer's flags."""
-    where = config.shown(str(path))  # the user's file name, quoted if it would break the error's one line
+    where = values.shown(str(path))  # the user's file name, quoted if it would break the error's one line
     try:
         doc = yaml.safe_load(path.read_bytes().decode("utf-8"))
     except OSError as e:

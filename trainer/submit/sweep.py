@@ -21,10 +21,10 @@ from pathlib import Path
 import optuna
 import sqlalchemy.exc
 
-from trainer.config import shown
 from trainer.submit import local
 from trainer.submit import study as studies
 from trainer.submit.errors import SubmitError
+from trainer.values import shown
 
 POLL_SECONDS = 0.2  # how often a running trial's metric file is read: a pruned trial stops within ~1 epoch
 

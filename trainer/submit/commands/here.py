@@ -6,10 +6,10 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainer.config import shown
 from trainer.submit.commands.shared import count, folder, timestamped
 from trainer.submit.machines import check_replicas
 from trainer.submit.settings import trainer_config
+from trainer.values import shown
 
 LOCAL_REPLICAS = 8  # `local --replicas`: each one a TensorFlow process of about 1 GB on this machine
 

@@ -11,14 +11,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from trainer import config
-from trainer.config import shown
+from trainer import values
 from trainer.submit import scheduling
 from trainer.submit.errors import SubmitError
 from trainer.submit.machines import Machine, machine_spec
 from trainer.submit.options import DeployOptions, JobOptions
 from trainer.submit.prebuilt import SERVING_TENSORFLOW
 from trainer.submit.settings import ENVIRONMENT, Settings, settings
+from trainer.values import shown
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -65,7 +65,7 @@ def count(least: int, most: int | None = None):
 def folder(text: str) -> Path:
     """An argparse type for a folder here with a default: an empty one would be the current folder, which no one
     means (the trainer's own check)."""
-    return Path(config.folder(text))
+    return Path(values.folder(text))
 
 
 def given_or(given: str | None, default: str) -> str:
