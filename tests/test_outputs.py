@@ -62,6 +62,34 @@ def test_a_bucket_root_is_refused_from_the_flag_or_the_vertex_variable(model_dir
     assert not (tmp_path / "job").exists()
 
 
+@pytest.mark.parametrize("model_dir", ["/", "//", "/./"])
+def test_the_root_folder_is_refused_for_the_model_before_anything_lists_it(model_dir, tmp_path, capsys, monkeypatch):
+    """An export replaces its folder; the root is the whole disk (it was a traceback from listing it, too)."""
+
+    def listed(folder):  # without the check, a walk of the whole disk: fail at once rather than hang
+        raise AssertionError(f"listed {folder}")
+
+    monkeypatch.setattr(storage, "list_files", listed)
+    assert task.main(["--smoke", "--job-dir", str(tmp_path / "job"), "--model-dir", model_dir]) == 2
+    assert last_error(capsys.readouterr().err).startswith(f"error: --model-dir {model_dir}: is the root folder; ")
+    monkeypatch.setenv("AIP_MODEL_DIR", model_dir)
+    assert task.main(["--smoke"]) == 2
+    assert last_error(capsys.readouterr().err).startswith(f"error: $AIP_MODEL_DIR {model_dir}: is the root folder; ")
+    assert not (tmp_path / "job").exists()
+
+
+def test_a_folder_in_place_of_the_tuning_metric_file_is_refused_before_training(tmp_path, capsys, monkeypatch):
+    """It failed after the first epoch (exit 1, "Is a directory"), the run's time lost."""
+    monkeypatch.setenv("CLOUD_ML_HP_METRIC_FILE", str(tmp_path))
+    assert task.main(["--smoke", "--job-dir", str(tmp_path / "job")]) == 2
+    out, err = capsys.readouterr()
+    assert last_error(err) == (
+        f"error: $CLOUD_ML_HP_METRIC_FILE {tmp_path}: is a folder; cloudml-hypertune writes the tuning metric to a "
+        "file, e.g. /tmp/hypertune/output.metrics (its default)"
+    )
+    assert "Epoch" not in out and not (tmp_path / "job").exists()
+
+
 def test_the_model_folder_may_not_also_hold_the_other_outputs(tmp_path, capsys):
     assert task.main(["--smoke", "--job-dir", str(tmp_path), "--model-dir", str(tmp_path)]) == 2
     assert last_error(capsys.readouterr().err) == (

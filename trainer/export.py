@@ -47,12 +47,18 @@ def _foreign(folder: str) -> list[str]:
     return [name for name in files if not _ours(name, listed)]
 
 
+def _is_root(folder: str) -> bool:
+    """/ (or //, /., ...): a local path whose folder is the file system's root."""
+    return not paths.in_cloud_storage(folder) and os.path.abspath(folder) in ("/", "//")
+
+
 def check_replaceable(model_dir: str) -> None:
     """Raise StorageError (a reason, without the location) unless model_dir may be replaced by an export, or when
     it cannot be looked at (no network, no such bucket, no permission)."""
-    if paths.is_bucket_root(model_dir):
+    root = "a bucket root" if paths.is_bucket_root(model_dir) else "the root folder" if _is_root(model_dir) else None
+    if root:  # checked before anything lists it: the root folder is the whole disk
         raise storage.StorageError(
-            "is a bucket root; every export replaces the model folder, so give it one of its own, "
+            f"is {root}; every export replaces the model folder, so give it one of its own, "
             f"e.g. {storage.join(model_dir, 'mnist/model')}"
         )
     try:

@@ -78,6 +78,9 @@ def check_outputs(config: Config, role: cluster.Role) -> None:
     checkpoints = Output(config.checkpoint_dir, config.sources.get("checkpoint_dir", "--checkpoint-dir"))
     if not role.is_chief:
         return check(None, [checkpoints])
+    if config.metric_file and tf.io.gfile.isdir(config.metric_file):  # else the first epoch's report fails
+        raise PreflightError(f"$CLOUD_ML_HP_METRIC_FILE {config.metric_file}: is a folder; cloudml-hypertune writes "
+                             "the tuning metric to a file, e.g. /tmp/hypertune/output.metrics (its default)")  # fmt: skip
     metric_folder = (
         Output(os.path.dirname(config.metric_file), "$CLOUD_ML_HP_METRIC_FILE")
         if config.metric_file

@@ -69,7 +69,7 @@ def list_files(folder: str) -> list[str]:
         return []
     found = []
     for parent, _, files in tf.io.gfile.walk(folder):
-        relative = os.path.relpath(parent.rstrip("/"), folder.rstrip("/"))
+        relative = os.path.relpath(parent.rstrip("/") or "/", folder.rstrip("/") or "/")
         found += [name if relative == "." else f"{relative}/{name}" for name in files]
     return sorted(found)
 
@@ -100,7 +100,7 @@ def probe(folder: str) -> None:
     path = join(folder, f"{PROBE_PREFIX}{uuid.uuid4().hex[:12]}")
     try:
         _check_bucket(folder)
-        top = folder.rstrip("/")  # the top folder this probe creates, if any
+        top = folder.rstrip("/") or "/"  # the top folder this probe creates, if any
         while os.path.dirname(top) not in ("", top, "gs:") and not tf.io.gfile.exists(os.path.dirname(top)):
             top = os.path.dirname(top)
         created = not tf.io.gfile.exists(top)
