@@ -147,3 +147,33 @@ def test_cloud_storage_out_of_reach_is_one_line_after_a_bounded_retry(vertex, wo
     code, out, err = _run(capsys, *argv)
     assert (code, err.count("\n")) == (2, 1) and len(vertex.requests) == sent, err
     assert err.startswith("error: cannot reach 127.0.0.1:1 (retried until the deadline): ConnectionError"), err
+
+
+@pytest.mark.parametrize(
+    "environ, flags, name",
+    [
+        ({}, [], "mnist"),
+        ({"MODEL_NAME": "digits"}, [], "digits"),
+        ({"MODEL_NAME": "digits"}, ["--model-name", "mine"], "mine"),
+    ],
+)
+def test_an_uploaded_model_is_named_by_model_name_else_the_variable_else_mnist(monkeypatch, environ, flags, name):
+    """--model-name has no argparse default, so that batch-predict can tell it was given (refused with --model)."""
+    monkeypatch.delenv("MODEL_NAME", raising=False)
+    for variable, value in environ.items():
+        monkeypatch.setenv(variable, value)
+    argv = ["batch-predict", *CLOUD, "--model-dir", "gs://demo-bucket/m", "--input", "gs://demo-bucket/a.png",
+            "--output", "gs://demo-bucket/o", *flags]  # fmt: skip
+    a, rest = cli.parser().parse_known_args(argv)
+    assert a.options(a, rest).batch.model_name == name
+
+
+@pytest.mark.parametrize(
+    "flags, endpoint, name",
+    [([], None, "mnist"), (["--endpoint", "7"], "7", "mnist"), (["--endpoint-name", "e"], None, "e")],
+)
+def test_deploy_goes_to_the_endpoint_given_else_the_one_named_else_mnist(flags, endpoint, name):
+    """--endpoint-name has no argparse default, so that deploy can tell it was given (refused with --endpoint)."""
+    a, rest = cli.parser().parse_known_args(["deploy", *CLOUD, "--model-dir", "gs://demo-bucket/m", *flags])
+    deploy = a.options(a, rest).deploy
+    assert (deploy.endpoint, deploy.endpoint_name) == (endpoint, name)

@@ -144,6 +144,11 @@ CASES |= {
     "train-blank-tag": (["train", *CLOUD, "--tag", " ", "--dry-run"], "--tag ' ': empty; pass a value, or drop the flag to use $TAG"),
     # Docker takes an uppercase first component for a registry host (distribution's splitDockerDomain)
     "train-image-uri-uppercase-host": (["train", *CLOUD, "--image-uri", "MyRegistry/mnist:1", "--dry-run"], "--image-uri MyRegistry/mnist:1: MyRegistry would be taken for a registry host, which has no dot"),
+    # A flag the other one makes unused (was: quietly unused)
+    "deploy-endpoint-and-name": (["deploy", *CLOUD, "--model-dir", "gs://demo-bucket/m", "--endpoint", "1", "--endpoint-name", "x"], "--endpoint 1 with --endpoint-name x: each names the endpoint to deploy to; drop one"),
+    "train-deploy-endpoint-and-default-name": (["train", *CLOUD, "--deploy", "--endpoint", "1", "--endpoint-name", "mnist", "--dry-run"], "--endpoint 1 with --endpoint-name mnist: each names"),
+    "batch-model-and-model-name": (["batch-predict", *CLOUD, "--model", "m", "--model-name", "n", "--input", "gs://demo-bucket/a.png", "--output", "gs://demo-bucket/o"], "--model-name n: only with --model-dir, whose model is uploaded first; --model m is in the Model Registry"),
+    "batch-model-and-serving-image": (["batch-predict", *CLOUD, "--model", "m@2", "--serving-image", "gcr.io/p/s:1", "--input", "gs://demo-bucket/a.png", "--output", "gs://demo-bucket/o"], "--serving-image gcr.io/p/s:1: only with --model-dir"),
 }  # fmt: skip
 
 

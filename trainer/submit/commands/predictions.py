@@ -20,8 +20,10 @@ from trainer.submit.commands.shared import (
     timestamped,
     where,
 )
+from trainer.submit.errors import SubmitError
 from trainer.submit.options import BatchOptions, DeployOptions
 from trainer.submit.settings import Settings
+from trainer.values import shown
 
 NO_DRY_RUN = {"has_dry_run": False, "takes_trainer_flags": False}  # each request depends on the answer before it
 
@@ -91,7 +93,7 @@ def add_batch_predict(sub: argparse._SubParsersAction) -> None:
     which.add_argument("--model", help="a model in the Model Registry, NAME or NAME@VERSION")
     batch.add_argument("--input", action="append", required=True, help="gs:// PNG, IDX (*idx3-ubyte[.gz]) or JSON-lines file, or a gs://.../ folder of them; repeat for more")
     batch.add_argument("--output", required=True, help="gs://BUCKET/PATH for the instances and Vertex AI's results")
-    batch.add_argument("--model-name", default=os.environ.get("MODEL_NAME", "mnist"), help="with --model-dir: its name in the Model Registry (default: $MODEL_NAME, else mnist)")
+    batch.add_argument("--model-name", help="with --model-dir: its name in the Model Registry (default: $MODEL_NAME, else mnist)")
     batch.add_argument("--serving-image", help="with --model-dir: as deploy's (default: this project's own)")
     batch.add_argument("--machine-type", default="n1-standard-2", help="default: %(default)s")
     batch.add_argument("--replicas", type=count(1), default=1, help="at most this many machines (default: %(default)s)")
@@ -139,9 +141,15 @@ def run_undeploy(o: OnEndpoint) -> int:
 
 
 def batch_command(a: argparse.Namespace, trainer_args: list[str]) -> BatchPredict:
+    upload_only = [f"{flag} {shown(value)}" for flag, value in (("--model-name", a.model_name),
+                                                                ("--serving-image", a.serving_image)) if value is not None]  # fmt: skip
+    if a.model is not None and upload_only:  # was: quietly unused
+        raise SubmitError(f"{' and '.join(upload_only)}: only with --model-dir, whose model is uploaded first; "
+                          f"--model {shown(a.model)} is in the Model Registry with its own name and image")  # fmt: skip
     s = settings_of(a, need_bucket=False)
+    model_name = os.environ.get("MODEL_NAME", "mnist") if a.model_name is None else a.model_name
     batch = from_flags(BatchOptions, a, display_name=given_or(a.display_name, timestamped("mnist-batch")),
-                       inputs=tuple(a.input), labels=scheduling.labels(a.labels))  # fmt: skip
+                       inputs=tuple(a.input), labels=scheduling.labels(a.labels), model_name=model_name)  # fmt: skip
     return BatchPredict(settings=s, batch=batch)
 
 

@@ -120,7 +120,7 @@ def deployment() -> argparse.ArgumentParser:
     serve = Parser(add_help=False)
     serve.add_argument("--model-name", default=os.environ.get("MODEL_NAME", "mnist"), help="the model's display name in the Model Registry; an existing one gets a new version (default: $MODEL_NAME, else mnist)")
     serve.add_argument("--endpoint", help="deploy to this endpoint (ID or resource name) instead of the one named --endpoint-name")
-    serve.add_argument("--endpoint-name", default="mnist", help="the endpoint's display name, reused if it exists (default: mnist)")
+    serve.add_argument("--endpoint-name", help="the endpoint's display name, reused if it exists (default: mnist)")
     serve.add_argument("--serving-machine-type", default="n1-standard-2", help="default: n1-standard-2")
     serve.add_argument("--min-replicas", type=count(1), default=1, help="replicas always running, each billed by the hour (default: 1)")
     serve.add_argument("--max-replicas", type=count(1), default=1, help="autoscaling limit (default: 1)")
@@ -171,7 +171,11 @@ def machine_of(a: argparse.Namespace) -> Machine:
 
 def deploy_options(a: argparse.Namespace, labels: Mapping[str, str]) -> DeployOptions:
     """deploy's flags (train's and tune's with --deploy), checked now: before a job is sent, not after it."""
-    return from_flags(DeployOptions, a, machine_type=a.serving_machine_type, labels=labels)
+    if a.endpoint is not None and a.endpoint_name is not None:  # was: --endpoint-name quietly unused
+        raise SubmitError(f"--endpoint {shown(a.endpoint)} with --endpoint-name {shown(a.endpoint_name)}: each names "
+                          "the endpoint to deploy to; drop one")  # fmt: skip
+    endpoint_name = "mnist" if a.endpoint_name is None else a.endpoint_name
+    return from_flags(DeployOptions, a, machine_type=a.serving_machine_type, labels=labels, endpoint_name=endpoint_name)
 
 
 def timestamped(name: str) -> str:
