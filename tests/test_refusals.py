@@ -147,6 +147,10 @@ CASES |= {
     # A flag the other one makes unused (was: quietly unused)
     "deploy-endpoint-and-name": (["deploy", *CLOUD, "--model-dir", "gs://demo-bucket/m", "--endpoint", "1", "--endpoint-name", "x"], "--endpoint 1 with --endpoint-name x: each names the endpoint to deploy to; drop one"),
     "train-deploy-endpoint-and-default-name": (["train", *CLOUD, "--deploy", "--endpoint", "1", "--endpoint-name", "mnist", "--dry-run"], "--endpoint 1 with --endpoint-name mnist: each names"),
+    "train-endpoint-without-deploy": (["train", *CLOUD, "--endpoint", "1", "--dry-run"], "--endpoint 1: only with --deploy (./submit.sh train deploys nothing without it)"),
+    "train-serving-flags-without-deploy": (["train", *CLOUD, "--serving-machine-type", "n1-standard-4", "--keep-previous", "--dry-run"], "--serving-machine-type n1-standard-4 --keep-previous: only with --deploy"),
+    "tune-endpoint-name-without-deploy": (["tune", *CLOUD, "--endpoint-name", "e", "--dry-run"], "--endpoint-name e: only with --deploy (./submit.sh tune deploys nothing without it)"),
+    "tune-local-max-replicas-without-deploy": (["tune", "--local", "--max-replicas", "3"], "--max-replicas 3: only with --deploy"),
     "batch-model-and-model-name": (["batch-predict", *CLOUD, "--model", "m", "--model-name", "n", "--input", "gs://demo-bucket/a.png", "--output", "gs://demo-bucket/o"], "--model-name n: only with --model-dir, whose model is uploaded first; --model m is in the Model Registry"),
     "batch-model-and-serving-image": (["batch-predict", *CLOUD, "--model", "m@2", "--serving-image", "gcr.io/p/s:1", "--input", "gs://demo-bucket/a.png", "--output", "gs://demo-bucket/o"], "--serving-image gcr.io/p/s:1: only with --model-dir"),
 }  # fmt: skip

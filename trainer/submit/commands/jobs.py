@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from trainer.submit import names, scheduling
 from trainer.submit.commands.shared import (
     count,
-    deploy_options,
+    deploy_if_asked,
     deployment,
     flag_over_file_timeout,
     folder,
@@ -92,7 +92,7 @@ def train_options(a: argparse.Namespace, trainer_args: list[str]) -> CloudJob:
     config, opts, name = checked_job(a, trainer_args, s, labels)
     if a.deploy and a.no_wait:
         raise SubmitError("--deploy needs train to wait for the job; drop --no-wait, or deploy later")
-    deploy = deploy_options(a, labels) if a.deploy else None  # checked now, not after the training
+    deploy = deploy_if_asked(a, labels)  # checked now, not after the training
     return CloudJob(settings=s, job=opts, name=name, trainer_args=tuple(trainer_args), accelerator=config.accelerator,
                     data_dir=config.data_dir, dry_run=a.dry_run, deploy=deploy, no_wait=a.no_wait)  # fmt: skip
 
@@ -124,7 +124,7 @@ def tune_options(a: argparse.Namespace, trainer_args: list[str]) -> CloudJob | L
             "--dry-run with --local: a local sweep sends nothing; tune --dry-run shows the cloud's request"
         )
     labels = scheduling.labels(a.labels)
-    deploy = deploy_options(a, labels) if a.deploy else None  # checked now, not after the sweep
+    deploy = deploy_if_asked(a, labels)  # checked now, not after the sweep
     tuning = study.load_config(a.config)
     trial_args = [*tuning.trial_job_spec.worker_pool_specs[0].container_spec.args, *trainer_args]
     config = trainer_config(trial_args)

@@ -178,6 +178,19 @@ def deploy_options(a: argparse.Namespace, labels: Mapping[str, str]) -> DeployOp
     return from_flags(DeployOptions, a, machine_type=a.serving_machine_type, labels=labels, endpoint_name=endpoint_name)
 
 
+def deploy_if_asked(a: argparse.Namespace, labels: Mapping[str, str]) -> DeployOptions | None:
+    """train's and tune's --deploy options, or None without --deploy; a deploy flag given without it is refused
+    (was: quietly unused, so `train --endpoint 123` trained and deployed nothing)."""
+    if a.deploy:
+        return deploy_options(a, labels)
+    defaults = vars(deployment().parse_args([]))
+    given = [f"--{dest.replace('_', '-')}" + ("" if value is True else f" {shown(str(value))}")
+             for dest, value in vars(a).items() if dest in defaults and value != defaults[dest]]  # fmt: skip
+    if given:
+        raise SubmitError(f"{' '.join(given)}: only with --deploy (./submit.sh {a.command} deploys nothing without it)")
+    return None
+
+
 def timestamped(name: str) -> str:
     """NAME-YYYYmmdd-HHMMSS: a new name (so a new output folder) for each run."""
     return f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
