@@ -29,7 +29,7 @@ def _files(vertex) -> set[str]:
 def refused(capsys, vertex, argv: list[str]) -> list[str]:
     """Run the launcher; assert exit 2, no traceback, nothing sent or written; return stderr's lines."""
     sent, files = len(vertex.requests), _files(vertex)
-    if argv[0] not in NO_ENDPOINT and "--api-endpoint" not in argv:
+    if argv[0] not in NO_ENDPOINT and argv[:2] != ["tune", "--local"] and "--api-endpoint" not in argv:
         argv = [*argv, "--api-endpoint", vertex.endpoint]
     code = cli.main(argv)
     err = capsys.readouterr().err
@@ -151,6 +151,10 @@ CASES |= {
     "train-serving-flags-without-deploy": (["train", *CLOUD, "--serving-machine-type", "n1-standard-4", "--keep-previous", "--dry-run"], "--serving-machine-type n1-standard-4 --keep-previous: only with --deploy"),
     "tune-endpoint-name-without-deploy": (["tune", *CLOUD, "--endpoint-name", "e", "--dry-run"], "--endpoint-name e: only with --deploy (./submit.sh tune deploys nothing without it)"),
     "tune-local-max-replicas-without-deploy": (["tune", "--local", "--max-replicas", "3"], "--max-replicas 3: only with --deploy"),
+    "tune-local-cloud-flags": (["tune", "--local", "--machine-type", "n1-standard-4", "--spot", "--labels", "a=b"], "--machine-type n1-standard-4 --spot --labels a=b: only for a tuning job in the cloud; tune --local runs the study's trials here"),
+    "tune-local-display-name": (["tune", "--local", "--display-name", "x", "--api-endpoint", "http://127.0.0.1:1"], "--display-name x --api-endpoint http://127.0.0.1:1: only for a tuning job in the cloud"),
+    "tune-cloud-container": (["tune", *CLOUD, "--container", "--dry-run"], "--container: only with --local"),
+    "tune-cloud-output-dir": (["tune", *CLOUD, "--output-dir", "runs/x", "--dry-run"], "--output-dir: only with --local"),
     "batch-model-and-model-name": (["batch-predict", *CLOUD, "--model", "m", "--model-name", "n", "--input", "gs://demo-bucket/a.png", "--output", "gs://demo-bucket/o"], "--model-name n: only with --model-dir, whose model is uploaded first; --model m is in the Model Registry"),
     "batch-model-and-serving-image": (["batch-predict", *CLOUD, "--model", "m@2", "--serving-image", "gcr.io/p/s:1", "--input", "gs://demo-bucket/a.png", "--output", "gs://demo-bucket/o"], "--serving-image gcr.io/p/s:1: only with --model-dir"),
 }  # fmt: skip

@@ -15,6 +15,7 @@ from trainer.submit.commands.shared import (
     deploy_if_asked,
     deployment,
     flag_over_file_timeout,
+    flags_given,
     folder,
     given_or,
     job,
@@ -123,6 +124,13 @@ def tune_options(a: argparse.Namespace, trainer_args: list[str]) -> CloudJob | L
         raise SubmitError(
             "--dry-run with --local: a local sweep sends nothing; tune --dry-run shows the cloud's request"
         )
+    cloud_only = flags_given(a, where(), job(), labelled(), but=("dry_run", "timeout"))  # --timeout: each trial's
+    if a.local and cloud_only:
+        raise SubmitError(f"{' '.join(cloud_only)}: only for a tuning job in the cloud; tune --local runs the study's "
+                          "trials here (its folder: --output-dir)")  # fmt: skip
+    if not a.local and (a.container or a.output_dir is not None):
+        raise SubmitError(f"--{'container' if a.container else 'output-dir'}: only with --local (a tuning job in the "
+                          "cloud runs Vertex AI's trials in the pushed image and writes to BUCKET/DISPLAY_NAME)")  # fmt: skip
     labels = scheduling.labels(a.labels)
     deploy = deploy_if_asked(a, labels)  # checked now, not after the sweep
     tuning = study.load_config(a.config)
@@ -156,9 +164,9 @@ def tune_options(a: argparse.Namespace, trainer_args: list[str]) -> CloudJob | L
     opts = job_options(a, machine, {**labels, **source_label(s, machine)}, file_timeout)  # the flags over the file
     check_strategy(config.distribute, config.accelerator, machine, opts.replicas)
     # A new folder for each sweep: trial N of another sweep must not resume from this one's backups.
-    where = "--display-name" if a.display_name is not None else f"{a.config}: displayName (with a timestamp)"
+    named_by = "--display-name" if a.display_name is not None else f"{a.config}: displayName (with a timestamp)"
     name = names.display_name(
-        where, given_or(a.display_name, timestamped(tuning.display_name or "mnist-tune")), folder=True
+        named_by, given_or(a.display_name, timestamped(tuning.display_name or "mnist-tune")), folder=True
     )
     return CloudJob(settings=s, job=opts, name=name, trainer_args=tuple(trainer_args), accelerator=config.accelerator,
                     data_dir=config.data_dir, dry_run=a.dry_run, deploy=deploy, tuning=tuning)  # fmt: skip

@@ -183,12 +183,18 @@ def deploy_if_asked(a: argparse.Namespace, labels: Mapping[str, str]) -> DeployO
     (was: quietly unused, so `train --endpoint 123` trained and deployed nothing)."""
     if a.deploy:
         return deploy_options(a, labels)
-    defaults = vars(deployment().parse_args([]))
-    given = [f"--{dest.replace('_', '-')}" + ("" if value is True else f" {shown(str(value))}")
-             for dest, value in vars(a).items() if dest in defaults and value != defaults[dest]]  # fmt: skip
+    given = flags_given(a, deployment())
     if given:
         raise SubmitError(f"{' '.join(given)}: only with --deploy (./submit.sh {a.command} deploys nothing without it)")
     return None
+
+
+def flags_given(a: argparse.Namespace, *parsers: argparse.ArgumentParser, but: tuple[str, ...] = ()) -> list[str]:
+    """The flags of these parsers that this command line set to other than their defaults, as `--flag value`: what
+    a command that does not use them must refuse rather than ignore."""
+    actions = [action for p in parsers for action in p._actions if action.option_strings and action.dest not in but]
+    return [action.option_strings[0] + ("" if action.nargs == 0 else f" {shown(str(getattr(a, action.dest)))}")
+            for action in actions if getattr(a, action.dest, action.default) != action.default]  # fmt: skip
 
 
 def timestamped(name: str) -> str:
