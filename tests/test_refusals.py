@@ -155,6 +155,7 @@ CASES |= {
     "tune-local-display-name": (["tune", "--local", "--display-name", "x", "--api-endpoint", "http://127.0.0.1:1"], "--display-name x --api-endpoint http://127.0.0.1:1: only for a tuning job in the cloud"),
     "tune-cloud-container": (["tune", *CLOUD, "--container", "--dry-run"], "--container: only with --local"),
     "tune-cloud-output-dir": (["tune", *CLOUD, "--output-dir", "runs/x", "--dry-run"], "--output-dir: only with --local"),
+    "build-local-settings": (["build", "--local", "--project", "p", "--image-uri", "gcr.io/p/i:1"], "--project p --image-uri gcr.io/p/i:1: only for Cloud Build; build --local builds here with podman"),
     "batch-model-and-model-name": (["batch-predict", *CLOUD, "--model", "m", "--model-name", "n", "--input", "gs://demo-bucket/a.png", "--output", "gs://demo-bucket/o"], "--model-name n: only with --model-dir, whose model is uploaded first; --model m is in the Model Registry"),
     "batch-model-and-serving-image": (["batch-predict", *CLOUD, "--model", "m@2", "--serving-image", "gcr.io/p/s:1", "--input", "gs://demo-bucket/a.png", "--output", "gs://demo-bucket/o"], "--serving-image gcr.io/p/s:1: only with --model-dir"),
 }  # fmt: skip

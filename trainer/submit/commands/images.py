@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from trainer.submit.commands.shared import settings_of, where
+from trainer.submit.commands.shared import flags_given, settings_of, where
 from trainer.submit.errors import SubmitError
 from trainer.submit.settings import Settings
 
@@ -33,6 +33,10 @@ def add_build(sub: argparse._SubParsersAction) -> None:
 def build_options(a: argparse.Namespace, trainer_args: list[str]) -> Build:
     if a.serving and not a.local:
         raise SubmitError("--serving: only with --local; ./submit.sh build builds the serving image too")
+    settings_given = flags_given(a, where(), but=("dry_run",))
+    if a.local and settings_given:  # was: quietly unused
+        raise SubmitError(f"{' '.join(settings_given)}: only for Cloud Build; build --local builds here with podman "
+                          "(localhost/mnist-trainer, -trainer-tpu and -serving)")  # fmt: skip
     s = None if a.local else settings_of(a, need_bucket=False)
     return Build(settings=s, tpu=a.tpu, serving=a.serving, dry_run=a.dry_run, force=a.force)
 
