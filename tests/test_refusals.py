@@ -189,6 +189,18 @@ def test_a_study_file_asking_for_more_machines_than_it_would_get_is_one_line(ver
                     "(the tool builds the chief's and the workers' pools from it, as for train)")  # fmt: skip
 
 
+@pytest.mark.parametrize("typed", [False, True])
+def test_a_trainer_flag_that_contradicts_the_machines_is_named_where_it_was_given(vertex, capsys, tmp_path, typed):
+    """--distribute mirrored on two replicas: the line names the study file when the flag is in its args."""
+    config = tmp_path / "hptuning.yaml"
+    in_file = "" if typed else ", --distribute=mirrored"
+    config.write_text((REPO / "hptuning.yaml").read_text().replace("--epochs=10]", f"--epochs=10{in_file}]"))
+    argv = ["tune", *CLOUD, "--config", str(config), "--replicas", "2", "--dry-run", *(["--distribute", "mirrored"] if typed else [])]  # fmt: skip
+    (line,) = refused(capsys, vertex, argv)
+    where = "" if typed else f"{config}: trialJobSpec.workerPoolSpecs[0].containerSpec.args: "
+    assert line.startswith(f"error: {where}--distribute mirrored with --replicas 2: it trains on one machine"), line
+
+
 @pytest.mark.parametrize("kind", ["file", "not-a-study", "unmakeable"])
 def test_a_local_sweep_folder_that_cannot_hold_the_study_is_one_line(vertex, capsys, tmp_path, kind):
     """Was: a FileExistsError, sqlalchemy's DatabaseError or FileNotFoundError traceback before any trial ran."""

@@ -134,6 +134,7 @@ def tune_options(a: argparse.Namespace, trainer_args: list[str]) -> CloudJob | L
     labels = scheduling.labels(a.labels)
     deploy = deploy_if_asked(a, labels)  # checked now, not after the sweep
     tuning = study.load_config(a.config)
+    command_line = trainer_args
     trial_args = [*tuning.trial_job_spec.worker_pool_specs[0].container_spec.args, *trainer_args]
     config = trainer_config(trial_args)
     # Before anything is sent or run: the metric the trials report, Vertex AI's rules, every value a trial can get.
@@ -162,7 +163,13 @@ def tune_options(a: argparse.Namespace, trainer_args: list[str]) -> CloudJob | L
     )
     s = _below_the_flags(tuning.trial_job_spec, s, str(a.config))
     opts = job_options(a, machine, {**labels, **source_label(s, machine)}, file_timeout)  # the flags over the file
-    check_strategy(config.distribute, config.accelerator, machine, opts.replicas)
+    try:
+        check_strategy(config.distribute, config.accelerator, machine, opts.replicas)
+    except SubmitError as e:  # the trainer flag may be the study file's: then the line says where it is
+        typed = any(arg.startswith(("--distribute", "--accelerator")) for arg in command_line)
+        if typed:
+            raise
+        raise SubmitError(f"{a.config}: trialJobSpec.workerPoolSpecs[0].containerSpec.args: {e}") from None
     # A new folder for each sweep: trial N of another sweep must not resume from this one's backups.
     named_by = "--display-name" if a.display_name is not None else f"{a.config}: displayName (with a timestamp)"
     name = names.display_name(
