@@ -11,7 +11,7 @@ import pytest
 import yaml
 from conftest import CLOUD, REPO
 
-from trainer.submit import cli
+from trainer.submit import cli, sweep
 
 pytestmark = pytest.mark.usefixtures("clean_settings")
 SHIPPED = yaml.safe_load((REPO / "hptuning.yaml").read_text())
@@ -38,6 +38,8 @@ def _refused(tmp_path, capsys, name: str, doc: dict) -> str:
     return err.strip()
 
 
+CONDITIONAL_SEED = {"parameterSpec": {"parameterId": "seed", "integerValueSpec": {"minValue": -1, "maxValue": 3}},
+                    "parentDiscreteValues": {"values": [32]}}  # fmt: skip
 VARIANTS = {
     "metric-loss": (lambda s: s["metrics"][0].update(metricId="val_loss", goal="MINIMIZE"),
                     "metricId 'val_loss': the trainer reports validation accuracy only"),
@@ -64,6 +66,10 @@ VARIANTS = {
                           "studySpec.observationNoise is not supported by HyperparameterTuningJob"),
     "default-value": (lambda s: _param(s, "dropout")["doubleValueSpec"].update(defaultValue=0.2),
                       "parameter dropout: defaultValue is not supported by HyperparameterTuningJob"),
+    "conditional-value-refused": (lambda s: _param(s, "batch-size").update(conditionalParameterSpecs=[CONDITIONAL_SEED]),
+                                  "parameter seed can be -1, which the trainer refuses (argument --seed: must be between 0"),
+    "conditional-not-a-flag": (lambda s: _param(s, "batch-size").update(conditionalParameterSpecs=[{**CONDITIONAL_SEED, "parameterSpec": {"parameterId": "nope", "integerValueSpec": {"minValue": 1, "maxValue": 2}}}]),
+                               "parameter 'nope' is not a trainer flag (--nope)"),
 }  # fmt: skip
 
 
@@ -130,3 +136,43 @@ def test_the_files_trial_timeout_and_service_account_are_sent_unless_a_flag_says
     assert cli.main([*argv, "--timeout", "2h", "--service-account", other]) == 0
     spec = json.loads(capsys.readouterr().out)["trialJobSpec"]
     assert (spec["scheduling"]["timeout"], spec["serviceAccount"]) == ("7200s", other)
+
+
+LOCAL_VARIANTS = {
+    "decay-curve": (lambda s: (s.pop("medianAutomatedStoppingSpec"), s.update(decayCurveStoppingSpec={})),
+                    "studySpec.decayCurveStoppingSpec: tune --local stops trials by Vertex AI's median rule only (medianAutomatedStoppingSpec)"),
+    "median-by-time": (lambda s: s["medianAutomatedStoppingSpec"].update(useElapsedDuration=True),
+                       "studySpec.medianAutomatedStoppingSpec.useElapsedDuration: tune --local compares trials epoch by epoch"),
+    "safety-metric": (lambda s: s["metrics"][0].update(safetyConfig={"safetyThreshold": 0.5}),
+                      "metric accuracy: safetyConfig: tune --local has no safe search"),
+    "conditional": (lambda s: _param(s, "batch-size").update(conditionalParameterSpecs=[{**CONDITIONAL_SEED, "parameterSpec": {"parameterId": "seed", "integerValueSpec": {"minValue": 1, "maxValue": 3}}}]),
+                    "parameter batch-size: conditionalParameterSpecs: tune --local samples every parameter always"),
+    "reverse-log": (lambda s: _param(s, "lr-decay").update(scaleType="UNIT_REVERSE_LOG_SCALE"),
+                    "parameter lr-decay: UNIT_REVERSE_LOG_SCALE: tune --local samples linear and log scales only"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(LOCAL_VARIANTS))
+def test_a_study_tune_local_would_run_otherwise_than_vertex_ai_is_refused_there_and_sent_to_the_cloud(
+    name, tmp_path, capsys
+):
+    """Was: the rule or the condition quietly ignored by the local sweep. The cloud's dry run takes the same file."""
+    edit, message = LOCAL_VARIANTS[name]
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(_variant(edit)))
+    argv = ["tune", "--local", "--config", str(path), "--max-trials", "1", "--output-dir", str(tmp_path / "out")]
+    assert cli.main(argv) == 2
+    out, err = capsys.readouterr()
+    assert (
+        err
+        == f"error: {path}: {message}; run the study in the cloud (tune without --local), or remove it to run here\n"
+    )
+    assert out == "" and not (tmp_path / "out").exists()
+    assert cli.main(["tune", *CLOUD, "--dry-run", "--config", str(path)]) == 0, capsys.readouterr().err
+
+
+def test_a_local_trial_is_worth_its_last_measurement_or_its_best_as_the_study_selects():
+    """StudySpec.measurement_selection_type (was: the last measurement even with BEST_MEASUREMENT)."""
+    reports = [(1, 0.91), (2, 0.95), (3, 0.93)]
+    assert (sweep.trial_value(reports, False), sweep.trial_value(reports, True)) == (0.93, 0.95)
+    assert sweep.trial_value([], True) is None

@@ -50,7 +50,7 @@ def load_config(path: Path):
     except (json_format.ParseError, ValueError, TypeError, RecursionError) as e:
         raise SubmitError(f"{where}: {' '.join(str(e).split())[:300]}") from None
     flags = config.trainer_flags()
-    for parameter in job.study_spec.parameters:
+    for parameter in all_parameters(job.study_spec):
         if f"--{parameter.parameter_id}" not in flags:
             raise SubmitError(
                 f"{where}: parameter {parameter.parameter_id!r} is not a trainer flag (--{parameter.parameter_id})"
@@ -58,6 +58,15 @@ def load_config(path: Path):
     if len(job.study_spec.metrics) != 1:
         raise SubmitError(f"{where}: the study needs exactly one metric")
     return job
+
+
+def all_parameters(study) -> list:
+    """The study's ParameterSpecs, each followed by those conditional on it (conditionalParameterSpecs), at any depth."""
+
+    def below(parameters) -> list:
+        return [q for p in parameters for q in (p, *below([c.parameter_spec for c in p.conditional_parameter_specs]))]
+
+    return below(study.parameters)
 
 
 def value_spec(parameter) -> str:

@@ -51,7 +51,7 @@ def _rules(study, where: str) -> None:
             f"{where}: studySpec.observationNoise is not supported by HyperparameterTuningJob (only by Vertex AI "
             "Vizier, StudySpec reference); remove it"
         )
-    for p in study.parameters:
+    for p in studies.all_parameters(study):
         kind = studies.value_spec(p)
         spec = getattr(p, kind)
         name = f"{where}: parameter {p.parameter_id}"
@@ -102,7 +102,7 @@ def check(job, trial_args: list[str], where: str) -> None:
     _rules(job.study_spec, where)
     _one_pool(job.trial_job_spec.worker_pool_specs, where)
     _carried(job.trial_job_spec, where)
-    for p in job.study_spec.parameters:
+    for p in studies.all_parameters(job.study_spec):
         for value in _candidates(p):
             refused = trainer_refusal([*trial_args, f"--{p.parameter_id}={value}"])
             if refused:
@@ -110,6 +110,35 @@ def check(job, trial_args: list[str], where: str) -> None:
                     f"{where}: parameter {p.parameter_id} can be {value}, which the trainer refuses ({refused}); "
                     "every such trial would start a machine only to exit 2: narrow the range"
                 )
+
+
+# What tune --local's sweep (trainer/submit/sweep.py) cannot do as Vertex AI does: refused there, not ignored.
+NOT_LOCAL = {
+    "decay_curve_stopping_spec": "studySpec.decayCurveStoppingSpec: tune --local stops trials by Vertex AI's median "
+    "rule only (medianAutomatedStoppingSpec)",
+    "convex_automated_stopping_spec": "studySpec.convexAutomatedStoppingSpec: tune --local stops trials by Vertex "
+    "AI's median rule only (medianAutomatedStoppingSpec)",
+    "study_stopping_config": "studySpec.studyStoppingConfig: tune --local stops after --max-trials only",
+}
+
+
+def check_local(study, where: str) -> None:
+    """Refuse a study tune --local would run differently from Vertex AI: a stopping rule other than the median one,
+    the median rule by elapsed time, conditional parameters, a safety metric, a reverse-log scale."""
+    found = [field for field in NOT_LOCAL if type(study).pb(study).HasField(field)]
+    why = NOT_LOCAL[found[0]] if found else None
+    if study.median_automated_stopping_spec.use_elapsed_duration:
+        why = "studySpec.medianAutomatedStoppingSpec.useElapsedDuration: tune --local compares trials epoch by epoch"
+    if type(study.metrics[0]).pb(study.metrics[0]).HasField("safety_config"):
+        why = f"metric {study.metrics[0].metric_id}: safetyConfig: tune --local has no safe search"
+    for p in study.parameters:
+        if p.conditional_parameter_specs:
+            why = f"parameter {p.parameter_id}: conditionalParameterSpecs: tune --local samples every parameter always"
+    for p in studies.all_parameters(study):
+        if p.scale_type.name == "UNIT_REVERSE_LOG_SCALE":
+            why = f"parameter {p.parameter_id}: UNIT_REVERSE_LOG_SCALE: tune --local samples linear and log scales only"
+    if why:
+        raise SubmitError(f"{where}: {why}; run the study in the cloud (tune without --local), or remove it to run here")
 
 
 def _one_pool(pools, where: str) -> None:

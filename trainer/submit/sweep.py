@@ -93,6 +93,14 @@ def distributions(study) -> dict[str, optuna.distributions.BaseDistribution]:
     return found
 
 
+def trial_value(reports: list[tuple[int, float]], best_measurement: bool) -> float | None:
+    """A finished trial's value as StudySpec.measurement_selection_type picks it: the last measurement, or with
+    BEST_MEASUREMENT the best one (the highest: study_rules holds the goal to MAXIMIZE); None without any."""
+    if not reports:
+        return None
+    return max(value for _, value in reports) if best_measurement else reports[-1][1]
+
+
 class Sweep:
     """One local study: asks Optuna for parameters, runs each trial as a local Vertex-style job, reports each
     epoch's metric as the trainer writes it, and stops (SIGTERM) a trial the pruner prunes."""
@@ -109,6 +117,7 @@ class Sweep:
     ) -> None:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.metric = study.metrics[0]
+        self.best_measurement = study.measurement_selection_type.name == "BEST_MEASUREMENT"
         self.distributions = distributions(study)  # what each trial samples, the same for all
         self.base_args = [*trial_spec.worker_pool_specs[0].container_spec.args, *trainer_args]
         self.output_dir = output_dir.resolve() if image else output_dir  # mounted at the same path in the image
@@ -168,7 +177,7 @@ class Sweep:
                         process.send_signal(signal.SIGTERM)  # a clean stop: the trial's outputs so far are kept
         trial.set_user_attr("epochs", len(reported))
         reports = studies.reports(metric_file, self.metric.metric_id)
-        final = reports[-1][1] if reports else None
+        final = trial_value(reports, self.best_measurement)
         with self.lock:
             if pruned:
                 self.optuna.tell(trial, state=optuna.trial.TrialState.PRUNED)

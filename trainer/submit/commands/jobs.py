@@ -146,6 +146,8 @@ def tune_options(a: argparse.Namespace, trainer_args: list[str]) -> CloudJob | L
     if a.local:  # the same folder again continues the study (its study.db)
         from trainer.submit import container
 
+        study_rules.check_local(tuning.study_spec, str(a.config))
+
         output = a.output_dir or Path("runs") / (tuning.display_name or "mnist-tune")
         image = container.image_for(config.accelerator == "tpu") if a.container else None
         return LocalSweep(tuning=tuning, trainer_args=tuple(trainer_args), output=output, image=image,
