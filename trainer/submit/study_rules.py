@@ -138,7 +138,9 @@ def check_local(study, where: str) -> None:
         if p.scale_type.name == "UNIT_REVERSE_LOG_SCALE":
             why = f"parameter {p.parameter_id}: UNIT_REVERSE_LOG_SCALE: tune --local samples linear and log scales only"
     if why:
-        raise SubmitError(f"{where}: {why}; run the study in the cloud (tune without --local), or remove it to run here")
+        raise SubmitError(
+            f"{where}: {why}; run the study in the cloud (tune without --local), or remove it to run here"
+        )
 
 
 def _one_pool(pools, where: str) -> None:
