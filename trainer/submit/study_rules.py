@@ -125,21 +125,20 @@ NOT_LOCAL = {
 def check_local(study, where: str) -> None:
     """Refuse a study tune --local would run differently from Vertex AI: a stopping rule other than the median one,
     the median rule by elapsed time, conditional parameters, a safety metric, a reverse-log scale."""
-    found = [field for field in NOT_LOCAL if type(study).pb(study).HasField(field)]
-    why = NOT_LOCAL[found[0]] if found else None
+    problems = [NOT_LOCAL[field] for field in NOT_LOCAL if type(study).pb(study).HasField(field)]
     if study.median_automated_stopping_spec.use_elapsed_duration:
-        why = "studySpec.medianAutomatedStoppingSpec.useElapsedDuration: tune --local compares trials epoch by epoch"
+        problems.append(
+            "studySpec.medianAutomatedStoppingSpec.useElapsedDuration: tune --local compares trials epoch by epoch"
+        )
     if type(study.metrics[0]).pb(study.metrics[0]).HasField("safety_config"):
-        why = f"metric {study.metrics[0].metric_id}: safetyConfig: tune --local has no safe search"
-    for p in study.parameters:
-        if p.conditional_parameter_specs:
-            why = f"parameter {p.parameter_id}: conditionalParameterSpecs: tune --local samples every parameter always"
-    for p in studies.all_parameters(study):
-        if p.scale_type.name == "UNIT_REVERSE_LOG_SCALE":
-            why = f"parameter {p.parameter_id}: UNIT_REVERSE_LOG_SCALE: tune --local samples linear and log scales only"
-    if why:
+        problems.append(f"metric {study.metrics[0].metric_id}: safetyConfig: tune --local has no safe search")
+    problems += [f"parameter {p.parameter_id}: conditionalParameterSpecs: tune --local samples every parameter always"
+                 for p in study.parameters if p.conditional_parameter_specs]  # fmt: skip
+    problems += [f"parameter {p.parameter_id}: UNIT_REVERSE_LOG_SCALE: tune --local samples linear and log scales only"
+                 for p in studies.all_parameters(study) if p.scale_type.name == "UNIT_REVERSE_LOG_SCALE"]  # fmt: skip
+    if problems:  # the first, as every other refusal names one
         raise SubmitError(
-            f"{where}: {why}; run the study in the cloud (tune without --local), or remove it to run here"
+            f"{where}: {problems[0]}; run the study in the cloud (tune without --local), or remove it to run here"
         )
 
 
