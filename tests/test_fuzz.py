@@ -2,7 +2,7 @@
 value or is refused with our one error type in one line; never another exception, never a non-finite pixel let
 through. The readers: a local data folder, IDX, PNG and JSON-lines files (trainer.data, trainer.predict) and a
 prediction request's body (trainer.serving_contract, the server's and batch-predict's one reader), the server's
-settings and a model folder's name in a refusal;
+settings, a model folder's name in a refusal and a local model folder that may be the root;
 test_fuzz_settings.py has the launcher's parsers and hptuning.yaml. The @example lists keep the inputs that found
 defects. conftest.py sets the number of examples: a bounded profile in the suite, `HYPOTHESIS_PROFILE=long` for
 CI's second step (docs/testing.md).
@@ -16,6 +16,7 @@ import io
 import json
 import struct
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -25,7 +26,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 
-from trainer import data, predict, server, serving_contract, values
+from trainer import data, export, predict, server, serving_contract, storage, values
 
 pytestmark = pytest.mark.fuzz
 
@@ -335,3 +336,29 @@ def test_any_model_dir_given_to_predict_is_checked_or_refused_in_one_printable_l
         assert str(e).startswith(f"--model-dir {values.shown(text)}: ") and str(e).isprintable(), e
         return
     assert Path(text).is_dir() or (text.startswith("gs://") and values.gs_problem(text) is None)
+
+
+@given(names=st.lists(st.sampled_from(["", ".", "..", "no-such-folder", "x-missing"]), max_size=8))
+@example(names=[])  # /
+@example(names=["", ""])  # ///
+@example(names=["no-such-folder", ".."])
+def test_a_local_model_folder_is_refused_as_the_root_exactly_when_it_resolves_to_it(names):
+    """An export replaces its folder, and the root is the whole disk: any absolute path that resolves to it (//, /./,
+    /a/.., ...) is refused before anything lists it, and no other is. The oracle is the path's own names, each ..
+    taking one back (none above the root, as POSIX has it)."""
+    folder = "/" + "/".join(names)
+    depth = 0
+    for name in names:
+        depth = max(depth - 1, 0) if name == ".." else depth + (name not in ("", "."))
+
+    def listed(where):  # a root that got through would be walked whole: fail at once instead
+        assert depth, f"listed {where}"
+        return []
+
+    with mock.patch.object(storage, "list_files", listed):
+        try:
+            export.check_replaceable(folder)
+        except storage.StorageError as e:
+            assert depth == 0 and str(e).startswith("is the root folder; "), (folder, e)
+            return
+    assert depth, f"{folder} was taken"
