@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, settings
 from scheduling import (  # noqa: F401 - hooks, found here
     pytest_collection_modifyitems,
     pytest_configure,
+    pytest_unconfigure,
     pytest_xdist_auto_num_workers,
 )
 

@@ -3,6 +3,7 @@ among them runs, and which tests each worker starts with. conftest.py exposes th
 
 from __future__ import annotations
 
+import gc
 import os
 
 import pytest
@@ -23,6 +24,12 @@ def pytest_configure(config) -> None:
     if hasattr(config, "workerinput"):
         os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
         os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+
+
+def pytest_unconfigure(config) -> None:
+    """The process ends next (each worker, and pytest itself): skip the interpreter's last walk of TensorFlow's
+    objects on the way out, as the package's commands do (trainer/process.py), a second or two each."""
+    gc.freeze()
 
 
 def _first_slices(count: int, workers: int) -> list[int]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import gc
 import os
 import pty
 import sys
@@ -10,9 +12,9 @@ import threading
 import keras
 import pytest
 import tensorflow as tf
-from conftest import SAMPLE_DIR, TINY, read_metrics, run_in_process
+from conftest import REPO, SAMPLE_DIR, TINY, read_metrics, run_in_process
 
-from trainer import config, data, models, task, train
+from trainer import config, data, models, process, task, train
 
 
 @pytest.mark.parametrize("stage", list(models.STAGES))
@@ -226,3 +228,23 @@ def test_train_and_evaluate_runs_in_process_on_arrays_and_a_strategy_the_caller_
     metrics = read_metrics(tmp_path)
     assert metrics["data"] == {"data_dir": "arrays in memory", "train_images": 1536, "test_images": 512}
     assert metrics["test_accuracy"] == result.test_accuracy and (tmp_path / "model" / "saved_model.pb").is_file()
+
+
+def test_a_command_ends_with_its_status_and_the_collector_frozen():
+    """trainer/process.py, which every command's __main__ ends with: the status passes through, and what the
+    collector tracked is frozen, so the interpreter's last collections skip it (benchmarks/shutdown.py)."""
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            process.end(3)
+        assert exit_.value.code == 3 and gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+
+
+@pytest.mark.parametrize("command", ["task.py", "predict.py", "server.py", "submit/__main__.py"])
+def test_every_command_ends_its_process_through_process_end(command):
+    """The last statement each `python -m trainer....` runs (under `if __name__ == "__main__":`) is process.end(...)."""
+    last = ast.parse((REPO / "trainer" / command).read_text()).body[-1]
+    if isinstance(last, ast.If):
+        last = last.body[-1]
+    assert ast.unparse(last).startswith("process.end("), ast.unparse(last)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer import data, serving_contract
+from trainer import data, process, serving_contract
 from trainer.values import OneLineParser, gs_problem, shown
 
 MAX_PIXELS = 40_000_000  # a 12-megapixel phone photo fits thrice; Pillow's own bomb check is at 89 million
@@ -142,4 +142,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    process.end(main())

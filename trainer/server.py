@@ -19,6 +19,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from trainer import process
 from trainer.serving_contract import EXPORTED_MODEL, HTTP_PORT, ROUTES, has_saved_model, not_an_export
 from trainer.values import shown
 
@@ -91,4 +92,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    process.end(main())

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from trainer import config, data
+from trainer import config, data, process
 
 
 def exit_codes() -> list[tuple[tuple[type[Exception], ...], int]]:
@@ -67,4 +67,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    process.end(main())

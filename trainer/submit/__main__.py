@@ -2,6 +2,8 @@
 
 import sys
 
+from trainer import process
+
 # The launcher's own packages, the `submit` extra (setup.py): `pip install -e .` alone leaves them out.
 EXTRA_MODULES = (
     "yaml", "optuna", "google.cloud.aiplatform", "google.cloud.logging",  # aiplatform_v1 too
@@ -25,4 +27,4 @@ def run() -> int:
         return 2
 
 
-sys.exit(run())
+process.end(run())
