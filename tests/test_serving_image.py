@@ -16,7 +16,8 @@ from test_server import check_serving
 from trainer.submit import cli, container
 from trainer.submit.local import free_port
 
-pytestmark = pytest.mark.container
+# In CI's second step, on the worker of its xdist group (test_container.py).
+pytestmark = [pytest.mark.container, pytest.mark.xdist_group("serving-and-install")]
 
 
 @pytest.fixture(scope="module")

@@ -217,6 +217,19 @@ GOOD_STUDY = (REPO / "hptuning.yaml").read_text()
             ["train", *CLOUD, "--tensorboard", "projects/p/locations/us-central1/tensorboards/1"],
             "--tensorboard needs --service-account",
         ),
+        (
+            [
+                "train",
+                *CLOUD,
+                "--service-account",
+                "sa@demo-project.iam.gserviceaccount.com",
+                "--tensorboard",
+                "projects/demo-project/locations/europe-west4/tensorboards/1",
+            ],
+            "--tensorboard projects/demo-project/locations/europe-west4/tensorboards/1: an instance in europe-west4, and "
+            "the job runs in us-central1; Vertex AI TensorBoard takes jobs of its own region: pass one in us-central1, "
+            "or --region europe-west4",
+        ),
         (["train", *CLOUD, "--epochs", "0"], "trainer flags --epochs 0: argument --epochs: must be > 0, got 0"),
         (["tune", *CLOUD, "yaml:studySpec: [unclosed"], "not valid YAML"),
         (
@@ -236,6 +249,7 @@ GOOD_STUDY = (REPO / "hptuning.yaml").read_text()
         "unknown-accelerator",
         "unknown-machine",
         "tensorboard-without-service-account",
+        "tensorboard-in-another-region",
         "bad-trainer-flag",
         "yaml-does-not-parse",
         "yaml-unknown-field",

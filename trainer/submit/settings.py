@@ -107,6 +107,12 @@ def settings(flags: Mapping[str, str | None], environ: Mapping[str, str], *, nee
         )
     if tensorboard:
         names.tensorboard(where("tensorboard"), tensorboard)
+        # The job, its bucket and the instance in one region (vertex-ai/docs/experiments/tensorboard-setup).
+        located = tensorboard.split("/")[3]
+        if located != region:
+            raise SubmitError(f"{where('tensorboard')} {tensorboard}: an instance in {located}, and the job runs in "
+                              f"{region}; Vertex AI TensorBoard takes jobs of its own region: pass one in {region}, "
+                              f"or --region {located}")  # fmt: skip
     if service_account:
         names.service_account(where("service_account"), service_account)
     api_endpoint = get("api_endpoint")

@@ -74,6 +74,12 @@ def value_spec(parameter) -> str:
     return type(parameter).pb(parameter).WhichOneof("parameter_value_spec")
 
 
+def has_field(message, name: str) -> bool:
+    """Whether the aiplatform_v1 message has its optional field or message `name` set: proto-plus answers a
+    message field unset with an empty one, so ask the protobuf underneath."""
+    return type(message).pb(message).HasField(name)
+
+
 def flag_values(params: dict) -> dict[str, str]:
     """Sampled parameters as the trainer's flag values (64.0 -> 64, 0.0123456789 -> 0.0123457)."""
     return {name: f"{value:.6g}" if isinstance(value, float) else str(value) for name, value in params.items()}

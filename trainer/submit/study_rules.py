@@ -55,7 +55,7 @@ def _rules(study, where: str) -> None:
         kind = studies.value_spec(p)
         spec = getattr(p, kind)
         name = f"{where}: parameter {p.parameter_id}"
-        if type(spec).pb(spec).HasField("default_value"):  # every *ValueSpec.default_value
+        if studies.has_field(spec, "default_value"):  # every *ValueSpec.default_value
             raise SubmitError(f"{name}: defaultValue is not supported by HyperparameterTuningJob; remove it")
         if kind == "categorical_value_spec":
             if p.scale_type.name != "SCALE_TYPE_UNSPECIFIED":  # ParameterSpec.scale_type
@@ -125,12 +125,12 @@ NOT_LOCAL = {
 def check_local(study, where: str) -> None:
     """Refuse a study tune --local would run differently from Vertex AI: a stopping rule other than the median one,
     the median rule by elapsed time, conditional parameters, a safety metric, a reverse-log scale."""
-    problems = [NOT_LOCAL[field] for field in NOT_LOCAL if type(study).pb(study).HasField(field)]
+    problems = [NOT_LOCAL[field] for field in NOT_LOCAL if studies.has_field(study, field)]
     if study.median_automated_stopping_spec.use_elapsed_duration:
         problems.append(
             "studySpec.medianAutomatedStoppingSpec.useElapsedDuration: tune --local compares trials epoch by epoch"
         )
-    if type(study.metrics[0]).pb(study.metrics[0]).HasField("safety_config"):
+    if studies.has_field(study.metrics[0], "safety_config"):
         problems.append(f"metric {study.metrics[0].metric_id}: safetyConfig: tune --local has no safe search")
     problems += [f"parameter {p.parameter_id}: conditionalParameterSpecs: tune --local samples every parameter always"
                  for p in study.parameters if p.conditional_parameter_specs]  # fmt: skip

@@ -144,9 +144,8 @@ def tune_options(a: argparse.Namespace, trainer_args: list[str]) -> CloudJob | L
     tuning.parallel_trial_count = min(a.parallel_trials or tuning.parallel_trial_count or 5, tuning.max_trial_count)
     file_timeout = _file_timeout(tuning.trial_job_spec, str(a.config))
     if a.local:  # the same folder again continues the study (its study.db)
-        from trainer.submit import container
-
         study_rules.check_local(tuning.study_spec, str(a.config))
+        from trainer.submit import container
 
         output = a.output_dir or Path("runs") / (tuning.display_name or "mnist-tune")
         image = container.image_for(config.accelerator == "tpu") if a.container else None
