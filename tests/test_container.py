@@ -19,9 +19,6 @@ from conftest import read_metrics
 
 from trainer.submit import cli, container
 
-# CI's second step runs two groups side by side, each on its own worker (`--dist loadgroup`, .ci/run): the
-# training images here and in test_images.py; the serving image, TensorFlow 2.15 and the sdist on the other.
-pytestmark = pytest.mark.xdist_group("training-images")
 IN_THE_IMAGE = "digits from /app/trainer/sample"  # the package as the image installed it, not this checkout
 
 

@@ -16,8 +16,7 @@ import pytest
 from conftest import REPO
 from packaging.requirements import Requirement
 
-# Asks PyPI: in CI's second step, on the worker of its xdist group (test_container.py).
-pytestmark = [pytest.mark.index, pytest.mark.xdist_group("training-images")]
+pytestmark = pytest.mark.index  # asks PyPI: in CI's second step, beside the container checks
 
 # Debian bookworm has glibc 2.36: every manylinux tag up to it runs there.
 PLATFORMS = ["manylinux2014_x86_64", *(f"manylinux_2_{minor}_x86_64" for minor in (17, 24, 27, 28, 31, 34, 35))]

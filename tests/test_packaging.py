@@ -105,7 +105,6 @@ def test_submit_sh_passes_its_arguments_to_the_submitter(tmp_path):
 
 
 @pytest.mark.index  # pip builds the sdist in an isolated environment from PyPI's setuptools
-@pytest.mark.xdist_group("serving-and-install")  # in CI's second step, the worker of this group (test_container.py)
 def test_the_sdist_installs_into_a_fresh_environment_and_trains(tmp_path):
     """As Vertex AI's Python-package training and the container install it: from the sdist alone. The
     dependencies are this environment's (a .pth file), so pip checks the sdist's requirements against them

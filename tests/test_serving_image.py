@@ -16,8 +16,7 @@ from test_server import check_serving
 from trainer.submit import cli, container
 from trainer.submit.local import free_port
 
-# In CI's second step, on the worker of its xdist group (test_container.py).
-pytestmark = [pytest.mark.container, pytest.mark.xdist_group("serving-and-install")]
+pytestmark = pytest.mark.container
 
 
 @pytest.fixture(scope="module")

@@ -20,8 +20,7 @@ from conftest import SAMPLE_DIR, run_trainer
 from trainer import data
 from trainer.submit.prebuilt import SERVING_TENSORFLOW
 
-# In CI's second step, on the worker of its xdist group (test_container.py).
-pytestmark = [pytest.mark.serving_image, pytest.mark.xdist_group("serving-and-install")]
+pytestmark = pytest.mark.serving_image
 SERVING_PIN = f"tensorflow-cpu=={SERVING_TENSORFLOW}.1"  # the 2.15 release the prebuilt images carry
 EXPORTS = [(stage, "float32") for stage in ("softmax", "dense", "dropout", "conv", "batchnorm", "fast", "best")]
 EXPORTS += [(stage, precision) for stage in ("batchnorm", "best") for precision in ("mixed_float16", "mixed_bfloat16")]

@@ -4,16 +4,19 @@ local tuning, dry runs and bad settings (packaging is in test_packaging.py)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import CLOUD, REPO, read_metrics, sample_trials
+from conftest import CLOUD, REPO, SAMPLE_DIR, read_metrics, sample_trials
 from google.cloud import aiplatform_v1
 
 from trainer import config
-from trainer.submit import cli, source
+from trainer.submit import cli, container, local, source
 from trainer.submit import study as studies
 
 pytestmark = pytest.mark.usefixtures("clean_settings")
@@ -181,6 +184,46 @@ def test_local_runs_the_job_the_way_vertex_would(tmp_path, capsys):
     metrics = read_metrics(tmp_path)
     entries = (tmp_path / "hypertune" / "workerpool0-0.metrics").read_text().splitlines()
     assert float(json.loads(entries[-1])["accuracy"]) == pytest.approx(metrics["test_accuracy"])
+
+
+def test_a_replica_that_fails_ends_the_local_job_and_stops_the_others(tmp_path):
+    """As a permanent error ends a Vertex AI job: the chief refuses its flags (exit 2) and the worker, which would
+    train for a long time and wait for its chief, is stopped; the job's status is the chief's. It waited for ever."""
+    pools = [(1, ["--epochs", "0"]), (1, ["--stage", "dense", "--data-dir", str(SAMPLE_DIR), "--epochs", "100000"])]
+    started, result = [], {}
+
+    def run() -> None:
+        result["status"] = local.run_worker_pools(
+            pools, tmp_path, "local-test", log=subprocess.DEVNULL, on_start=lambda _, p: started.append(p)
+        )
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        thread.join(timeout=300)
+        assert not thread.is_alive(), "the job still runs 300 s after its chief failed"
+        assert result["status"] == 2 and [p.returncode for p in started][0] == 2
+        assert all(p.returncode is not None for p in started)
+    finally:
+        for p in started:
+            if p.poll() is None:
+                p.kill()
+        thread.join()
+
+
+def test_two_local_jobs_of_the_same_second_name_their_containers_apart(tmp_path, monkeypatch):
+    """Container names are the host's: the launcher's pid is in each, beside the job id, which has one-second
+    resolution (two jobs in one second: the second's chief could not start, and its worker waited for it)."""
+    names = []
+    monkeypatch.setattr(
+        container, "replica_command", lambda image, name, *_: names.append(name) or [sys.executable, "-c", ""]
+    )
+    monkeypatch.setattr(container, "remove", lambda names: None)
+    assert local.run_worker_pools([(1, []), (1, [])], tmp_path, "local-20261207-005752", image="img") == 0
+    assert names == [
+        f"local-20261207-005752-{os.getpid()}-workerpool0-0",
+        f"local-20261207-005752-{os.getpid()}-workerpool1-0",
+    ]
 
 
 def _bad_yaml(tmp_path: Path, text: str) -> list[str]:

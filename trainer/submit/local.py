@@ -41,7 +41,10 @@ def run_worker_pools(
     `on_start`, if given, gets each replica's task name as Vertex AI's logs label it (workerpool0-0,
     workerpool1-0, ...) and its process as it starts (to signal them, as Vertex AI does on cancel).
     `image`, if given: each replica runs in that image with podman instead (trainer.submit.container).
-    `container_env`: the container's own variables (a worker pool's containerSpec.env), beside Vertex AI's."""
+    `container_env`: the container's own variables (a worker pool's containerSpec.env), beside Vertex AI's.
+    A replica that fails ends the job, as a permanent error does on Vertex AI (vertex-ai/docs/training/
+    understanding-training-service): the others are stopped, and the failed one's status is the job's. Without
+    that, a worker whose chief never started would wait for it for ever."""
     cluster = {
         POOLS[i]: [f"127.0.0.1:{free_port()}" for _ in range(count)] for i, (count, _) in enumerate(pools) if count
     }
@@ -56,8 +59,8 @@ def run_worker_pools(
                     **replica_environment(output_dir, job_id, cluster, POOLS[i], index, trial_id),
                 }
                 command = [sys.executable, "-m", "trainer.task", *args]
-                if image:
-                    containers.append(f"{job_id}-{task}".lower())
+                if image:  # container names are the host's: the pid keeps two jobs of the same second apart
+                    containers.append(f"{job_id}-{os.getpid()}-{task}".lower())
                     command = container.replica_command(image, containers[-1], vertex_env, output_dir, args)
                 process = subprocess.Popen(
                     command,
@@ -68,13 +71,34 @@ def run_worker_pools(
                 procs.append(process)
                 if on_start:
                     on_start(task, process)
-        return max(abs(p.wait()) for p in procs)
+        return _job_status(procs)
     finally:
         for p in procs:
             if p.poll() is None:
                 p.kill()
                 p.wait()
         container.remove(containers)
+
+
+STOP_GRACE = 30.0  # seconds the other replicas get to stop on SIGTERM (their backup, their last line) before a kill
+
+
+def _job_status(procs: list[subprocess.Popen]) -> int:
+    """Waits until every replica has ended or one has failed; then SIGTERM to the others, each given STOP_GRACE
+    seconds (the caller kills what is left). Returns the failed replicas' worst status, else 0."""
+    while any(p.poll() is None for p in procs) and not any(p.returncode for p in procs):
+        time.sleep(0.1)
+    failed = [abs(p.returncode) for p in procs if p.returncode]
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    deadline = time.monotonic() + STOP_GRACE
+    for p in procs:
+        try:
+            p.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+    return max(failed, default=0)
 
 
 def output_folder(folder: Path, what: str) -> None:
