@@ -234,6 +234,23 @@ def test_task_role_from_tf_config_or_cluster_spec(environ, role):
     assert (r.task_type, r.index, r.num_tasks, r.is_chief) == role
 
 
+@pytest.mark.parametrize(
+    "task_name, name",
+    [
+        ("workerpool0-0", "chief"),
+        ("workerpool1-0", "worker-1"),  # the chief is worker 0 of the cluster, so the first worker is 1
+        ("workerpool1-2", "worker-3"),
+        ("workerpool2-0", "ps-0"),
+        ("workerpool3-0", "evaluator-0"),
+        ("workerpool1-x", "workerpool1-x"),
+        ("trial-3", "trial-3"),
+        ("", "?"),
+    ],
+)
+def test_a_replica_is_named_in_logs_from_vertex_ais_task_name(task_name, name):
+    assert cluster.replica_name(task_name) == name
+
+
 @pytest.mark.parametrize("variable", ["TF_CONFIG", "CLUSTER_SPEC"])
 def test_a_cluster_variable_that_is_not_a_cluster_is_one_line_exit_2_and_nothing_written(variable, tmp_path):
     """A stale or hand-written TF_CONFIG on a laptop was a JSONDecodeError traceback."""

@@ -1,8 +1,8 @@
 """Property-based tests (Hypothesis) over the launcher's parsers of outside input and hptuning.yaml: --labels, the
-settings (project, bucket, repository, image, tag, image URI, service account), TF_CONFIG and CLUSTER_SPEC,
---timeout and --max-wait, job and endpoint IDs, the number flags, the tuning study's file, the Cloud Storage places
-(deploy's --model-dir, batch-predict's --input and --output), serve --local's --model-dir. Any input parses to a
-valid value or is refused in one line; never another exception. test_fuzz.py has the data readers.
+settings (project, bucket, repository, image, tag, image URI, service account, TensorBoard instance), TF_CONFIG and
+CLUSTER_SPEC, --timeout and --max-wait, job and endpoint IDs, the number flags, the tuning study's file, the Cloud
+Storage places (deploy's --model-dir, batch-predict's --input and --output), serve --local's --model-dir. Any input
+parses to a valid value or is refused in one line; never another exception. test_fuzz.py has the data readers.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import contextlib
 import io
 import json
 import math
+import re
 import urllib.parse
 from pathlib import Path
 
@@ -275,6 +276,28 @@ def test_any_gs_folder_given_to_the_trainer_is_taken_with_a_valid_bucket_or_refu
         return
     taken = getattr(c, flag[2:].replace("-", "_"))
     assert taken.isprintable() and paths.bucket_problem(taken[5:].partition("/")[0]) is None
+
+
+TENSORBOARD = r"projects/[a-z0-9-]{1,8}/locations/(us-central1|europe-west4|[a-z0-9-]{1,12})/tensorboards/[0-9]{1,6}"
+
+
+@given(text=st.one_of(st.text(max_size=60), st.from_regex(TENSORBOARD, fullmatch=True)))
+@example(text="projects/p/locations/europe-west4/tensorboards/1")  # an instance of another region
+@example(text="projects/p/locations/us-central1/tensorboards/1")  # taken: the success path runs on every pass
+def test_any_tensorboard_is_an_instance_in_the_jobs_region_or_refused_in_one_line(text):
+    """--tensorboard: any text. Taken, it is an instance's resource name in the job's region (us-central1 here),
+    as Vertex AI TensorBoard requires; else one line naming the flag and the value."""
+    account = "trainer@demo-project.iam.gserviceaccount.com"
+    flags = {**GOOD_SETTINGS, "tensorboard": text, "service_account": account}
+    try:
+        s = settings.settings(flags, {}, need_bucket=True)
+    except SubmitError as e:
+        one_line(e)
+        assert str(e).startswith(f"--tensorboard {values.shown(text)}: "), e
+        return
+    project, region, instance = re.fullmatch(r"projects/(.+)/locations/(.+)/tensorboards/(.+)", text).groups()
+    assert s.tensorboard == text and s.region == region == "us-central1"
+    assert project.isprintable() and "/" not in project and instance.isdigit()
 
 
 @given(text=st.text(max_size=140), folder=st.booleans())

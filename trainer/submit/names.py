@@ -115,12 +115,19 @@ def image_uri(where: str, text: str) -> str:
 
 
 SERVICE_ACCOUNT = re.compile(r"[a-z0-9][a-z0-9._-]*@[a-z0-9][a-z0-9.-]*\.[a-z]{2,}")
-TENSORBOARD = re.compile(r"projects/[a-z0-9-]+/locations/[a-z0-9-]+/tensorboards/[0-9]+")
+TENSORBOARD = re.compile(r"projects/[a-z0-9-]+/locations/(?P<region>[a-z0-9-]+)/tensorboards/[0-9]+")
 
 
 service_account = _format(SERVICE_ACCOUNT, "not a service account's email (e.g. NAME@PROJECT.iam.gserviceaccount.com)")
-tensorboard = _format(TENSORBOARD, "not a TensorBoard instance, projects/PROJECT/locations/REGION/tensorboards/ID "
-                                   "(gcloud ai tensorboards list shows yours)")  # fmt: skip
+_tensorboard = _format(TENSORBOARD, "not a TensorBoard instance, projects/PROJECT/locations/REGION/tensorboards/ID "
+                                    "(gcloud ai tensorboards list shows yours)")  # fmt: skip
+
+
+def tensorboard_region(where: str, text: str) -> str:
+    """A TensorBoard instance's resource name -> its region, or one line (SubmitError) if it is not one."""
+    found = TENSORBOARD.fullmatch(_tensorboard(where, text))
+    assert found is not None  # _tensorboard refused every other text
+    return found["region"]
 
 
 DISPLAY_NAME_LONGEST = 128  # aiplatform_v1's CustomJob, Model, Endpoint, BatchPredictionJob: "up to 128 characters"

@@ -106,9 +106,8 @@ def settings(flags: Mapping[str, str | None], environ: Mapping[str, str], *, nee
             "--tensorboard needs --service-account (or SERVICE_ACCOUNT): Vertex AI TensorBoard uploads as that account"
         )
     if tensorboard:
-        names.tensorboard(where("tensorboard"), tensorboard)
         # The job, its bucket and the instance in one region (vertex-ai/docs/experiments/tensorboard-setup).
-        located = tensorboard.split("/")[3]
+        located = names.tensorboard_region(where("tensorboard"), tensorboard)
         if located != region:
             raise SubmitError(f"{where('tensorboard')} {tensorboard}: an instance in {located}, and the job runs in "
                               f"{region}; Vertex AI TensorBoard takes jobs of its own region: pass one in {region}, "
