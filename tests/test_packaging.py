@@ -91,6 +91,20 @@ def test_shell_scripts_are_clean_under_shellcheck():
     assert "set -euo pipefail" in (REPO / "submit.sh").read_text() and "eval" not in (REPO / "submit.sh").read_text()
 
 
+def test_cis_second_step_lists_every_module_with_a_test_it_selects_and_the_readme_shows_it():
+    """.ci/run names step 2's modules in the order that balances its two workers (docs/testing.md): a module of
+    index, serving_image or container tests left off the list would never run in CI."""
+    (step_2,) = [line for line in (REPO / ".ci/run").read_text().splitlines() if line.startswith("pytest -n 2 ")]
+    listed = [word for word in step_2.split() if word.startswith("tests/")]
+    marked = [
+        f"tests/{path.name}"
+        for path in (REPO / "tests").glob("test_*.py")
+        if re.search(r"pytest\.mark\.(index|serving_image|container)\b", path.read_text())
+    ]
+    assert sorted(listed) == sorted(marked) and len(set(listed)) == len(listed)
+    assert f"./podman-setup.sh && {step_2}" in (REPO / "README.md").read_text()
+
+
 def test_submit_sh_passes_its_arguments_to_the_submitter(tmp_path):
     result = subprocess.run(
         ["./submit.sh", "train", "--project", "demo-project", "--bucket", "not-a-bucket"],
