@@ -186,9 +186,10 @@ def test_local_runs_the_job_the_way_vertex_would(tmp_path, capsys):
     assert float(json.loads(entries[-1])["accuracy"]) == pytest.approx(metrics["test_accuracy"])
 
 
-def test_a_replica_that_fails_ends_the_local_job_and_stops_the_others(tmp_path):
+def test_a_replica_that_fails_ends_the_local_job_and_stops_the_others(tmp_path, capsys):
     """As a permanent error ends a Vertex AI job: the chief refuses its flags (exit 2) and the worker, which would
-    train for a long time and wait for its chief, is stopped; the job's status is the chief's. It waited for ever."""
+    train for a long time and wait for its chief, is stopped; the job's status is the chief's, and its last line
+    says which replica failed (the worker's own last line is about its SIGTERM). It waited for ever."""
     pools = [(1, ["--epochs", "0"]), (1, ["--stage", "dense", "--data-dir", str(SAMPLE_DIR), "--epochs", "100000"])]
     started, result = [], {}
 
@@ -204,6 +205,10 @@ def test_a_replica_that_fails_ends_the_local_job_and_stops_the_others(tmp_path):
         assert not thread.is_alive(), "the job still runs 300 s after its chief failed"
         assert result["status"] == 2 and [p.returncode for p in started][0] == 2
         assert all(p.returncode is not None for p in started)
+        assert capsys.readouterr().err.splitlines()[-1] == (
+            "error: local job local-test: the chief (workerpool0-0) exited with status 2 (its error is above); the job "
+            "ended there, as on Vertex AI, and worker-1 was stopped"
+        )
     finally:
         for p in started:
             if p.poll() is None:

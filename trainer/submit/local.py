@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from trainer.cluster import replica_name
 from trainer.submit import container
 from trainer.submit.errors import SubmitError
 from trainer.training_contract import IMAGE, VERTEX_POOLS, replica_environment
@@ -48,7 +49,7 @@ def run_worker_pools(
     cluster = {
         POOLS[i]: [f"127.0.0.1:{free_port()}" for _ in range(count)] for i, (count, _) in enumerate(pools) if count
     }
-    procs: list[subprocess.Popen] = []
+    procs: dict[str, subprocess.Popen] = {}  # Vertex AI's task name -> its replica
     containers: list[str] = []
     try:
         for i, (count, args) in enumerate(pools):
@@ -68,12 +69,12 @@ def run_worker_pools(
                     stdout=log,
                     stderr=subprocess.STDOUT if log else None,
                 )
-                procs.append(process)
+                procs[task] = process
                 if on_start:
                     on_start(task, process)
-        return _job_status(procs)
+        return _job_status(procs, job_id)
     finally:
-        for p in procs:
+        for p in procs.values():
             if p.poll() is None:
                 p.kill()
                 p.wait()
@@ -83,22 +84,29 @@ def run_worker_pools(
 STOP_GRACE = 30.0  # seconds the other replicas get to stop on SIGTERM (their backup, their last line) before a kill
 
 
-def _job_status(procs: list[subprocess.Popen]) -> int:
-    """Waits until every replica has ended or one has failed; then SIGTERM to the others, each given STOP_GRACE
-    seconds (the caller kills what is left). Returns the failed replicas' worst status, else 0."""
-    while any(p.poll() is None for p in procs) and not any(p.returncode for p in procs):
+def _job_status(procs: dict[str, subprocess.Popen], job_id: str) -> int:
+    """Waits until every replica (by task name) has ended or one has failed; then SIGTERM to the others, each
+    given STOP_GRACE seconds (the caller kills what is left), and a last line naming the replica that failed, since
+    the stopped ones' own last lines (a SIGTERM) would otherwise be the last on screen. Returns the failed
+    replicas' worst status, else 0."""
+    while any(p.poll() is None for p in procs.values()) and not any(p.returncode for p in procs.values()):
         time.sleep(0.1)
-    failed = [abs(p.returncode) for p in procs if p.returncode]
-    for p in procs:
-        if p.poll() is None:
-            p.terminate()
+    failed = {task: p.returncode for task, p in procs.items() if p.returncode}
+    stopped = [task for task, p in procs.items() if p.poll() is None]
+    for task in stopped:
+        procs[task].terminate()
     deadline = time.monotonic() + STOP_GRACE
-    for p in procs:
+    for task in stopped:
         try:
-            p.wait(timeout=max(0.0, deadline - time.monotonic()))
+            procs[task].wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             pass
-    return max(failed, default=0)
+    if stopped:
+        task, status = next(iter(failed.items()))
+        print(f"error: local job {job_id}: the {replica_name(task)} ({task}) exited with status {status} (its error "
+              f"is above); the job ended there, as on Vertex AI, and {', '.join(replica_name(t) for t in stopped)} "
+              f"{'was' if len(stopped) == 1 else 'were'} stopped", file=sys.stderr, flush=True)  # fmt: skip
+    return max((abs(status) for status in failed.values()), default=0)
 
 
 def output_folder(folder: Path, what: str) -> None:
