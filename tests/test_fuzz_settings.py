@@ -38,12 +38,15 @@ pytestmark = pytest.mark.fuzz
 )
 @example(text="tool=other")
 @example(text="0\n0")  # found by the long profile: a line break echoed into the message
+@example(text=" ")  # found by a probe: taken for no labels, as if the flag were not there
 def test_any_labels_flag_parses_to_valid_labels_with_the_tools_own_or_is_one_line(text):
     try:
         found = scheduling.labels(text)
     except SubmitError as e:
         one_line(e)
+        assert str(e).startswith(f"--labels {values.shown(text) if not text.strip() else ''}"), e
         return
+    assert text.strip(), "a blank --labels was taken for none"
     assert found[scheduling.TOOL_LABEL[0]] == scheduling.TOOL_LABEL[1] and len(found) <= 64
     assert all(scheduling.LABEL_KEY.fullmatch(k) and scheduling.LABEL_VALUE.fullmatch(v) for k, v in found.items())
 

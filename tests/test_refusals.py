@@ -142,6 +142,11 @@ CASES |= {
     "train-empty-project": (["train", *CLOUD, "--project", "", "--dry-run"], "--project '': empty; pass a value, or drop the flag to use $PROJECT_ID"),
     "status-empty-region": (["status", *CLOUD, "123", "--region", ""], "--region '': empty; pass a value, or drop the flag to use $REGION"),
     "train-blank-tag": (["train", *CLOUD, "--tag", " ", "--dry-run"], "--tag ' ': empty; pass a value, or drop the flag to use $TAG"),
+    "train-empty-labels": (["train", *CLOUD, "--labels", "", "--dry-run"], "--labels '': empty; pass KEY=VALUE[,KEY=VALUE...], or drop the flag"),
+    "tune-blank-labels": (["tune", *CLOUD, "--labels", " ", "--dry-run"], "--labels ' ': empty; pass KEY=VALUE"),
+    # A name longer than the file system takes (255 bytes): was an OSError traceback
+    "local-output-dir-too-long": (["local", "--output-dir", "x" * 300], "x: cannot hold the job's outputs (File name too long); pass a new folder"),
+    "tune-config-too-long": (["tune", *CLOUD, "--config", "x" * 300, "--dry-run"], "x: cannot read (File name too long)"),
     # Docker takes an uppercase first component for a registry host (distribution's splitDockerDomain)
     "train-image-uri-uppercase-host": (["train", *CLOUD, "--image-uri", "MyRegistry/mnist:1", "--dry-run"], "--image-uri MyRegistry/mnist:1: MyRegistry would be taken for a registry host, which has no dot"),
     # A flag the other one makes unused (was: quietly unused)

@@ -130,7 +130,7 @@ def pick(names: set[str] | list[str], base: str) -> str | None:
 
 
 def _local_files(folder: Path) -> dict[str, Path]:
-    if not folder.is_dir():
+    if not os.path.isdir(folder):  # os.path, not pathlib: False, not OSError, for a name too long
         raise DataError(
             f"{folder}: no such folder; pass --data-dir a folder holding the four MNIST files, or gs://BUCKET/PREFIX"
         )

@@ -8,6 +8,7 @@ JSON-lines files of Vertex AI prediction instances, {"image": [[...28 rows of 28
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -63,12 +64,12 @@ def read_jsonl(path: Path) -> np.ndarray:
 
 def read_inputs(path: Path) -> np.ndarray:
     """Images [n, 28, 28] float32 in [0, 1] from one input file, by its kind."""
-    if not path.is_file():
+    if not os.path.isfile(path):  # os.path, not pathlib: False, not OSError, for a name too long
         why = (
             "a folder; pass the files in it"
-            if path.is_dir()
+            if os.path.isdir(path)
             else "not a regular file"
-            if path.exists()
+            if os.path.exists(path)
             else "no such file"
         )
         raise data.DataError(f"{path}: {why}")
@@ -103,7 +104,7 @@ def check_model_dir(model_dir: str) -> None:
             raise data.DataError(f"--model-dir {shown(model_dir)}: {why}")
         return
     folder = Path(model_dir)
-    if not folder.is_dir():
+    if not os.path.isdir(folder):
         raise data.DataError(f"--model-dir {shown(model_dir)}: no such folder")
     if not serving_contract.has_saved_model(folder):
         raise data.DataError(f"--model-dir {shown(model_dir)}: {serving_contract.not_an_export(folder)}")

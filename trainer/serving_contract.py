@@ -18,6 +18,7 @@ model answers any float, so a NaN let through comes back as a 200 with NaN proba
 from __future__ import annotations
 
 import binascii
+import os
 from itertools import chain
 from pathlib import Path
 
@@ -43,7 +44,7 @@ EXPORTED_MODEL = "the model folder a run wrote (JOB_DIR/model)"
 def has_saved_model(folder: Path) -> bool:
     """Whether a local folder holds the SavedModel the server loads, seen without TensorFlow: the server and
     `serve --local` refuse a folder without one before anything heavy starts."""
-    return (folder / "saved_model.pb").is_file()
+    return os.path.isfile(folder / "saved_model.pb")  # os.path: False, not OSError, for a name too long
 
 
 def not_an_export(folder: Path, fix: str = f"pass {EXPORTED_MODEL}") -> str:

@@ -143,7 +143,7 @@ def _mounts(output_dir: Path, args: list[str]) -> tuple[list[str], list[str]]:
     volumes, absolute = [f"{output_dir.resolve()}:{output_dir.resolve()}"], []
     for arg in args:
         flag, eq, value = arg.partition("=") if arg.startswith("--") else ("", "", arg)
-        if "/" in value and not value.startswith("gs://") and Path(value).exists():
+        if "/" in value and not value.startswith("gs://") and os.path.exists(value):  # False if too long
             host = Path(value).resolve()
             volumes.append(f"{host}:{host}:ro")
             arg = f"{flag}{eq}{host}"

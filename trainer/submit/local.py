@@ -114,8 +114,9 @@ def output_folder(folder: Path, what: str) -> None:
     path through a file, no permission."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        why = "a file, not a folder" if folder.exists() and not folder.is_dir() else e.strerror or str(e)
+    except (OSError, ValueError) as e:  # ValueError: a NUL byte, which no path can hold
+        not_folder = os.path.exists(folder) and not os.path.isdir(folder)  # os.path: False on a name too long
+        why = "a file, not a folder" if not_folder else getattr(e, "strerror", None) or str(e)
         raise SubmitError(f"--output-dir {shown(str(folder))}: {what} ({why}); pass a new folder") from None
 
 

@@ -47,6 +47,8 @@ def seconds(flag: str, text: str, zero: bool = False) -> int:
 def labels(text: str | None) -> dict[str, str]:
     """--labels k=v,k2=v2, checked, with the tool's own label added (a label of the same key is refused: `list`
     finds this tool's jobs by it)."""
+    if text is not None and not text.strip():  # `--labels "$UNSET"`: refused, as an empty setting is
+        raise SubmitError(f"--labels {shown(text)}: empty; pass KEY=VALUE[,KEY=VALUE...], or drop the flag")
     found = dict([TOOL_LABEL])
     for pair in (text or "").split(","):
         if not pair.strip():
