@@ -233,7 +233,7 @@ def test_two_local_jobs_of_the_same_second_name_their_containers_apart(tmp_path,
 
 def _bad_yaml(tmp_path: Path, text: str) -> list[str]:
     path = tmp_path / "study.yaml"
-    path.write_text(text)
+    path.write_bytes(text.encode("utf-8", "surrogateescape"))  # "\udcff" writes the byte 0xff
     return ["--config", str(path)]
 
 
@@ -280,6 +280,7 @@ GOOD_STUDY = (REPO / "hptuning.yaml").read_text()
         ),
         (["train", *CLOUD, "--epochs", "0"], "trainer flags --epochs 0: argument --epochs: must be > 0, got 0"),
         (["tune", *CLOUD, "yaml:studySpec: [unclosed"], "not valid YAML"),
+        (["tune", *CLOUD, "yaml:\udcffstudySpec: {}"], "study.yaml: not UTF-8 text (invalid start byte at byte 0)"),
         (
             ["tune", *CLOUD, "yaml:" + GOOD_STUDY.replace("goal: MAXIMIZE", "goal: MAXIMIZE\n    colour: blue")],
             'no field named "colour"',
@@ -300,6 +301,7 @@ GOOD_STUDY = (REPO / "hptuning.yaml").read_text()
         "tensorboard-in-another-region",
         "bad-trainer-flag",
         "yaml-does-not-parse",
+        "yaml-not-utf-8",
         "yaml-unknown-field",
         "yaml-names-no-flag",
     ],

@@ -32,10 +32,10 @@ def load_config(path: Path):
     where = values.shown(str(path))  # the user's file name, quoted if it would break the error's one line
     try:
         doc = yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as e:  # before ValueError, of which it is one
+        raise SubmitError(f"{where}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except (OSError, ValueError) as e:  # ValueError: a NUL byte, which no path can hold
         raise SubmitError(f"{where}: cannot read ({getattr(e, 'strerror', None) or e})") from None
-    except UnicodeDecodeError as e:
-        raise SubmitError(f"{where}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except (yaml.YAMLError, RecursionError) as e:
         raise SubmitError(f"{where}: not valid YAML ({' '.join(str(e).split())[:300]})") from None
     if not isinstance(doc, dict) or not {"studySpec", "trialJobSpec"} <= set(doc):
