@@ -308,6 +308,10 @@ def test_any_tensorboard_is_an_instance_in_the_jobs_region_or_refused_in_one_lin
 @example(text="..", folder=True)
 @example(text="   ", folder=False)
 @example(text="mnist run 1", folder=True)  # a name taken: the success path's assertions run on every pass
+@example(text="x" * 129, folder=False)  # each of these is taken if its check is lost: the success path fails it
+@example(text="a\\b", folder=False)
+@example(text="a\tb", folder=False)
+@example(text="a/b", folder=True)
 def test_any_display_name_is_taken_as_vertex_ai_allows_or_refused_in_one_line(text, folder):
     try:
         names.display_name("--display-name", text, folder=folder)
