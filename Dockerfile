@@ -7,19 +7,26 @@
 # TensorFlow; the defaults are what Vertex AI gets.
 ARG BASE=python:3.11-slim-bookworm
 FROM ${BASE}
-ARG TENSORFLOW="tensorflow[and-cuda]==2.20.0"
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
+# TensorFlow in a layer of its own, before any of the trainer's files: a rebuild after an edit to the code
+# takes it from the build cache and installs only the package (seconds, not minutes), and a serving image
+# built here with the same TensorFlow shares it (Docker's and podman's layer cache match on the instruction).
+ARG TENSORFLOW="tensorflow[and-cuda]==2.20.0"
+# The version is pinned in the ARG, where hadolint cannot see it.
+# hadolint ignore=DL3013
+RUN pip install --no-cache-dir "${TENSORFLOW}"
+
 WORKDIR /app
 COPY setup.py README.md ./
 COPY trainer ./trainer
 # TRAINER_TENSORFLOW makes the package require this TensorFlow, not plain `tensorflow`; the build fails
 # here if TensorFlow does not import.
-RUN TRAINER_TENSORFLOW="${TENSORFLOW}" pip install --no-cache-dir "${TENSORFLOW}" . \
+RUN TRAINER_TENSORFLOW="${TENSORFLOW}" pip install --no-cache-dir . \
     && python -c "import tensorflow, hypertune, trainer.task"
 
 # Vertex AI appends the job's args (and each tuning trial's --parameter=value flags) to this.

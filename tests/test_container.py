@@ -11,13 +11,15 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
+import re
+import shutil
 import subprocess
 import tempfile
 
 import pytest
 from conftest import read_metrics
 
-from trainer.submit import cli, container
+from trainer.submit import cli, container, source
 
 IN_THE_IMAGE = "digits from /app/trainer/sample"  # the package as the image installed it, not this checkout
 
@@ -58,6 +60,35 @@ def test_the_image_builds_on_the_stand_in_base_with_the_dockerfiles_entry_point(
         check=True,
     )
     assert json.loads(inspect.stdout) == ["python", "-m", "trainer.task"]
+
+
+@pytest.mark.container
+def test_a_rebuild_after_an_edit_to_the_trainer_takes_tensorflow_from_the_build_cache(image, tmp_path, capsys):
+    """TensorFlow is installed in a layer of its own, before the trainer's files are copied: rebuilding after an edit
+    installs only the package (seconds), not TensorFlow (minutes). The build is `build --local`'s own command, on a
+    copy of the build context with trainer/models.py edited, tagged apart and removed after."""
+    for name in [*source.files("Dockerfile"), ".dockerignore"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source.CONTEXT / name, tmp_path / name)
+    with (tmp_path / "trainer" / "models.py").open("a") as models:
+        models.write("# an edit\n")
+    assert cli.main(["build", "--local", "--dry-run"]) == 0
+    words = capsys.readouterr().out.strip().splitlines()[-1].split()
+    tags = {i for i, word in enumerate(words) if word == "--tag"} | {
+        i + 1 for i, word in enumerate(words) if word == "--tag"
+    }
+    edited = "localhost/mnist-trainer-edited:check"
+    command = [w.replace(str(source.CONTEXT), str(tmp_path)) for i, w in enumerate(words) if i not in tags]
+    command[-1:-1] = ["--tag", edited]
+    try:
+        build = subprocess.run(command, capture_output=True, text=True)
+    finally:
+        subprocess.run(["podman", "rmi", "--force", edited], capture_output=True)
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    steps = re.split(r"^STEP \d+/\d+: ", build.stdout, flags=re.MULTILINE)[1:]
+    cached = {step.splitlines()[0]: "--> Using cache " in step for step in steps}
+    assert cached['RUN pip install --no-cache-dir "${TENSORFLOW}"'] is True, build.stdout[-3000:]
+    assert cached["COPY trainer ./trainer"] is False, build.stdout[-3000:]  # the edit reached the build
 
 
 @pytest.mark.container

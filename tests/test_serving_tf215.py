@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SAMPLE_DIR, run_trainer
+from conftest import SAMPLE_DIR, run_in_process
 
 from trainer import data
 from trainer.submit.prebuilt import SERVING_TENSORFLOW
@@ -59,10 +59,10 @@ def exports(tmp_path_factory) -> dict[tuple[str, str], Path]:
 
     images = data.read_images(SAMPLE_DIR / "t10k-images-idx3-ubyte.gz")[:DIGITS].astype(np.float32) / 255.0
     folders = {}
-    for stage, precision in EXPORTS:
+    for stage, precision in EXPORTS:  # in this process: the export is the subject, not the trainer's process
         folder = tmp_path_factory.mktemp(f"{stage}-{precision}")
-        run = run_trainer("--stage", stage, "--precision", precision, "--smoke", "--no-plots", *SMALL,
-                          "--job-dir", str(folder / "job"), "--model-dir", str(folder / "model"))  # fmt: skip
+        run = run_in_process("--stage", stage, "--precision", precision, "--smoke", "--no-plots", *SMALL,
+                             "--job-dir", str(folder / "job"), "--model-dir", str(folder / "model"))  # fmt: skip
         assert run.returncode == 0, run.stderr
         model = keras.saving.load_model(folder / "model" / "model.keras")
         probabilities = np.asarray(model.predict(images, verbose=0), np.float32)
