@@ -324,14 +324,16 @@ def test_predict_refuses_a_savedmodel_that_is_not_ours_on_load(foreign_model, ca
         (["--checkpoint-dir", ""], "argument --checkpoint-dir: '' is not a folder"),
         (["--tensorboard-dir", ""], "argument --tensorboard-dir: '' is not a folder"),
         (["--cache-dir", ""], "argument --cache-dir: '' is not a folder"),
+        (["--data-dir", "/data/mnist", "--cache-dir", "/tmp/c"],
+         "argument --cache-dir: only a gs:// --data-dir is downloaded, and /data/mnist is not one; drop --cache-dir"),
     ],
     ids=["dropout", "empty-metric", "metric-with-space", "empty-model-dir", "blank-job-dir", "empty-data-dir",
-         "empty-checkpoint-dir", "empty-tensorboard-dir", "empty-cache-dir"],
+         "empty-checkpoint-dir", "empty-tensorboard-dir", "empty-cache-dir", "cache-dir-with-local-data"],
 )  # fmt: skip
 def test_the_trainers_own_flag_refusals_are_one_line(argv, message, capsys):
     """Was: argparse's 20-line usage first; an empty or spaced metric ID was taken, which no study can name; an
     empty folder (`--model-dir "$UNSET"`) was replaced by $AIP_MODEL_DIR or the default, or taken as the current
-    folder."""
+    folder; a --cache-dir beside local data was accepted and never used."""
     with pytest.raises(SystemExit) as ended:
         config.from_flags(argv, environ={"AIP_MODEL_DIR": "gs://bkt/aip/model"})
     (line,) = capsys.readouterr().err.strip().splitlines()

@@ -56,12 +56,13 @@ def test_flags_override_the_stage_defaults():
         (["--smoke", "--epochs", "5"], "--epochs 5 not used"),
         (["--smoke", "--data-dir", "/data/mnist"], "--data-dir /data/mnist not used"),
         (["--smoke", "--epochs=10", "--data-dir", " x"], "--epochs 10 and --data-dir ' x' not used"),
+        (["--smoke", "--cache-dir", "/tmp/c"], "--cache-dir /tmp/c not used"),
     ],
 )
 def test_smoke_trains_one_epoch_on_the_sample_and_names_the_flags_it_sets_aside(argv, note, capsys):
     """tune --local --smoke runs trials whose study file passes --epochs, so --smoke wins; it says so on stderr."""
     smoke = config.from_flags(argv)
-    assert (smoke.epochs, smoke.data_dir) == (1, str(data.SAMPLE_DIR))
+    assert (smoke.epochs, smoke.data_dir, smoke.cache_dir) == (1, str(data.SAMPLE_DIR), data.DEFAULT_CACHE_DIR)
     err = capsys.readouterr().err
     assert err == (f"note: --smoke trains 1 epoch on the package's sample; {note}\n" if note else "")
 

@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--smoke", action="store_true", help="1 epoch on the small MNIST sample shipped in the package; no network")
     io = p.add_argument_group("data and outputs (local paths, gs:// or /gcs/ URIs)")
     io.add_argument("--data-dir", type=values.folder, default=data.DEFAULT_DATA_DIR, help="the four MNIST files (default: %(default)s)")
-    io.add_argument("--cache-dir", type=lambda text: Path(values.folder(text)), default=data.DEFAULT_CACHE_DIR, help="where files downloaded from Cloud Storage are kept (default: %(default)s)")
+    io.add_argument("--cache-dir", type=lambda text: Path(values.folder(text)), help=f"where the files of a gs:// --data-dir are kept once downloaded (default: {data.DEFAULT_CACHE_DIR})")
     io.add_argument("--job-dir", type=values.folder, help="metrics.json and plots (default: the parent of $AIP_MODEL_DIR, else runs/STAGE)")
     io.add_argument("--model-dir", type=values.folder, help="the exported SavedModel and model.keras (default: $AIP_MODEL_DIR, else JOB_DIR/model)")
     io.add_argument("--checkpoint-dir", type=values.folder, help="backups to resume from after preemption (default: $AIP_CHECKPOINT_DIR, else JOB_DIR/checkpoints)")
@@ -126,6 +126,9 @@ def _smoke(args: argparse.Namespace, hyper: dict) -> None:
     set_aside = [f"--epochs {args.epochs}"] if args.epochs is not None else []
     if args.data_dir != data.DEFAULT_DATA_DIR:
         set_aside.append(f"--data-dir {values.shown(args.data_dir)}")
+    if args.cache_dir is not None:
+        set_aside.append(f"--cache-dir {values.shown(str(args.cache_dir))}")
+        args.cache_dir = None
     if set_aside:
         print(
             f"note: --smoke trains 1 epoch on the package's sample; {' and '.join(set_aside)} not used", file=sys.stderr
@@ -150,6 +153,9 @@ def parse(argv: list[str] | None = None, environ: Mapping[str, str] | None = Non
     }
     if args.smoke:
         _smoke(args, hyper)
+    if args.cache_dir is not None and not args.data_dir.startswith("gs://"):  # a flag left unused is refused
+        p.error(f"argument --cache-dir: only a gs:// --data-dir is downloaded, and {values.shown(args.data_dir)} "
+                "is not one; drop --cache-dir")  # fmt: skip
     folders, sources = _outputs(args, env)
     for name, source in {"data_dir": "--data-dir", **sources}.items():
         folder = args.data_dir if name == "data_dir" else folders[name]
@@ -163,7 +169,7 @@ def parse(argv: list[str] | None = None, environ: Mapping[str, str] | None = Non
         train_size=args.train_size,
         test_size=args.test_size,
         data_dir=args.data_dir,
-        cache_dir=args.cache_dir,
+        cache_dir=args.cache_dir or data.DEFAULT_CACHE_DIR,
         **folders,
         metric_file=env.get(contract.METRIC_FILE),
         hypertune_metric=args.hypertune_metric,
