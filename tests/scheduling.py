@@ -43,23 +43,27 @@ def _first_slices(count: int, workers: int) -> list[int]:
 
 @pytest.hookimpl(trylast=True)  # after -m has deselected what this run leaves out
 def pytest_collection_modifyitems(config, items) -> None:
-    """Each worker starts with its share of the modules marked `long` (tests of tens of seconds, mostly waits on
-    peers and held processes), so that their waits overlap the other workers' work and no worker is left running
-    one alone at the end: such a module moves, whole (its module fixtures set up once), to the head of one of the
+    """Each worker starts with its share of what is marked `long`, so that no worker is left running one such test
+    alone at the end, and their waits overlap the other workers' work: a module marked `long` (tests of tens of
+    seconds, mostly waits on peers and held processes) moves whole, its module fixtures set up once; a test marked
+    `long` (a property run with many examples) moves alone, after the modules. Each goes to the head of one of the
     slices worksteal first hands out, in turn. Without xdist, they simply run first."""
     workers = getattr(config, "workerinput", {}).get("workercount", 1)
-    long_modules: dict[object, list] = {}  # module path -> its tests, in collection order
+    modules: dict[object, list] = {}  # module path -> its tests, in collection order
+    tests: dict[object, list] = {}  # a test marked on its own -> [it]
     rest = []
     for item in items:
-        if item.get_closest_marker("long"):
-            long_modules.setdefault(item.path, []).append(item)
+        if any(mark.name == "long" for mark in item.own_markers):
+            tests[item.nodeid] = [item]
+        elif item.get_closest_marker("long"):
+            modules.setdefault(item.path, []).append(item)
         else:
             rest.append(item)
-    if not long_modules:
+    if not modules and not tests:
         return
     heads: list[list] = [[] for _ in range(workers)]
-    for i, module in enumerate(long_modules.values()):
-        heads[i % workers] += module
+    for i, group in enumerate([*modules.values(), *tests.values()]):
+        heads[i % workers] += group
     ordered = []
     for head, size in zip(heads, _first_slices(len(items), workers), strict=True):
         fill = max(size - len(head), 0)

@@ -198,6 +198,8 @@ SETTING_TEXT = {
 }
 
 
+# long: 20-45 s under HYPOTHESIS_PROFILE=long (500 examples); started first on a worker (tests/scheduling.py)
+@pytest.mark.long
 @given(data=st.data(), name=st.sampled_from(sorted(SETTING_TEXT)))
 @example(data=None, name="bucket")  # replaced below by the line break a prober found
 def test_any_setting_is_taken_into_valid_image_uris_or_refused_naming_its_flag_in_one_line(data, name):

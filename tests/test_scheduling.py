@@ -1,5 +1,5 @@
-"""The suite's own scheduling (tests/scheduling.py): every xdist worker starts with its share of the long modules,
-and runs one TensorFlow thread within and between ops."""
+"""The suite's own scheduling (tests/scheduling.py): every xdist worker starts with its share of the long modules
+and long tests, and runs one TensorFlow thread within and between ops."""
 
 from __future__ import annotations
 
@@ -17,10 +17,19 @@ from xdist.scheduler import WorkStealingScheduling
 class Item:
     path: Path
     name: str
-    long: bool = False
+    long: bool = False  # marked in its module
+    own: bool = False  # marked on the test itself
+
+    @property
+    def nodeid(self) -> str:
+        return f"{self.path}::{self.name}"
+
+    @property
+    def own_markers(self) -> list:
+        return [pytest.mark.long.mark] if self.own else []
 
     def get_closest_marker(self, name: str):
-        return pytest.mark.long if name == "long" and self.long else None
+        return pytest.mark.long if name == "long" and (self.long or self.own) else None
 
 
 def _items() -> list[Item]:
@@ -66,6 +75,18 @@ def test_each_worker_starts_with_a_long_module_kept_whole_and_nothing_is_lost():
     assert [i.name for i in items[:2]] == ["gcs0", "gcs1"]  # the module stays whole, in its order
     short = [i.name for i in items if not i.long]
     assert short == [n for n in before if not n.startswith(("gcs", "multi"))]  # the rest keep their order
+
+
+def test_tests_marked_long_on_their_own_start_the_next_workers_one_each_after_the_long_modules():
+    """A property run with many examples (tests/test_fuzz.py) is long on its own: the others in its module are not
+    moved with it, and two such tests of one module go to two workers."""
+    items = _items()
+    items[0].own = items[1].own = True  # a0 and a1, in a module of short tests
+    pytest_collection_modifyitems(SimpleNamespace(workerinput={"workercount": 3}), items)
+    starts = [sum(_first_slices(len(items), 3)[:k]) for k in range(3)]
+    assert [items[s].name for s in starts] == ["gcs0", "multi0", "a0"]
+    assert [i.name for i in items[:4]] == ["gcs0", "gcs1", "a1", "a2"]  # a1: the fourth group, the first worker's
+    # again, after its module; a2, the rest of their module, first of the short tests, in their order
 
 
 def test_without_xdist_the_long_modules_run_first():
