@@ -198,8 +198,7 @@ SETTING_TEXT = {
 }
 
 
-# long: 20-45 s under HYPOTHESIS_PROFILE=long (500 examples); started first on a worker (tests/scheduling.py)
-@pytest.mark.long
+@pytest.mark.long  # 20-45 s under HYPOTHESIS_PROFILE=long: first on a worker
 @given(data=st.data(), name=st.sampled_from(sorted(SETTING_TEXT)))
 @example(data=None, name="bucket")  # replaced below by the line break a prober found
 def test_any_setting_is_taken_into_valid_image_uris_or_refused_naming_its_flag_in_one_line(data, name):
@@ -281,6 +280,25 @@ def test_any_gs_folder_given_to_the_trainer_is_taken_with_a_valid_bucket_or_refu
         return
     taken = getattr(c, flag[2:].replace("-", "_"))
     assert taken.isprintable() and paths.bucket_problem(taken[5:].partition("/")[0]) is None
+
+
+@given(
+    data_dir=st.one_of(st.text(max_size=20), st.from_regex(r"gs://[a-z0-9]{3,8}(/[a-z]{0,4})?", fullmatch=True)),
+    cache_dir=st.text(max_size=20),
+)
+@example(data_dir="gs://bkt/mnist", cache_dir="/tmp/c")  # taken: the success path runs on every pass
+@example(data_dir="/data/mnist", cache_dir="/tmp/c")  # refused: the cache would go unused
+def test_any_cache_dir_is_taken_only_beside_a_gs_data_dir_or_refused_in_one_line(data_dir, cache_dir):
+    """--cache-dir keeps the files of a gs:// --data-dir; beside any other it would go unused, so it is refused."""
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):
+            c = config.from_flags(["--stage", "dense", "--data-dir", data_dir, "--cache-dir", cache_dir], environ={})
+    except SystemExit as e:
+        (line,) = err.getvalue().strip().splitlines()
+        assert e.code == 2 and re.match(r"python -m trainer\.task: error: (argument )?--(data|cache)-dir", line), line
+        return
+    assert c.data_dir.startswith("gs://") and c.cache_dir == Path(cache_dir)
 
 
 TENSORBOARD = r"projects/[a-z0-9-]{1,8}/locations/(us-central1|europe-west4|[a-z0-9-]{1,12})/tensorboards/[0-9]{1,6}"
