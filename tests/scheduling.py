@@ -50,11 +50,11 @@ def pytest_collection_modifyitems(config, items) -> None:
     slices worksteal first hands out, in turn. Without xdist, they simply run first."""
     workers = getattr(config, "workerinput", {}).get("workercount", 1)
     modules: dict[object, list] = {}  # module path -> its tests, in collection order
-    tests: dict[object, list] = {}  # a test marked on its own -> [it]
+    tests = []  # tests marked on their own
     rest = []
     for item in items:
         if any(mark.name == "long" for mark in item.own_markers):
-            tests[item.nodeid] = [item]
+            tests.append(item)
         elif item.get_closest_marker("long"):
             modules.setdefault(item.path, []).append(item)
         else:
@@ -62,7 +62,7 @@ def pytest_collection_modifyitems(config, items) -> None:
     if not modules and not tests:
         return
     heads: list[list] = [[] for _ in range(workers)]
-    for i, group in enumerate([*modules.values(), *tests.values()]):
+    for i, group in enumerate([*modules.values(), *([test] for test in tests)]):
         heads[i % workers] += group
     ordered = []
     for head, size in zip(heads, _first_slices(len(items), workers), strict=True):

@@ -190,8 +190,7 @@ def _line(instance) -> bytes:
     return json.dumps(instance).encode()  # Python's json writes NaN and Infinity, as the prober's files had them
 
 
-# long: 20-45 s under HYPOTHESIS_PROFILE=long (500 examples); started first on a worker (tests/scheduling.py)
-@pytest.mark.long
+@pytest.mark.long  # 20-45 s under HYPOTHESIS_PROFILE=long: first on a worker
 @given(lines=st.lists(st.one_of(INSTANCES.map(_line), st.binary(max_size=40)), max_size=4))
 @example(lines=[b'{"image": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"])
 @example(lines=[b'{"image": "\xff\xfe"}'])
@@ -212,8 +211,7 @@ def test_any_json_lines_file_reads_as_images_in_0_1_or_is_one_line(tmp_path_fact
 # ---------------------------------------------------------------- the prediction request
 
 
-# long: 20-45 s under HYPOTHESIS_PROFILE=long (500 examples); started first on a worker (tests/scheduling.py)
-@pytest.mark.long
+@pytest.mark.long  # 20-45 s under HYPOTHESIS_PROFILE=long: first on a worker
 @given(body=st.one_of(st.binary(max_size=64), st.lists(INSTANCES, max_size=3).map(lambda i: _line({"instances": i}))))
 @example(body=b"[" * 100_000)
 @example(body=b'{"instances": [{"image": NaN}]}')
@@ -251,8 +249,7 @@ NEARLY_VALID = st.builds(
 )
 
 
-# long: 20-45 s under HYPOTHESIS_PROFILE=long (500 examples); started first on a worker (tests/scheduling.py)
-@pytest.mark.long
+@pytest.mark.long  # 20-45 s under HYPOTHESIS_PROFILE=long: first on a worker
 @given(
     images=st.lists(st.one_of(FLOAT32_B64, NEARLY_VALID), min_size=1, max_size=5),
     intruder=st.one_of(st.none(), INSTANCES),

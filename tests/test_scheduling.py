@@ -21,10 +21,6 @@ class Item:
     own: bool = False  # marked on the test itself
 
     @property
-    def nodeid(self) -> str:
-        return f"{self.path}::{self.name}"
-
-    @property
     def own_markers(self) -> list:
         return [pytest.mark.long.mark] if self.own else []
 
