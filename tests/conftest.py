@@ -22,7 +22,7 @@ from scheduling import (  # noqa: F401 - hooks, found here
     pytest_xdist_auto_num_workers,
 )
 
-# Hypothesis (tests/test_fuzz.py): a bounded number of examples in the suite, many more in CI's second step
+# Hypothesis (tests/test_fuzz*.py): a bounded number of examples in the suite, many more in CI's second step
 # (HYPOTHESIS_PROFILE=long); no deadline, since a CPU's speed must not decide a verdict.
 settings.register_profile("suite", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("long", max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -1,32 +1,29 @@
-"""Property-based tests (Hypothesis) over the readers of data from outside: any input either parses to a valid
-value or is refused with our one error type in one line; never another exception, never a non-finite pixel let
-through. The readers: a local data folder, IDX, PNG and JSON-lines files (trainer.data, trainer.predict) and a
-prediction request's body (trainer.serving_contract, the server's and batch-predict's one reader), the server's
-settings, a model folder's name in a refusal and a local model folder that may be the root;
-test_fuzz_settings.py has the launcher's parsers and hptuning.yaml. The @example lists keep the inputs that found
-defects. conftest.py sets the number of examples: a bounded profile in the suite, `HYPOTHESIS_PROFILE=long` for
-CI's second step (docs/testing.md).
+"""Property-based tests (Hypothesis) over what a prediction reads from outside: PNG and JSON-lines files
+(trainer.predict) and a prediction request's body (trainer.serving_contract, the server's and batch-predict's one
+reader), float lists and b64 alike. Any input either parses to images in [0, 1] or is refused with our one error type
+in one line; never another exception, never a non-finite pixel let through. The other properties:
+test_fuzz_data.py (the training data), test_fuzz_model_folders.py (the model folders and the server's settings),
+test_fuzz_settings.py, test_fuzz_job_flags.py and test_fuzz_trainer_settings.py (the settings' and flags' parsers and
+hptuning.yaml). The @example lists keep the inputs that found defects. conftest.py sets the number of examples: a
+bounded profile in the suite, `HYPOTHESIS_PROFILE=long` for CI's second step (docs/testing.md).
 """
 
 from __future__ import annotations
 
 import base64
-import gzip
 import io
 import json
-import struct
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import pytest
-from conftest import SAMPLE_DIR, one_line
+from conftest import one_line
 from hypothesis import example, given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 
-from trainer import data, export, predict, server, serving_contract, storage, values
+from trainer import data, predict, serving_contract
 
 pytestmark = pytest.mark.fuzz
 
@@ -44,70 +41,6 @@ def _write(tmp_path: Path, name: str, content: bytes) -> Path:
 
 
 # ---------------------------------------------------------------- files
-
-IDX_HEADERS = st.builds(
-    lambda magic, count, rows, cols, payload: struct.pack(">IIII", magic, count, rows, cols) + payload,
-    st.sampled_from([2051, 2049, 0, 2**32 - 1]),
-    st.one_of(st.integers(0, 4), st.just(2**32 - 1)),
-    st.sampled_from([28, 0, 27, 2**16]),
-    st.sampled_from([28, 1]),
-    st.binary(max_size=28 * 28 * 3),
-)
-
-
-@given(content=st.one_of(st.binary(max_size=64), IDX_HEADERS), gzipped=st.booleans())
-@example(content=struct.pack(">IIII", 2051, 0, 28, 28), gzipped=True)  # 0 images: parses, refused by its users
-@example(content=struct.pack(">IIII", 2051, 10**9, 28, 28), gzipped=True)
-def test_any_idx_image_file_reads_as_uint8_images_or_is_one_line(tmp_path_factory, content, gzipped):
-    path = _write(
-        tmp_path_factory.mktemp("idx"), "x-idx3-ubyte" + ".gz" * gzipped, gzip.compress(content) if gzipped else content
-    )
-    try:
-        images = data.read_images(path)
-    except data.DataError as e:
-        one_line(e)
-        return
-    assert images.dtype == np.uint8 and images.shape[1:] == (28, 28)
-
-
-@given(content=st.binary(max_size=64), labels=st.lists(st.integers(0, 255), max_size=20))
-def test_any_idx_label_file_reads_as_digits_or_is_one_line(tmp_path_factory, content, labels):
-    folder = tmp_path_factory.mktemp("labels")
-    for name, body in (("a", content), ("b", struct.pack(">II", 2049, len(labels)) + bytes(labels))):
-        try:
-            read = data.read_labels(_write(folder, name, body))
-        except data.DataError as e:
-            one_line(e)
-            continue
-        assert read.dtype == np.uint8 and (read <= 9).all()
-
-
-NAMES = sorted({name for base in data.FILES.values() for name in (base, base + ".gz")} | {"notes.txt"})
-
-
-@given(entries=st.dictionaries(st.sampled_from(NAMES), st.sampled_from(["file", "folder", "empty"]), max_size=9))
-@example(entries={base: "file" for base in data.FILES.values()})
-@example(entries={**{base: "file" for base in data.FILES.values()}, "train-images-idx3-ubyte": "folder"})
-def test_any_local_data_folder_reads_as_mnist_or_is_one_line(tmp_path_factory, entries):
-    """--data-dir a local folder (what the trainer checks before TensorFlow loads, then reads): any mix of the
-    four files' names, raw or gzipped, as files, empty files or folders, with or without the folder itself."""
-    root = tmp_path_factory.mktemp("mnist")
-    folder = root / "data"
-    sample = {path.name: path.read_bytes() for path in SAMPLE_DIR.glob("*.gz")}
-    if entries:
-        folder.mkdir()
-    for name, kind in entries.items():
-        if kind == "folder":
-            (folder / name).mkdir()
-        else:
-            body = gzip.decompress(sample[name + ".gz"]) if name + ".gz" in sample else sample.get(name, b"notes")
-            (folder / name).write_bytes(body if kind == "file" else b"")
-    try:
-        mnist = data.load_mnist(folder)
-    except data.DataError as e:
-        one_line(e)
-        return
-    assert mnist.train_images.shape == (5000, 28, 28) and mnist.test_labels.shape == (1000,)
 
 
 def _png(size: tuple[int, int], mode: str) -> bytes:
@@ -276,92 +209,3 @@ def test_a_request_of_b64_images_decodes_as_one_batch_exactly_as_instance_by_ins
         assert str(e) == error
         return
     assert error is None and images.dtype == np.float32 and np.array_equal(images, expected)
-
-
-# ---------------------------------------------------------------- the server's settings
-
-
-@pytest.fixture(scope="module")
-def model_folder(tmp_path_factory) -> str:
-    """A folder the server's settings take for a model: it holds a saved_model.pb (they read no further)."""
-    folder = tmp_path_factory.mktemp("model")
-    (folder / "saved_model.pb").write_bytes(b"")
-    return str(folder)
-
-
-@given(
-    uri=st.one_of(st.text(max_size=20), st.just("gs://b/model"), st.just("MODEL")),
-    port=st.one_of(st.none(), st.text(max_size=8), st.integers(-1, 70000).map(str)),
-)
-@example(uri="gs://b/model", port="²")  # a digit to str.isdigit, not to int()
-@example(uri="a\nb", port=None)
-def test_any_server_settings_give_a_model_and_a_port_or_are_one_line(model_folder, uri, port):
-    uri = model_folder if uri == "MODEL" else uri
-    env = {"AIP_STORAGE_URI": uri, **({} if port is None else {"AIP_HTTP_PORT": port})}
-    try:
-        found, number = server.settings(env)
-    except server.ServerError as e:
-        one_line(e)
-        return
-    assert found == uri and 0 < number < 65536
-    assert uri.startswith("gs://") or serving_contract.has_saved_model(Path(uri))
-
-
-@pytest.fixture(scope="module")
-def foreign_loaded(foreign_model):
-    """The SavedModel that is not this trainer's (conftest.py), loaded once."""
-    import tensorflow as tf
-
-    return tf.saved_model.load(str(foreign_model))
-
-
-@given(where=st.text(max_size=30), foreign=st.booleans())
-@example(where="runs/a\nb/model", foreign=True)
-@example(where="\u2028", foreign=False)
-def test_any_model_folder_name_in_a_refusal_of_a_model_stays_one_printable_line(foreign_loaded, where, foreign):
-    """The server and trainer.predict name the folder they loaded; its name is the user's, any text."""
-    with pytest.raises(data.DataError) as refused:
-        serving_contract.serving_signature(foreign_loaded if foreign else object(), where)
-    one_line(refused.value)
-    assert str(refused.value).isprintable(), refused.value
-
-
-@given(text=st.one_of(st.text(max_size=30), st.text(max_size=30).map(lambda s: "gs://" + s)))
-@example(text="")
-@example(text="gs://UPPER/model")
-def test_any_model_dir_given_to_predict_is_checked_or_refused_in_one_printable_line(text):
-    """trainer.predict's --model-dir, any text, checked before TensorFlow loads: taken (a folder here, or gs:// with
-    a bucket name Cloud Storage allows), or one printable line naming the flag."""
-    try:
-        predict.check_model_dir(text)
-    except data.DataError as e:
-        one_line(e)
-        assert str(e).startswith(f"--model-dir {values.shown(text)}: ") and str(e).isprintable(), e
-        return
-    assert Path(text).is_dir() or (text.startswith("gs://") and values.gs_problem(text) is None)
-
-
-@given(names=st.lists(st.sampled_from(["", ".", "..", "no-such-folder", "x-missing"]), max_size=8))
-@example(names=[])  # /
-@example(names=["", ""])  # ///
-@example(names=["no-such-folder", ".."])
-def test_a_local_model_folder_is_refused_as_the_root_exactly_when_it_resolves_to_it(names):
-    """An export replaces its folder, and the root is the whole disk: any absolute path that resolves to it (//, /./,
-    /a/.., ...) is refused before anything lists it, and no other is. The oracle is the path's own names, each ..
-    taking one back (none above the root, as POSIX has it)."""
-    folder = "/" + "/".join(names)
-    depth = 0
-    for name in names:
-        depth = max(depth - 1, 0) if name == ".." else depth + (name not in ("", "."))
-
-    def listed(where):  # a root that got through would be walked whole: fail at once instead
-        assert depth, f"listed {where}"
-        return []
-
-    with mock.patch.object(storage, "list_files", listed):
-        try:
-            export.check_replaceable(folder)
-        except storage.StorageError as e:
-            assert depth == 0 and str(e).startswith("is the root folder; "), (folder, e)
-            return
-    assert depth, f"{folder} was taken"
