@@ -153,7 +153,7 @@ def parse(argv: list[str] | None = None, environ: Mapping[str, str] | None = Non
     }
     if args.smoke:
         _smoke(args, hyper)
-    if args.cache_dir is not None and not args.data_dir.startswith("gs://"):  # a flag left unused is refused
+    if args.cache_dir is not None and not data.is_downloaded(args.data_dir):  # an unused flag is refused
         p.error(f"argument --cache-dir: only a gs:// --data-dir is downloaded, and {values.shown(args.data_dir)} "
                 "is not one; drop --cache-dir")  # fmt: skip
     folders, sources = _outputs(args, env)

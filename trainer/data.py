@@ -217,10 +217,15 @@ def _download(blob, local: Path, retry) -> None:
     os.replace(tmp.name, local)
 
 
+def is_downloaded(data_dir: str | os.PathLike) -> bool:
+    """Whether data_dir's files are downloaded into the cache (gs://) rather than read in place (local, /gcs/)."""
+    return str(data_dir).startswith("gs://")
+
+
 def find_files(data_dir: str | os.PathLike, cache_dir: Path = DEFAULT_CACHE_DIR) -> dict[str, Path]:
     """The four IDX files of data_dir as local paths (FILES' keys), gs:// objects downloaded into the cache."""
     data_dir = str(data_dir)
-    return _gcs_files(data_dir, cache_dir) if data_dir.startswith("gs://") else _local_files(Path(data_dir))
+    return _gcs_files(data_dir, cache_dir) if is_downloaded(data_dir) else _local_files(Path(data_dir))
 
 
 def load_mnist(data_dir: str | os.PathLike, cache_dir: Path = DEFAULT_CACHE_DIR) -> Mnist:
