@@ -114,10 +114,20 @@ def test_impossible_pairs_get_one_line_naming_what_would_work_and_exit_2(argv, m
     assert err.startswith("error: ") and message in err and "None" not in err
 
 
+def _this_tensorflows_build() -> str:
+    """How the trainer names this TensorFlow when it sees no GPU: the tests run on either build (README)."""
+    import tensorflow as tf
+
+    return "was built for CUDA " if tf.sysconfig.get_build_info().get("is_cuda_build") else "is a CPU-only build"
+
+
 @pytest.mark.parametrize(
     "accelerator, message",
     [
-        ("gpu", "error: --accelerator gpu: TensorFlow sees no GPU, only the CPU; this TensorFlow was built for CUDA "),
+        (
+            "gpu",
+            f"error: --accelerator gpu: TensorFlow sees no GPU, only the CPU; this TensorFlow {_this_tensorflows_build()}",
+        ),
         (
             "tpu",
             "error: --accelerator tpu: this machine has no TPU (no /dev/accel* or /dev/vfio/* device, TPU_NAME unset)",
@@ -137,6 +147,10 @@ def test_a_job_given_a_gpu_or_tpu_it_cannot_see_fails_in_seconds_before_reading_
     "kwargs, message",
     [
         (dict(num_gpus=0, build_info={"is_cuda_build": False}), "this TensorFlow is a CPU-only build"),
+        (
+            dict(num_gpus=0, build_info={"is_cuda_build": True, "cuda_version": "12.5.1", "cudnn_version": "9"}),
+            r"built for CUDA 12.5.1 and cuDNN 9 and did not find them.*tensorflow\[and-cuda\]",
+        ),
         (dict(num_gpus=1, build_info={}), None),
     ],
 )

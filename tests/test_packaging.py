@@ -105,6 +105,15 @@ def test_cis_second_step_lists_every_module_with_a_test_it_selects_and_the_readm
     assert f"./podman-setup.sh && {step_2}" in (REPO / "README.md").read_text()
 
 
+def test_ci_runs_the_readmes_test_command():
+    """The README's second command is what CI runs first (the install line of .ci/run, then pytest), so a change to
+    either shows here."""
+    lines = (REPO / ".ci/run").read_text().splitlines()
+    (install,) = [line for line in lines if line.startswith("python3 -m venv .venv")]
+    assert lines[lines.index(install) + 1 :][:3] == ["ruff check . && ruff format --check .", "mypy", "pytest"]
+    assert f"{install} && pytest\n" in (REPO / "README.md").read_text()
+
+
 def test_submit_sh_passes_its_arguments_to_the_submitter(tmp_path):
     result = subprocess.run(
         ["./submit.sh", "train", "--project", "demo-project", "--bucket", "not-a-bucket"],
