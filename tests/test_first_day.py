@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import PROJECT, SAMPLE_DIR
+from conftest import PROJECT, SAMPLE_DIR, launch
 from google.cloud import storage
 
-from trainer.submit import cli, source
+from trainer.submit import source
 
 pytestmark = pytest.mark.usefixtures("clean_settings")
 BUCKET = "gs://first-day-mnist"
@@ -23,9 +23,7 @@ TRAIN = ["--stage", "dense", "--data-dir", f"{BUCKET}/mnist", "--train-size", "1
 
 
 def _run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main([*argv, "--project", PROJECT, "--bucket", BUCKET])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return launch(capsys, *argv, "--project", PROJECT, "--bucket", BUCKET)
 
 
 def _failed(out: str) -> list[str]:

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import argparse
 import math
-from pathlib import Path
 
 import pytest
-from conftest import one_line
+from conftest import GOOD_STUDY, one_line
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -169,8 +168,6 @@ def test_any_training_machine_is_in_the_compute_table_or_refused_naming_the_flag
 
 
 # ---------------------------------------------------------------- hptuning.yaml
-
-GOOD_STUDY = (Path(__file__).resolve().parents[1] / "hptuning.yaml").read_text()
 
 
 @given(

@@ -16,7 +16,7 @@ from pathlib import Path
 import gcs_world
 import numpy as np
 import pytest
-from conftest import SAMPLE_DIR
+from conftest import SAMPLE_DIR, SAMPLE_TEST_IMAGES
 from gcs_front import REFUSED_BUCKETS
 
 from trainer import data, predict
@@ -59,7 +59,7 @@ def _train_held_after_epoch_1(world, pause, *args: str, env: dict | None = None)
 def _predicted_digits(world, model: str) -> np.ndarray:
     """trainer.predict on the 500 sample test digits the job evaluated on: for a gs:// model, inside the world, reading
     it through TensorFlow's client; for a local copy, in this process (no process to start)."""
-    images = SAMPLE_DIR / "t10k-images-idx3-ubyte.gz"
+    images = SAMPLE_TEST_IMAGES
     if model.startswith("gs://"):
         result = world.run(sys.executable, "-m", "trainer.predict", "--model-dir", model, str(images))
         assert result.returncode == 0, result.stderr

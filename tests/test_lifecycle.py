@@ -8,10 +8,10 @@ import json
 import re
 
 import pytest
-from conftest import CLOUD, SAMPLE_DIR
+from conftest import CLOUD, SAMPLE_DIR, fake_cloud, launch
 from google.cloud import aiplatform_v1
 
-from trainer.submit import cli, credentials, source
+from trainer.submit import credentials, source
 from trainer.submit import study as studies
 from trainer.submit import vertex as jobs_api
 from trainer.submit.settings import settings
@@ -23,36 +23,30 @@ TOOL = {"tool": "mnist-vertex-trainer"}
 JOB = {**TOOL, "source": source.tag("Dockerfile").removeprefix("src-")}  # a job's labels: its source's too
 
 
-def _run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def _dry_run(capsys, *argv: str) -> aiplatform_v1.CustomJob:
-    code, out, err = _run(capsys, "train", *CLOUD, "--dry-run", *argv)
+def _drylaunch(capsys, *argv: str) -> aiplatform_v1.CustomJob:
+    code, out, err = launch(capsys, "train", *CLOUD, "--dry-run", *argv)
     assert code == 0, err
     return aiplatform_v1.CustomJob.from_json(out, ignore_unknown_fields=False)
 
 
 def test_every_job_gets_a_24_hour_limit_and_the_tools_label_unless_told_otherwise(capsys):
-    job = _dry_run(capsys)
+    job = _drylaunch(capsys)
     assert job.job_spec.scheduling.timeout.total_seconds() == 24 * 3600 and dict(job.labels) == JOB
-    job = _dry_run(capsys, "--timeout", "90m", "--labels", "team=vision,cost-center=r_d")
+    job = _drylaunch(capsys, "--timeout", "90m", "--labels", "team=vision,cost-center=r_d")
     assert job.job_spec.scheduling.timeout.total_seconds() == 90 * 60
     assert dict(job.labels) == {**JOB, "team": "vision", "cost-center": "r_d"}
-    code, out, err = _run(capsys, "tune", *CLOUD, "--dry-run", "--timeout", "2h", "--labels", "team=vision")
+    code, out, err = launch(capsys, "tune", *CLOUD, "--dry-run", "--timeout", "2h", "--labels", "team=vision")
     tuning = aiplatform_v1.HyperparameterTuningJob.from_json(out, ignore_unknown_fields=False)
     assert tuning.trial_job_spec.scheduling.timeout.total_seconds() == 7200  # each trial's limit
     assert dict(tuning.labels) == {**JOB, "team": "vision"}
 
 
 def test_flex_start_requests_dynamic_workload_scheduler_with_its_wait(capsys):
-    job = _dry_run(capsys, "--machine-type", "a2-highgpu-1g", "--flex-start", "--max-wait", "2h")
+    job = _drylaunch(capsys, "--machine-type", "a2-highgpu-1g", "--flex-start", "--max-wait", "2h")
     scheduling = job.job_spec.scheduling
     assert scheduling.strategy == aiplatform_v1.Scheduling.Strategy.FLEX_START
     assert scheduling.max_wait_duration.total_seconds() == 7200
-    job = _dry_run(capsys, "--machine-type", "g2-standard-8", "--flex-start", "--max-wait", "0")  # 0: indefinitely
+    job = _drylaunch(capsys, "--machine-type", "g2-standard-8", "--flex-start", "--max-wait", "0")  # 0: indefinitely
     assert job.job_spec.scheduling.strategy == aiplatform_v1.Scheduling.Strategy.FLEX_START
 
 
@@ -91,7 +85,7 @@ JOB_SHAPES = {  # what doctor refuses as train does, besides the limits
 @pytest.mark.parametrize("flags, message", [*LIMITS.values(), *LABELS.values()], ids=[*LIMITS, *LABELS])
 def test_impossible_limits_and_labels_are_one_line_before_anything_is_sent(vertex, capsys, flags, message):
     sent = len(vertex.requests)
-    code, out, err = _run(capsys, "train", *CLOUD, "--api-endpoint", vertex.endpoint, *flags)
+    code, out, err = launch(capsys, "train", *CLOUD, "--api-endpoint", vertex.endpoint, *flags)
     assert (code, err.count("\n")) == (2, 1) and message in err and err.startswith("error: "), err
     assert len(vertex.requests) == sent and "Traceback" not in out + err
 
@@ -102,10 +96,10 @@ def test_doctor_refuses_in_one_line_the_flags_train_would_refuse_before_checking
 ):
     """Was: doctor took --timeout, --max-wait and the trainer's flags and ignored them, then said "ready"."""
     sent = len(vertex.requests)
-    code, out, err = _run(capsys, "doctor", *CLOUD, "--api-endpoint", vertex.endpoint, *flags)
+    code, out, err = launch(capsys, "doctor", *CLOUD, "--api-endpoint", vertex.endpoint, *flags)
     assert (code, out, err.count("\n")) == (2, "", 1) and message in err and err.startswith("error: "), err
     assert len(vertex.requests) == sent
-    code, _, train_err = _run(capsys, "train", *CLOUD, "--api-endpoint", vertex.endpoint, *flags)
+    code, _, train_err = launch(capsys, "train", *CLOUD, "--api-endpoint", vertex.endpoint, *flags)
     assert (code, train_err) == (2, err)
 
 
@@ -114,7 +108,7 @@ def test_a_job_past_its_timeout_is_stopped_and_ends_failed(vertex, capsys, pause
     for name, value in held.env().items():
         monkeypatch.setenv(name, value)
     argv = ["train", *CLOUD, "--api-endpoint", vertex.endpoint, *CPU, "--display-name", "runaway", "--timeout", "3s"]
-    code, out, err = _run(capsys, *argv, *TRAIN)
+    code, out, err = launch(capsys, *argv, *TRAIN)
     assert code == 1
     assert "ended JOB_STATE_FAILED: The job ran past its timeout of 3s and was stopped." in err, err
     (job,) = [j for j in vertex.jobs.values() if j.display_name == "runaway"]
@@ -130,8 +124,8 @@ def test_status_list_and_cancel_find_a_running_job_and_cancel_it(vertex, capsys,
     held = pause("start")  # both jobs hold at start-up, before TensorFlow loads: running until cancelled
     for name, value in held.env().items():
         monkeypatch.setenv(name, value)
-    where = [*CLOUD, "--api-endpoint", vertex.endpoint]
-    code, out, err = _run(
+    where = fake_cloud(vertex)
+    code, out, err = launch(
         capsys, "train", *where, *CPU, "--display-name", "lifecycle", "--labels", "team=a", "--no-wait", *TRAIN
     )
     assert code == 0, err
@@ -145,7 +139,7 @@ def test_status_list_and_cancel_find_a_running_job_and_cancel_it(vertex, capsys,
     )
     held.wait(count=2, running=lambda: vertex.jobs[name].state != aiplatform_v1.JobState.JOB_STATE_FAILED)
 
-    code, out, err = _run(capsys, "status", *where, job_id)
+    code, out, err = launch(capsys, "status", *where, job_id)
     assert code == 0, err
     assert f"job: {name} (lifecycle)\nstate: JOB_STATE_RUNNING\n" in out
     assert "machine: n1-standard-4, 1 replica" in out and "timeout: 24 h" in out
@@ -154,28 +148,28 @@ def test_status_list_and_cancel_find_a_running_job_and_cancel_it(vertex, capsys,
         and "outputs: gs://demo-bucket/lifecycle" in out
     )
 
-    code, out, err = _run(capsys, "list", *where)
+    code, out, err = launch(capsys, "list", *where)
     assert code == 0, err
     rows = [line for line in out.splitlines() if job_id in line.split()]
     assert len(rows) == 1 and "JOB_STATE_RUNNING" in rows[0] and rows[0].endswith("lifecycle  (billing)")
     assert "someone-elses" not in out
-    code, all_, err = _run(capsys, "list", *where, "--all")
+    code, all_, err = launch(capsys, "list", *where, "--all")
     assert "someone-elses" in all_ and job_id in all_
     created = [line[:23] for line in all_.splitlines() if re.match(r"\d{4}-\d\d-\d\d ", line)]
     assert created == sorted(created, reverse=True)  # newest first
 
     for job in (name, foreign.name):
-        code, out, err = _run(capsys, "cancel", *where, job)
+        code, out, err = launch(capsys, "cancel", *where, job)
         assert code == 0, err
         assert f"cancelling: {job}" in out and out.rstrip().endswith(f"cancelled: {job}")
         assert vertex.jobs[job].state == aiplatform_v1.JobState.JOB_STATE_CANCELLED
-    code, out, err = _run(capsys, "cancel", *where, job_id)
+    code, out, err = launch(capsys, "cancel", *where, job_id)
     assert code == 0 and "already ended, JOB_STATE_CANCELLED; nothing to cancel" in out
 
 
 @pytest.mark.parametrize("command", ["status", "cancel", "logs"])
 def test_an_unknown_job_is_one_line(vertex, capsys, command):
-    code, out, err = _run(capsys, command, *CLOUD, "--api-endpoint", vertex.endpoint, "987654")
+    code, out, err = launch(capsys, command, *CLOUD, "--api-endpoint", vertex.endpoint, "987654")
     assert (code, err) == (
         2,
         "error: 987654: no such training or tuning job, or batch prediction job, in project demo-project, region us-central1\n",
@@ -184,11 +178,11 @@ def test_an_unknown_job_is_one_line(vertex, capsys, command):
 
 def test_tune_runs_trials_reports_the_best_deploys_its_model_and_status_shows_the_trials(vertex, capsys):
     """One tuning job through the fake (its trials are real trainer processes) read by every check of tune."""
-    where = [*CLOUD, "--api-endpoint", vertex.endpoint]
+    where = fake_cloud(vertex)
     argv = ["tune", *where, *CPU, "--display-name", "tuned", "--max-trials", "2", "--deploy", "--endpoint-name",
             "tuned-endpoint", "--model-name", "tuned", "--labels", "team=a", "--smoke", "--train-size", "256", "--test-size", "200",
             "--stage", "dropout", "--no-plots"]  # fmt: skip
-    code, out, err = _run(capsys, *argv)
+    code, out, err = launch(capsys, *argv)
     assert code == 0, err
     (job,) = [j for j in vertex.jobs.values() if j.display_name == "tuned"]
     assert job.state == aiplatform_v1.JobState.JOB_STATE_SUCCEEDED and len(job.trials) == 2
@@ -207,17 +201,17 @@ def test_tune_runs_trials_reports_the_best_deploys_its_model_and_status_shows_th
     assert dict(model.labels) == dict(endpoint.labels) == {**TOOL, "team": "a"}
 
     name = re.search(r"^job: (\S+)", out, re.M).group(1)
-    code, out, err = _run(capsys, "status", *where, name)
+    code, out, err = launch(capsys, "status", *where, name)
     assert code == 0, err
     trials = [line.split() for line in out.splitlines() if re.match(r"\s+\d+\s+(SUCCEEDED|INFEASIBLE)", line)]
     assert [t[0] for t in trials] == ["1", "2"] and all(t[1] == "SUCCEEDED" for t in trials)
     assert all(re.fullmatch(r"0\.\d{4}", t[2]) for t in trials) and all("learning-rate=" in " ".join(t) for t in trials)
-    code, out, err = _run(capsys, "list", *where)
+    code, out, err = launch(capsys, "list", *where)
     assert re.search(r"tuned-endpoint \[tuned-v\d+\]\s+\(billing", out), out
 
 
 def test_tune_deploy_with_local_is_refused(capsys):
-    code, out, err = _run(capsys, "tune", "--local", "--deploy", "--smoke")
+    code, out, err = launch(capsys, "tune", "--local", "--deploy", "--smoke")
     assert code == 2 and err.startswith("error: --deploy with --local:")
 
 
@@ -228,7 +222,7 @@ def test_tune_deploy_with_local_is_refused(capsys):
     ids=["permission", "quota"],
 )  # fmt: skip
 def test_an_error_answer_to_list_is_one_line(vertex, capsys, answer, expected):
-    where = [*CLOUD, "--api-endpoint", vertex.endpoint]
+    where = fake_cloud(vertex)
     vertex.fail_next(*answer)
-    code, out, err = _run(capsys, "list", *where)
+    code, out, err = launch(capsys, "list", *where)
     assert (code, err.count("\n")) == (2, 1) and err.startswith("error: ") and expected in err, err

@@ -12,7 +12,7 @@ import threading
 
 import pytest
 import yaml
-from conftest import REPO, SAMPLE_DIR, read_metrics
+from conftest import GOOD_STUDY, SAMPLE_DIR, read_metrics
 
 from trainer.submit import cli, container, local
 from trainer.submit import study as studies
@@ -42,7 +42,7 @@ def test_tune_local_stops_a_trial_past_its_timeout_as_vertex_does_and_counts_it_
 ):
     """The trial holds at start-up (before TensorFlow loads), so only its timeout can end it: --timeout, else the
     file's trialJobSpec.scheduling.timeout. Was: tune --local ignored both and let a trial run for ever."""
-    study = yaml.safe_load((REPO / "hptuning.yaml").read_text())
+    study = yaml.safe_load(GOOD_STUDY)
     study["trialJobSpec"]["scheduling"] = {"timeout": "1s" if given == "file" else "86400s"}
     (tmp_path / "study.yaml").write_text(yaml.safe_dump(study))
     held = pause("start")

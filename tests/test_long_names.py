@@ -5,13 +5,13 @@ False; each of these was a traceback."""
 from __future__ import annotations
 
 import pytest
-from conftest import SAMPLE_DIR
+from conftest import SAMPLE_DIR, SAMPLE_TEST_IMAGES
 
 from trainer import predict, task
 from trainer.submit import cli, container
 
 LONG = "x" * 300
-IMAGES = str(SAMPLE_DIR / "t10k-images-idx3-ubyte.gz")
+IMAGES = str(SAMPLE_TEST_IMAGES)
 CASES = {
     "trainer-data-dir": (task.main, ["--data-dir", LONG], f"error: {LONG}: no such folder; pass --data-dir a folder"),
     "predict-model-dir": (predict.main, ["--model-dir", LONG, IMAGES], f"error: --model-dir {LONG}: no such folder"),

@@ -1,19 +1,17 @@
 """Every bad value a prober found, per launcher command: one line naming the flag or value (argparse's too: the
 usage is a --help away), exit 2, nothing created in the fake Vertex AI and nothing written to its buckets.
-test_trainer_refusals.py has the trainer's own."""
+test_refusals_offline.py has those made before credentials are looked for, test_trainer_refusals.py the trainer's
+own."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
-from conftest import CLOUD, REPO, SAMPLE_DIR
+from conftest import CLOUD, GOOD_STUDY, SAMPLE_TEST_IMAGES
 
 from trainer.submit import cli
 
 pytestmark = pytest.mark.usefixtures("clean_settings")
-DIGITS = str(SAMPLE_DIR / "t10k-images-idx3-ubyte.gz")
+DIGITS = str(SAMPLE_TEST_IMAGES)
 FLEX = ["--dry-run", "--machine-type", "g2-standard-8", "--flex-start"]
 NO_ENDPOINT = {"local", "serve", "build"}  # commands without --api-endpoint
 
@@ -171,7 +169,7 @@ def test_each_bad_value_is_one_line_exit_2_and_nothing_sent_or_written(vertex, c
 def test_a_study_file_whose_trial_machine_cannot_work_is_one_line_naming_the_file(vertex, capsys, tmp_path):
     """Was: a GPU type with no count gave every trial --accelerator=cpu, and the request carried the GPU."""
     config = tmp_path / "hptuning.yaml"
-    config.write_text((REPO / "hptuning.yaml").read_text().replace("acceleratorCount: 1", "acceleratorCount: 0"))
+    config.write_text(GOOD_STUDY.replace("acceleratorCount: 1", "acceleratorCount: 0"))
     (line,) = refused(capsys, vertex, ["tune", *CLOUD, "--config", str(config), "--dry-run"])
     assert line.startswith(f"error: {config}: trialJobSpec.workerPoolSpecs[0].machineSpec: --accelerator-type "
                            "NVIDIA_TESLA_T4 with --accelerator-count 0: pass a count of at least 1"), line  # fmt: skip
@@ -180,7 +178,7 @@ def test_a_study_file_whose_trial_machine_cannot_work_is_one_line_naming_the_fil
 @pytest.mark.parametrize("replicas, pools", [(3, 1), (1, 2)], ids=["chief-pool-of-3", "second-pool"])
 def test_a_study_file_asking_for_more_machines_than_it_would_get_is_one_line(vertex, capsys, tmp_path, replicas, pools):
     """Was: the trials were sent on one machine, the file's other pools and replica count dropped without a word."""
-    text = (REPO / "hptuning.yaml").read_text().replace("replicaCount: 1", f"replicaCount: {replicas}")
+    text = GOOD_STUDY.replace("replicaCount: 1", f"replicaCount: {replicas}")
     pool = text[text.index("  - machineSpec:") :]
     config = tmp_path / "hptuning.yaml"
     config.write_text(text + pool * (pools - 1))
@@ -195,7 +193,7 @@ def test_a_trainer_flag_that_contradicts_the_machines_is_named_where_it_was_give
     """--distribute mirrored on two replicas: the line names the study file when the flag is in its args."""
     config = tmp_path / "hptuning.yaml"
     in_file = "" if typed else ", --distribute=mirrored"
-    config.write_text((REPO / "hptuning.yaml").read_text().replace("--epochs=10]", f"--epochs=10{in_file}]"))
+    config.write_text(GOOD_STUDY.replace("--epochs=10]", f"--epochs=10{in_file}]"))
     argv = ["tune", *CLOUD, "--config", str(config), "--replicas", "2", "--dry-run", *(["--distribute", "mirrored"] if typed else [])]  # fmt: skip
     (line,) = refused(capsys, vertex, argv)
     where = "" if typed else f"{config}: trialJobSpec.workerPoolSpecs[0].containerSpec.args: "
@@ -244,53 +242,3 @@ def test_a_credentials_path_that_is_a_folder_is_one_line_naming_it(vertex, capsy
     assert line.startswith(
         f"error: GOOGLE_APPLICATION_CREDENTIALS={tmp_path}: not a readable key file (IsADirectoryError"
     )
-
-
-def test_a_dry_run_without_the_launchers_extra_says_which_install_to_run():
-    """A real process: what is installed is the subject."""
-    hidden = "sys.modules.update(dict.fromkeys(['yaml', 'optuna', 'google.cloud.aiplatform', 'google.cloud.aiplatform_v1', 'google.cloud.logging']))"
-    argv = ["submit", "train", "--dry-run", "--project", "demo-project", "--bucket", "gs://demo-bucket"]
-    run = f"import runpy, sys; {hidden}; sys.argv = {argv}; runpy.run_module('trainer.submit', run_name='__main__')"
-    result = subprocess.run([sys.executable, "-c", run], cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert (result.returncode, result.stdout) == (2, ""), result.stderr
-    assert result.stderr.startswith("error: ./submit.sh needs the launcher's packages, and google.cloud.aiplatform")
-
-
-def test_the_region_table_lists_every_region_the_installed_sdk_knows():
-    from google.cloud.aiplatform.constants.base import SUPPORTED_REGIONS
-
-    from trainer.submit.regions import VERTEX_REGIONS
-
-    assert SUPPORTED_REGIONS <= VERTEX_REGIONS, (
-        f"add to trainer/submit/regions.py: {sorted(SUPPORTED_REGIONS - VERTEX_REGIONS)}"
-    )
-
-
-@pytest.mark.parametrize(
-    "argv, message",
-    [
-        (["status", *CLOUD, "12\n3"], "job '12\\n3': not an ID"),
-        (["logs", *CLOUD, "../x"], "job '../x': not an ID"),
-        (["undeploy", *CLOUD, "--endpoint", "a b"], "--endpoint 'a b': not an ID"),
-    ],
-    ids=["status-line-break", "logs-path", "undeploy-endpoint-space"],
-)
-def test_a_bad_job_or_endpoint_id_is_named_before_credentials_are_looked_for(
-    argv, message, capsys, monkeypatch, tmp_path
-):
-    """Was: 'no Google Cloud credentials found' on a machine without them, for an ID that could never work."""
-    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "none.json"))
-    assert cli.main(argv) == 2
-    (line,) = capsys.readouterr().err.strip().splitlines()
-    assert line.startswith(f"error: {message}"), line
-
-
-@pytest.mark.parametrize("folder", ["/dev/null", "notes.txt", "notes.txt/x"])
-def test_a_local_job_folder_that_cannot_hold_its_outputs_is_one_line_before_it_starts(capsys, tmp_path, folder):
-    """Was: the job started, then the trainer refused $AIP_MODEL_DIR, a variable the user never set."""
-    (tmp_path / "notes.txt").write_text("notes")
-    path = folder if folder.startswith("/") else str(tmp_path / folder)
-    assert cli.main(["local", "--output-dir", path, "--smoke"]) == 2
-    out, err = capsys.readouterr()
-    why = "Not a directory" if folder.endswith("/x") else "a file, not a folder"
-    assert (out, err) == ("", f"error: --output-dir {path}: cannot hold the job's outputs ({why}); pass a new folder\n")

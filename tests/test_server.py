@@ -18,7 +18,7 @@ import urllib.request
 
 import numpy as np
 import pytest
-from conftest import REPO, SAMPLE_DIR, one_line
+from conftest import REPO, SAMPLE_TEST_IMAGES, one_line
 
 from trainer import data
 from trainer import server as server_module
@@ -58,7 +58,7 @@ def check_serving(base: str, model_dir) -> None:
     ones for predict's own requests, and 4xx for bad ones with the server still serving."""
     import tensorflow as tf
 
-    images = data.read_images(SAMPLE_DIR / "t10k-images-idx3-ubyte.gz")[:DIGITS].astype(np.float32) / 255.0
+    images = data.read_images(SAMPLE_TEST_IMAGES)[:DIGITS].astype(np.float32) / 255.0
     predict_url = base + ROUTES["AIP_PREDICT_ROUTE"]
     got = []
     batches = online.batches(online.instances(images))  # the requests `./submit.sh predict` sends an endpoint

@@ -1,5 +1,5 @@
-"""From a trained model to predictions and back, and a job's logs: the real aiplatform and Cloud Logging
-clients against the fake Vertex AI API, which really serves the uploaded SavedModel."""
+"""From a trained model to predictions and back: the real aiplatform client against the fake Vertex AI API, which
+really serves the uploaded SavedModel (test_job_logs.py has a failed job's logs)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import CLOUD, SAMPLE_DIR
+from conftest import SAMPLE_TEST_IMAGES, fake_cloud, launch
 from PIL import Image
 
 from trainer import data, predict
@@ -23,19 +23,9 @@ JOB = ["--machine-type", "n1-standard-4", "--accelerator-count", "0"]
 DIGITS = 400  # real test digits: more than one request's worth (about 350 fit in 1.5 MB as float32 b64)
 
 
-def _cloud(vertex) -> list[str]:
-    return [*CLOUD, "--api-endpoint", vertex.endpoint]
-
-
 def _named(resources: dict, name: str = "mnist") -> list:
     """This module's models or endpoints (display name mnist): other modules share the session's fake."""
     return [r for r in resources.values() if (r[0] if isinstance(r, list) else r).display_name == name]
-
-
-def _run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +33,7 @@ def inputs(tmp_path_factory) -> list[Path]:
     """The first test digits as an IDX file, one of them as a PNG and two as JSON lines, the three kinds
     `trainer.predict` reads."""
     folder = tmp_path_factory.mktemp("inputs")
-    images = data.read_images(SAMPLE_DIR / "t10k-images-idx3-ubyte.gz")[:DIGITS]
+    images = data.read_images(SAMPLE_TEST_IMAGES)[:DIGITS]
     idx = folder / "digits-idx3-ubyte.gz"
     idx.write_bytes(gzip.compress(struct.pack(">IIII", 2051, len(images), 28, 28) + images.tobytes()))
     png = folder / "seven.png"
@@ -62,7 +52,17 @@ def deployed(vertex):
     from contextlib import redirect_stderr, redirect_stdout
 
     out, err = io.StringIO(), io.StringIO()
-    argv = ["train", *_cloud(vertex), "--display-name", "serve-job", *JOB, "--deploy", "--stage", "dense", "--smoke"]
+    argv = [
+        "train",
+        *fake_cloud(vertex),
+        "--display-name",
+        "serve-job",
+        *JOB,
+        "--deploy",
+        "--stage",
+        "dense",
+        "--smoke",
+    ]
     with redirect_stdout(out), redirect_stderr(err):
         code = cli.main(argv)
     assert code == 0, err.getvalue()
@@ -93,7 +93,7 @@ def test_predict_on_the_endpoint_prints_what_trainer_predict_prints_for_the_same
 ):
     endpoint, _ = deployed
     requests_before = len(vertex.serving.predict_requests)
-    code, out, err = _run(capsys, "predict", *_cloud(vertex), "--endpoint", endpoint.name, *map(str, inputs))
+    code, out, err = launch(capsys, "predict", *fake_cloud(vertex), "--endpoint", endpoint.name, *map(str, inputs))
     assert code == 0, err
     model_dir = vertex.local_path("gs://demo-bucket/serve-job/model")
     assert predict.main(["--model-dir", str(model_dir), *map(str, inputs)]) == 0
@@ -111,10 +111,10 @@ def test_a_second_deploy_makes_version_2_then_undeploy_removes_the_models_and_de
     """Under names of its own (the trained model deployed twice), so that it leaves the endpoint the other tests read
     as it was, in whatever order a worker runs them; one test, in this order, as each worker has its own fake."""
     names = ["--model-name", "lifecycle", "--endpoint-name", "lifecycle"]
-    argv = ["deploy", *_cloud(vertex), "--model-dir", "gs://demo-bucket/serve-job/model", *names]
-    assert _run(capsys, *argv)[0] == 0
+    argv = ["deploy", *fake_cloud(vertex), "--model-dir", "gs://demo-bucket/serve-job/model", *names]
+    assert launch(capsys, *argv)[0] == 0
     (endpoint,) = _named(vertex.serving.endpoints, "lifecycle")
-    code, out, err = _run(capsys, *argv, "--max-replicas", "2")
+    code, out, err = launch(capsys, *argv, "--max-replicas", "2")
     assert code == 0, err
     (versions,) = _named(vertex.serving.models, "lifecycle")
     assert [m.version_id for m in versions] == ["1", "2"]
@@ -124,10 +124,10 @@ def test_a_second_deploy_makes_version_2_then_undeploy_removes_the_models_and_de
     assert dict(endpoint.traffic_split) == {model.id: 100}
     assert "version 2" in out
 
-    code, out, err = _run(capsys, "undeploy", *_cloud(vertex), "--endpoint", endpoint.name.rsplit("/", 1)[-1])
+    code, out, err = launch(capsys, "undeploy", *fake_cloud(vertex), "--endpoint", endpoint.name.rsplit("/", 1)[-1])
     assert code == 0, err
     assert not endpoint.deployed_models and "undeployed: lifecycle-v2" in out
-    code, out, err = _run(capsys, "undeploy", *_cloud(vertex), "--endpoint", endpoint.name, "--delete-endpoint")
+    code, out, err = launch(capsys, "undeploy", *fake_cloud(vertex), "--endpoint", endpoint.name, "--delete-endpoint")
     assert code == 0, err
     assert not _named(vertex.serving.endpoints, "lifecycle") and f"deleted: {endpoint.name}" in out
     assert deployed[0].deployed_models and _named(vertex.serving.endpoints) == [deployed[0]]  # untouched
@@ -157,7 +157,7 @@ def test_bad_serving_input_gives_one_line_and_creates_nothing(vertex, tmp_path, 
     state = lambda: (len(vertex.serving.models), len(vertex.serving.endpoints), len(vertex.serving.predict_requests),  # noqa: E731
                      len(vertex.jobs))  # fmt: skip
     before = state()
-    code, out, err = _run(capsys, argv[0], *_cloud(vertex), *[files.get(a, a) for a in argv[1:]])
+    code, out, err = launch(capsys, argv[0], *fake_cloud(vertex), *[files.get(a, a) for a in argv[1:]])
     assert (code, len(err.splitlines())) == (2, 1), err
     assert err.startswith("error: ") and message in err
     assert "Traceback" not in out + err
@@ -182,105 +182,3 @@ def test_serve_local_given_a_jobs_folder_names_its_export(tmp_path):
     assert (
         str(refused.value) == f"--model-dir {tmp_path}: a job's folder, whose export is {tmp_path / 'model'}: pass that"
     )
-
-
-@pytest.fixture(scope="session")  # once per worker, as deployed
-def failed(vertex):
-    """A 2-replica job whose trainer fails at once (its data folder is missing: a /gcs/ path, which the launcher
-    leaves to the job): train's exit, stderr."""
-    import io
-    from contextlib import redirect_stderr, redirect_stdout
-
-    err = io.StringIO()
-    argv = ["train", *_cloud(vertex), "--display-name", "failing-job", *JOB, "--replicas", "2",
-            "--stage", "dense", "--data-dir", "/gcs/demo-bucket/missing"]  # fmt: skip
-    with redirect_stdout(io.StringIO()), redirect_stderr(err):
-        code = cli.main(argv)
-    (job,) = [j for j in vertex.jobs.values() if j.display_name == "failing-job"]
-    return code, err.getvalue(), job
-
-
-def test_a_failed_train_prints_the_trainers_last_error_line(failed):
-    code, err, job = failed
-    assert code == 1
-    assert "JOB_STATE_FAILED" in err
-    assert "last error: chief: error: /gcs/demo-bucket/missing: no such folder" in err or (
-        "last error: worker-1: error: /gcs/demo-bucket/missing: no such folder" in err
-    )
-    assert f"./submit.sh logs {job.name}" in err
-
-
-def test_logs_prints_the_replicas_lines_in_order_each_named_with_the_error_line(vertex, failed, capsys):
-    """Both replicas fail at once, and the first to fail ends the job, as on Vertex AI (local.run_worker_pools):
-    whether the other logged its own error line first is a race, so the lines are checked against what the
-    fake Cloud Logging recorded, each under its replica's name (test_distribution names every pool)."""
-    _, _, job = failed
-    job_id = job.name.rsplit("/", 1)[-1]
-    code, out, err = _run(capsys, "logs", *_cloud(vertex), job_id)
-    assert code == 0, err
-    lines = out.splitlines()
-    recorded = [e for e in vertex.logging.entries if e["resource"]["labels"]["job_id"] == job_id]
-    expected = sorted(recorded, key=lambda e: (e["timestamp"], e["insertId"]))
-    named = {"workerpool0-0": "chief", "workerpool1-0": "worker-1"}
-    assert lines == [f"{named[e['resource']['labels']['task_name']]}: {e['jsonPayload']['message']}" for e in expected]
-    errors = tuple(f"{replica}: error: /gcs/demo-bucket/missing: no such folder" for replica in named.values())
-    assert any(line.startswith(errors) for line in lines), out
-    code, followed, _ = _run(capsys, "logs", *_cloud(vertex), job.name, "--follow")
-    assert (code, followed) == (0, out)  # an ended job: its lines once, then the follow stops
-
-
-def test_logs_follow_prints_a_running_jobs_lines_until_it_ends(vertex, capsys):
-    argv = ["train", *_cloud(vertex), "--display-name", "followed-job", *JOB, "--no-wait",
-            "--stage", "dense", "--smoke"]  # fmt: skip
-    code, out, err = _run(capsys, *argv)
-    assert code == 0, err
-    (job,) = [j for j in vertex.jobs.values() if j.display_name == "followed-job"]
-    code, out, err = _run(capsys, "logs", *_cloud(vertex), job.name, "--follow")
-    assert code == 0 and "state: JOB_STATE_SUCCEEDED" in err
-    assert job.state.name == "JOB_STATE_SUCCEEDED"
-    recorded = [e for e in vertex.logging.entries if e["resource"]["labels"]["job_id"] == job.name.rsplit("/", 1)[-1]]
-    assert len(out.splitlines()) == len(recorded) > 3
-    assert any("test accuracy" in line or "accuracy" in line for line in out.splitlines())
-
-
-def test_a_failed_tuning_trial_prints_the_trainers_last_error_line(vertex, capsys):
-    argv = ["tune", *_cloud(vertex), "--display-name", "failing-tune", "--max-trials", "1", "--parallel-trials", "1",
-            *JOB, "--data-dir", "/gcs/demo-bucket/missing"]  # fmt: skip
-    code, out, err = _run(capsys, *argv)
-    assert code == 1
-    assert "last error: trial-1/chief: error: /gcs/demo-bucket/missing: no such folder" in err, err
-    assert "Traceback" not in out + err
-
-
-@pytest.mark.parametrize(
-    "command, answer, message",
-    [
-        (
-            ["deploy", "--model-dir", "gs://demo-bucket/serve-job/model"],
-            (403, "PERMISSION_DENIED", "Permission 'aiplatform.models.upload' denied on resource (or it may not exist)."),
-            "permission denied in project demo-project (Permission 'aiplatform.models.upload' denied",
-        ),
-        (
-            ["logs", "FAILED_JOB"],
-            (403, "PERMISSION_DENIED", "Cloud Logging API has not been used in project demo-project before or it "
-             "is disabled. Enable it by visiting https://console.developers.google.com/apis/api/"
-             "logging.googleapis.com/overview?project=demo-project [SERVICE_DISABLED]"),
-            "run: gcloud services enable logging.googleapis.com --project demo-project",
-        ),
-        (
-            ["logs", "FAILED_JOB"],
-            (429, "RESOURCE_EXHAUSTED", "Quota exceeded for quota metric 'Read requests' of service "
-             "'logging.googleapis.com'"),
-            "quota exceeded in us-central1 for project demo-project",
-        ),
-    ],
-)  # fmt: skip
-def test_an_error_answer_from_the_api_is_one_line_and_creates_nothing(vertex, failed, capsys, command, answer, message):
-    _, _, job = failed
-    models = len(vertex.serving.models)
-    vertex.fail_next(*answer)
-    argv = [job.name if a == "FAILED_JOB" else a for a in command]
-    code, out, err = _run(capsys, argv[0], *_cloud(vertex), *argv[1:])
-    assert (code, len(err.splitlines())) == (2, 1), err
-    assert err.startswith("error: ") and message in err, err
-    assert len(vertex.serving.models) == models and not vertex._failures

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SAMPLE_DIR, run_in_process
+from conftest import SAMPLE_TEST_IMAGES, run_in_process
 
 from trainer import data
 from trainer.submit.prebuilt import SERVING_TENSORFLOW
@@ -57,7 +57,7 @@ def exports(tmp_path_factory) -> dict[tuple[str, str], Path]:
 
     import trainer.models  # noqa: F401 (registers the trainer's own BatchNormalization for load_model)
 
-    images = data.read_images(SAMPLE_DIR / "t10k-images-idx3-ubyte.gz")[:DIGITS].astype(np.float32) / 255.0
+    images = data.read_images(SAMPLE_TEST_IMAGES)[:DIGITS].astype(np.float32) / 255.0
     folders = {}
     for stage, precision in EXPORTS:  # in this process: the export is the subject, not the trainer's process
         folder = tmp_path_factory.mktemp(f"{stage}-{precision}")

@@ -5,10 +5,10 @@ before it sends anything. Against a new project in the fake (conftest.new_projec
 from __future__ import annotations
 
 import pytest
-from conftest import PROJECT, one_line
+from conftest import PROJECT, launch, one_line
 from google.cloud import artifactregistry_v1, storage
 
-from trainer.submit import cli, source
+from trainer.submit import source
 from trainer.submit.errors import SubmitError
 
 pytestmark = pytest.mark.usefixtures("clean_settings")
@@ -19,9 +19,7 @@ CPU_TRAINER = ["--stage", "dense", "--smoke", "--accelerator=cpu"]
 
 
 def _run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main([*argv, "--project", PROJECT, "--bucket", BUCKET])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return launch(capsys, *argv, "--project", PROJECT, "--bucket", BUCKET)
 
 
 def _refused(capsys, *argv: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import CLOUD, REPO, gcloud_stand_in, one_line, source_copy
+from conftest import CLOUD, REPO, fake_cloud, gcloud_stand_in, one_line, source_copy
 
 from trainer.submit import cli, source
 from trainer.submit.errors import SubmitError
@@ -51,7 +51,7 @@ def test_no_dockerfile_is_one_line_naming_the_fix(tmp_path):
 
 
 def test_train_sends_the_digest_of_this_sources_image_and_refuses_a_source_not_built(vertex, context, capsys):
-    where = [*CLOUD, "--api-endpoint", vertex.endpoint]
+    where = fake_cloud(vertex)
     models = context / "trainer" / "models.py"
     models.write_text(models.read_text() + "\n# edited after the last build\n")
     sent = len(vertex.requests)

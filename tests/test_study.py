@@ -7,7 +7,7 @@ import json
 
 import pytest
 import yaml
-from conftest import CLOUD, REPO
+from conftest import CLOUD, GOOD_STUDY, REPO
 from google.cloud import aiplatform_v1
 
 from trainer.submit import cli, source
@@ -16,7 +16,7 @@ from trainer.submit import study as studies
 SOURCE = source.tag("Dockerfile").removeprefix("src-")  # a job's label: the source its image was built from
 
 pytestmark = pytest.mark.usefixtures("clean_settings")
-SHIPPED = yaml.safe_load((REPO / "hptuning.yaml").read_text())
+SHIPPED = yaml.safe_load(GOOD_STUDY)
 
 
 def _config(tmp_path, **study_fields) -> tuple[list[str], aiplatform_v1.StudySpec]:

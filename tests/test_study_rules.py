@@ -9,12 +9,12 @@ import json
 
 import pytest
 import yaml
-from conftest import CLOUD, REPO
+from conftest import CLOUD, GOOD_STUDY, REPO
 
 from trainer.submit import cli, sweep
 
 pytestmark = pytest.mark.usefixtures("clean_settings")
-SHIPPED = yaml.safe_load((REPO / "hptuning.yaml").read_text())
+SHIPPED = yaml.safe_load(GOOD_STUDY)
 
 
 def _param(study: dict, name: str) -> dict:

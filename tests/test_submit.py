@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import CLOUD, REPO, read_metrics, sample_trials
+from conftest import CLOUD, GOOD_STUDY, REPO, read_metrics, sample_trials
 from google.cloud import aiplatform_v1
 
 from trainer import config
@@ -103,7 +103,7 @@ def test_dry_run_tune_carries_the_study_from_hptuning_yaml(capsys):
         capsys, "tune", *CLOUD, "--max-trials", "12", "--parallel-trials", "3", "--image-uri", "example/img:1"
     )
     job = aiplatform_v1.HyperparameterTuningJob.from_json(json.dumps(printed), ignore_unknown_fields=False)
-    study = yaml.safe_load((REPO / "hptuning.yaml").read_text())["studySpec"]
+    study = yaml.safe_load(GOOD_STUDY)["studySpec"]
     assert [p.parameter_id for p in job.study_spec.parameters] == [p["parameterId"] for p in study["parameters"]]
     assert job.study_spec.metrics[0].metric_id == "accuracy"
     assert job.study_spec.metrics[0].goal == aiplatform_v1.StudySpec.MetricSpec.GoalType.MAXIMIZE
@@ -131,9 +131,6 @@ def _bad_yaml(tmp_path: Path, text: str) -> list[str]:
     path = tmp_path / "study.yaml"
     path.write_bytes(text.encode("utf-8", "surrogateescape"))  # "\udcff" writes the byte 0xff
     return ["--config", str(path)]
-
-
-GOOD_STUDY = (REPO / "hptuning.yaml").read_text()
 
 
 @pytest.mark.parametrize(

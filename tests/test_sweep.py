@@ -1,7 +1,7 @@
 """`./submit.sh tune --local`: Optuna runs the study here, N trials at a time, the median rule stops a trial
 that cannot learn, and a sweep killed midway continues where it stopped.
 
-Trials are held at points the test chooses (conftest.Pause), so no verdict depends on how fast they train."""
+Trials are held at points the test chooses (tests/holding.py), so no verdict depends on how fast they train."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO, SAMPLE_DIR, run_in_process
+from conftest import REPO, SAMPLE_TEST_IMAGES, run_in_process
 
 from trainer import config, predict
 
@@ -49,7 +49,7 @@ def test_a_bucket_the_trainer_cannot_reach_is_one_line(tmp_path):
 
 
 def test_predict_refuses_a_savedmodel_that_is_not_ours_on_load(foreign_model, capsys):
-    assert predict.main(["--model-dir", str(foreign_model), str(SAMPLE_DIR / "t10k-images-idx3-ubyte.gz")]) == 2
+    assert predict.main(["--model-dir", str(foreign_model), str(SAMPLE_TEST_IMAGES)]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith(f"error: {foreign_model}: serving_default takes x float32 (None, 3) and returns y;")
 

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import REPO, SAMPLE_DIR, read_metrics, run_in_process, run_trainer, tf_config
+from conftest import REPO, SAMPLE_DIR, SAMPLE_TEST_IMAGES, read_metrics, run_in_process, run_trainer, tf_config
 from PIL import Image
 
 from trainer import config, data, predict, values
@@ -76,7 +76,7 @@ def test_flags_override_the_aip_variables(tmp_path):
 
 def test_saved_model_serves_the_keras_models_predictions_on_real_digits(vertex_job):
     root, _ = vertex_job
-    images = data.read_images(SAMPLE_DIR / "t10k-images-idx3-ubyte.gz")[-500:].astype(np.float32) / 255.0
+    images = data.read_images(SAMPLE_TEST_IMAGES)[-500:].astype(np.float32) / 255.0
     labels = data.read_labels(SAMPLE_DIR / "t10k-labels-idx1-ubyte.gz")[-500:]
     serve = tf.saved_model.load(str(root / "model")).signatures["serving_default"]
     assert serve.structured_input_signature[1]["image"].shape.as_list() == [None, 28, 28]
@@ -188,7 +188,7 @@ def test_a_killed_job_resumes_after_its_last_backed_up_epoch(tmp_path, pause):
 
 def test_predict_gives_the_same_digits_for_png_idx_and_jsonl(vertex_job, tmp_path, capsys):
     root, _ = vertex_job
-    images = data.read_images(SAMPLE_DIR / "t10k-images-idx3-ubyte.gz")[:6]
+    images = data.read_images(SAMPLE_TEST_IMAGES)[:6]
     pngs = []
     for i, image in enumerate(images):
         pngs.append(tmp_path / f"digit{i}.png")
