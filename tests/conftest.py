@@ -38,6 +38,8 @@ TINY = ["--train-size", "512", "--test-size", "500", "--epochs", "1"]
 # The launcher's cloud settings for tests that submit (to the fake) or print a dry run.
 CLOUD = ["--project", "demo-project", "--region", "us-central1", "--bucket", "gs://demo-bucket"]
 PROJECT = "first-day"  # the new project of the new_project fixture
+PROJECT_BUCKET = "gs://first-day-mnist"  # its bucket, which `setup` makes
+T4_QUOTA = "aiplatform.googleapis.com/custom_model_training_nvidia_t4_gpus"  # what a T4 job needs granted
 GOOD_STUDY = (REPO / "hptuning.yaml").read_text()  # the study the repository ships, which every check accepts
 
 
@@ -87,6 +89,11 @@ def launch(capsys, *argv: str) -> tuple[int, str, str]:
     code = cli.main(list(argv))
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def launch_in_new_project(capsys, *argv: str) -> tuple[int, str, str]:
+    """launch(), with the new_project fixture's project and bucket."""
+    return launch(capsys, *argv, "--project", PROJECT, "--bucket", PROJECT_BUCKET)
 
 
 def sample_trials(study, count: int, seed: int = 0) -> list[dict[str, str]]:

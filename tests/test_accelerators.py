@@ -115,7 +115,8 @@ def test_impossible_pairs_get_one_line_naming_what_would_work_and_exit_2(argv, m
 
 
 def _this_tensorflows_build() -> str:
-    """How the trainer names this TensorFlow when it sees no GPU: the tests run on either build (README)."""
+    """How the trainer names the installed TensorFlow when it sees no GPU: tensorflow or tensorflow-cpu, whichever
+    the environment has."""
     import tensorflow as tf
 
     return "was built for CUDA " if tf.sysconfig.get_build_info().get("is_cuda_build") else "is a CPU-only build"
@@ -126,7 +127,7 @@ def _this_tensorflows_build() -> str:
     [
         (
             "gpu",
-            f"error: --accelerator gpu: TensorFlow sees no GPU, only the CPU; this TensorFlow {_this_tensorflows_build()}",
+            "error: --accelerator gpu: TensorFlow sees no GPU, only the CPU; this TensorFlow {build}",
         ),
         (
             "tpu",
@@ -138,7 +139,7 @@ def test_a_job_given_a_gpu_or_tpu_it_cannot_see_fails_in_seconds_before_reading_
     started = time.monotonic()
     result = run_in_process("--smoke", "--accelerator", accelerator, "--job-dir", str(tmp_path), env={"TPU_NAME": ""})
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines()[-1].startswith(message)
+    assert result.stderr.strip().splitlines()[-1].startswith(message.format(build=_this_tensorflows_build()))
     assert "data:" not in result.stdout and not (tmp_path / "model").exists()
     assert time.monotonic() - started < 120  # a hang, not a speed: the point is that no data was read
 

@@ -9,21 +9,15 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import PROJECT, SAMPLE_DIR, launch
+from conftest import PROJECT, PROJECT_BUCKET, SAMPLE_DIR, T4_QUOTA, launch_in_new_project
 from google.cloud import storage
 
 from trainer.submit import source
 
 pytestmark = pytest.mark.usefixtures("clean_settings")
-BUCKET = "gs://first-day-mnist"
-T4 = "aiplatform.googleapis.com/custom_model_training_nvidia_t4_gpus"
-TRAIN = ["--stage", "dense", "--data-dir", f"{BUCKET}/mnist", "--train-size", "1000", "--test-size", "500",
+TRAIN = ["--stage", "dense", "--data-dir", f"{PROJECT_BUCKET}/mnist", "--train-size", "1000", "--test-size", "500",
          "--epochs", "1", "--no-plots", "--display-name", "first-job",
          "--accelerator=cpu"]  # the fake runs the T4 job here, on the CPU  # fmt: skip
-
-
-def _run(capsys, *argv: str) -> tuple[int, str, str]:
-    return launch(capsys, *argv, "--project", PROJECT, "--bucket", BUCKET)
 
 
 def _failed(out: str) -> list[str]:
@@ -42,17 +36,19 @@ def _built(vertex, calls) -> None:
 def test_a_new_project_reaches_a_first_job_through_doctor_setup_build_and_train(new_project, capsys):
     vertex, context, calls, front = new_project
 
-    code, out, err = _run(capsys, "doctor")  # 1-2: a new project; one line per missing piece, each with its fix
+    code, out, err = launch_in_new_project(
+        capsys, "doctor"
+    )  # 1-2: a new project; one line per missing piece, each with its fix
     assert code == 2, err
     failed = _failed(out)
     assert len(failed) == 5 + 1 + 1 + 1 + 2 + 1 and all("fix: " in line for line in failed), out
-    for piece in ("service aiplatform.googleapis.com", "service cloudbuild.googleapis.com", f"bucket {BUCKET}",
-                  f"data {BUCKET}/mnist", f"repository us-central1-docker.pkg.dev/{PROJECT}/mnist",
+    for piece in ("service aiplatform.googleapis.com", "service cloudbuild.googleapis.com", f"bucket {PROJECT_BUCKET}",
+                  f"data {PROJECT_BUCKET}/mnist", f"repository us-central1-docker.pkg.dev/{PROJECT}/mnist",
                   "training image", "serving image", "quota custom_model_training_nvidia_t4_gpus in us-central1"):  # fmt: skip
         assert any(line.split(None, 1)[1].startswith(piece) for line in failed), (piece, out)
     assert "0 granted, the job needs 1" in out and "./submit.sh setup" in out and "./submit.sh build" in out
 
-    code, out, err = _run(capsys, "setup")  # 3: all it can
+    code, out, err = launch_in_new_project(capsys, "setup")  # 3: all it can
     assert code == 0, err
     assert out.count("\nenabled ") + out.startswith("enabled ") == 5 and "created         repository" in out
     assert "created         bucket" in out and out.count("copied ") == 4, out
@@ -63,40 +59,42 @@ def test_a_new_project_reaches_a_first_job_through_doctor_setup_build_and_train(
     assert bucket.iam_configuration.public_access_prevention == "enforced"
     for path in SAMPLE_DIR.glob("*.gz"):  # the public files, byte for byte
         assert bucket.blob(f"mnist/{path.name}").download_as_bytes() == path.read_bytes()
-    code, out, err = _run(capsys, "setup")  # idempotent: everything already there
+    code, out, err = launch_in_new_project(capsys, "setup")  # idempotent: everything already there
     assert code == 0 and "created" not in out and "copied" not in out and out.count("already") == 5 + 1 + 1 + 4, out
 
-    code, out, err = _run(capsys, "doctor")  # 4: what setup cannot do: the quota, and the images (build's)
+    code, out, err = launch_in_new_project(
+        capsys, "doctor"
+    )  # 4: what setup cannot do: the quota, and the images (build's)
     assert code == 2
     assert [line.split(None, 2)[1] for line in _failed(out)] == ["training", "serving", "quota"], out
 
-    vertex.project.grant(PROJECT, T4, "us-central1", 1)  # 5: the quota granted; build, then train
-    assert _run(capsys, "build")[0] == 0
+    vertex.project.grant(PROJECT, T4_QUOTA, "us-central1", 1)  # 5: the quota granted; build, then train
+    assert launch_in_new_project(capsys, "build")[0] == 0
     _built(vertex, calls)
-    code, out, err = _run(capsys, "doctor")
+    code, out, err = launch_in_new_project(capsys, "doctor")
     assert code == 0 and _failed(out) == [] and out.rstrip().endswith("doctor: ready for a job"), out
-    code, out, err = _run(capsys, "train", *TRAIN)
+    code, out, err = launch_in_new_project(capsys, "train", *TRAIN)
     assert code == 0, err
     output = vertex.local_path(re.search(r"^outputs: (\S+)", out, re.M).group(1))
     assert (output / "model" / "saved_model.pb").is_file()
-    assert f"data: downloading {BUCKET}/mnist/train-images-idx3-ubyte.gz" in (output / "job.log").read_text()
+    assert f"data: downloading {PROJECT_BUCKET}/mnist/train-images-idx3-ubyte.gz" in (output / "job.log").read_text()
 
     models = context / "trainer" / "models.py"  # 6: an edit makes the image stale
     models.write_text(models.read_text() + "\n# edited after the build\n")
     sent = len(vertex.requests)
-    code, out, err = _run(capsys, "train", *TRAIN)
+    code, out, err = launch_in_new_project(capsys, "train", *TRAIN)
     assert (
         code == 2
         and err
         == f"error: the training image for this source ({source.tag('Dockerfile')}) is not built: ./submit.sh build\n"
     )
     assert len(vertex.requests) == sent
-    assert _run(capsys, "build")[0] == 0
+    assert launch_in_new_project(capsys, "build")[0] == 0
     _built(vertex, calls)
     builds = len(calls.read_text().splitlines())
-    code, out, err = _run(capsys, "doctor")
+    code, out, err = launch_in_new_project(capsys, "doctor")
     assert code == 0, out
 
-    code, out, err = _run(capsys, "build")  # 7: nothing changed, nothing built
+    code, out, err = launch_in_new_project(capsys, "build")  # 7: nothing changed, nothing built
     assert code == 0 and out.startswith("already built from this source: ")
     assert len(calls.read_text().splitlines()) == builds
