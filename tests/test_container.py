@@ -1,9 +1,9 @@
-"""The training images built with podman and jobs run in them as Vertex AI would: a smoke training, a
-chief and a worker in two containers (MultiWorkerMirroredStrategy across them), tuning trials, and the TPU
-image's install up to the trainer's TPU check. Outputs are checked on the host.
+"""The training image built with podman and jobs run in it as Vertex AI would: a smoke training, a chief and a
+worker in two containers (MultiWorkerMirroredStrategy across them), tuning trials. Outputs are checked on the host.
+The TPU image: test_tpu_image.py.
 
 Needs podman (and debootstrap, once): .ci/run installs them and runs these after the suite
-(`pytest -m container`), because the two builds take minutes.
+(`pytest -m container`), because the build takes minutes.
 """
 
 from __future__ import annotations
@@ -115,15 +115,6 @@ def test_tune_local_container_runs_each_trial_in_the_image(image, tmp_path, capf
     for trial in ("1", "2"):
         _check_outputs(tmp_path / trial)
         assert IN_THE_IMAGE in (tmp_path / trial / "log.txt").read_text()
-
-
-@pytest.mark.container
-def test_the_tpu_image_installs_imports_tensorflow_and_stops_at_the_tpu_check(tmp_path, capfd):
-    assert cli.main(["build", "--local", "--tpu"]) == 0
-    assert _local(tmp_path, "--accelerator", "tpu", "--smoke") == 1
-    err = capfd.readouterr().err
-    assert "error: --accelerator tpu: this machine has no TPU" in err
-    assert not (tmp_path / "model").exists()
 
 
 def test_build_local_dry_run_prints_the_podman_build_and_builds_nothing(clean_settings, capsys, monkeypatch):

@@ -91,7 +91,9 @@ JSON = st.recursive(
     max_leaves=20,
 )
 PIXEL = st.one_of(st.floats(0, 1), st.sampled_from([0, 1]))
-GOOD_IMAGE = st.lists(st.lists(PIXEL, min_size=28, max_size=28), min_size=28, max_size=28)
+# 28 rows of 28 pixels, as a client writes them: a few drawn pixels, the rest one drawn value (drawing all 784 one by
+# one took most of the JSON properties' time: about 80 ms an image, against 5).
+GOOD_IMAGE = arrays(object, (28, 28), elements=PIXEL, fill=PIXEL).map(lambda pixels: pixels.tolist())
 
 
 def _poison(image: list, value, at: int) -> list:
@@ -123,7 +125,7 @@ def _line(instance) -> bytes:
     return json.dumps(instance).encode()  # Python's json writes NaN and Infinity, as the prober's files had them
 
 
-@pytest.mark.long  # 20-45 s under HYPOTHESIS_PROFILE=long: first on a worker
+@pytest.mark.long  # among the slowest under HYPOTHESIS_PROFILE=long (6-13 s): first on a worker
 @given(lines=st.lists(st.one_of(INSTANCES.map(_line), st.binary(max_size=40)), max_size=4))
 @example(lines=[b'{"image": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"])
 @example(lines=[b'{"image": "\xff\xfe"}'])
@@ -144,7 +146,7 @@ def test_any_json_lines_file_reads_as_images_in_0_1_or_is_one_line(tmp_path_fact
 # ---------------------------------------------------------------- the prediction request
 
 
-@pytest.mark.long  # 20-45 s under HYPOTHESIS_PROFILE=long: first on a worker
+@pytest.mark.long  # among the slowest under HYPOTHESIS_PROFILE=long (6-13 s): first on a worker
 @given(body=st.one_of(st.binary(max_size=64), st.lists(INSTANCES, max_size=3).map(lambda i: _line({"instances": i}))))
 @example(body=b"[" * 100_000)
 @example(body=b'{"instances": [{"image": NaN}]}')
@@ -182,7 +184,7 @@ NEARLY_VALID = st.builds(
 )
 
 
-@pytest.mark.long  # 20-45 s under HYPOTHESIS_PROFILE=long: first on a worker
+@pytest.mark.long  # among the slowest under HYPOTHESIS_PROFILE=long (6-13 s): first on a worker
 @given(
     images=st.lists(st.one_of(FLOAT32_B64, NEARLY_VALID), min_size=1, max_size=5),
     intruder=st.one_of(st.none(), INSTANCES),

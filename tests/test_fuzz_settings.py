@@ -40,7 +40,7 @@ SETTING_TEXT = {
 }
 
 
-@pytest.mark.long  # 20-45 s under HYPOTHESIS_PROFILE=long: first on a worker
+@pytest.mark.long  # among the slowest under HYPOTHESIS_PROFILE=long (6-13 s): first on a worker
 @given(data=st.data(), name=st.sampled_from(sorted(SETTING_TEXT)))
 @example(data=None, name="bucket")  # replaced below by the line break a prober found
 def test_any_setting_is_taken_into_valid_image_uris_or_refused_naming_its_flag_in_one_line(data, name):
