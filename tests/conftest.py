@@ -96,6 +96,13 @@ def launch_in_new_project(capsys, *argv: str) -> tuple[int, str, str]:
     return launch(capsys, *argv, "--project", PROJECT, "--bucket", PROJECT_BUCKET)
 
 
+def local_container(output_dir: Path, *argv: str) -> int:
+    """`./submit.sh local --container ARGV` (a job in the image built here), its outputs in output_dir: the status."""
+    from trainer.submit import cli
+
+    return cli.main(["local", "--container", "--output-dir", str(output_dir), *argv])
+
+
 def sample_trials(study, count: int, seed: int = 0) -> list[dict[str, str]]:
     """Random search over the study's parameters, as flag values: Optuna's RandomSampler, as the local sweep
     draws for RANDOM_SEARCH (and the fake Vertex AI for every study)."""

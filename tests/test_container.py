@@ -17,15 +17,11 @@ import subprocess
 import tempfile
 
 import pytest
-from conftest import read_metrics
+from conftest import local_container, read_metrics
 
 from trainer.submit import cli, container, source
 
 IN_THE_IMAGE = "digits from /app/trainer/sample"  # the package as the image installed it, not this checkout
-
-
-def _local(tmp_path, *argv: str) -> int:
-    return cli.main(["local", "--container", "--output-dir", str(tmp_path), *argv])
 
 
 def _check_outputs(folder) -> dict:
@@ -91,7 +87,7 @@ def test_a_rebuild_after_an_edit_to_the_trainer_takes_tensorflow_from_the_build_
 
 @pytest.mark.container
 def test_a_smoke_training_in_the_container_writes_its_outputs_on_the_host(image, tmp_path, capfd):
-    assert _local(tmp_path, "--stage", "conv", "--smoke") == 0
+    assert local_container(tmp_path, "--stage", "conv", "--smoke") == 0
     assert _check_outputs(tmp_path)["stage"] == "conv"
     out = capfd.readouterr().out
     assert f"in {image}" in out and IN_THE_IMAGE in out
@@ -99,7 +95,7 @@ def test_a_smoke_training_in_the_container_writes_its_outputs_on_the_host(image,
 
 @pytest.mark.container
 def test_a_chief_and_a_worker_train_together_across_two_containers(image, tmp_path, capfd):
-    assert _local(tmp_path, "--replicas", "2", "--stage", "dense", "--smoke") == 0
+    assert local_container(tmp_path, "--replicas", "2", "--stage", "dense", "--smoke") == 0
     out = capfd.readouterr().out
     assert out.count("strategy: MultiWorkerMirroredStrategy over 2 replicas on 2 workers") == 2
     assert out.count(IN_THE_IMAGE) == 2

@@ -8,6 +8,7 @@ training image builds, so that the two builds, minutes each, overlap (docs/testi
 from __future__ import annotations
 
 import pytest
+from conftest import local_container
 
 from trainer.submit import cli
 
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.container
 
 def test_the_tpu_image_installs_imports_tensorflow_and_stops_at_the_tpu_check(tmp_path, capfd):
     assert cli.main(["build", "--local", "--tpu"]) == 0
-    assert cli.main(["local", "--container", "--output-dir", str(tmp_path), "--accelerator", "tpu", "--smoke"]) == 1
+    assert local_container(tmp_path, "--accelerator", "tpu", "--smoke") == 1
     err = capfd.readouterr().err
     assert "error: --accelerator tpu: this machine has no TPU" in err
     assert not (tmp_path / "model").exists()
