@@ -2,6 +2,10 @@
 
     python benchmarks/baseline_notebook.py --stage conv      # full codelab budget: accuracy and images/s
 
+It runs with TensorFlow's own settings, as a notebook does: TensorFlow is imported before the trainer, whose
+defaults (oneDNN on) would otherwise apply. On a CPU without AVX512_VNNI, AVX512_BF16 or AMX, TensorFlow leaves
+oneDNN off by default; benchmarks/throughput.py runs this file in a child process for that reason.
+
 Reads the raw IDX records with tf.data.FixedLengthRecordDataset, decodes and scales them in map(),
 caches, shuffles 5,000 at a time, repeats, batches and prefetches; one-hot labels with
 categorical_crossentropy; validation on the 10,000 test digits in a single batch. The models and
@@ -15,9 +19,9 @@ import sys
 import time
 from pathlib import Path
 
-import keras
+import keras  # and TensorFlow with it, before common imports the trainer: the notebook's TensorFlow settings
 import tensorflow as tf
-from common import DATA_DIR_HELP, DEFAULT_DATA_DIR  # first: puts the repository on sys.path
+from common import DATA_DIR_HELP, DEFAULT_DATA_DIR, onednn  # puts the repository on sys.path
 
 from trainer import data, models, reporting
 
@@ -74,16 +78,42 @@ def build(stage: models.Stage) -> keras.Model:
     return model
 
 
+class EpochTimer(keras.callbacks.Callback):
+    """The seconds of the last epoch's steps, without fit()'s own set-up and tear-down."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds = time.perf_counter() - self.start
+
+
+def timed_epochs(model: keras.Model, dataset, steps: int) -> None:
+    """For benchmarks/throughput.py: one epoch of `steps` steps for each line read from stdin, its seconds
+    written to stdout; the first line written says this process's oneDNN setting."""
+    timer = EpochTimer()
+    print("oneDNN", onednn(), flush=True)
+    for _ in sys.stdin:
+        model.fit(dataset, epochs=1, steps_per_epoch=steps, callbacks=[timer], verbose=0)
+        print(timer.seconds, flush=True)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--stage", default="batchnorm")
     p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help=DATA_DIR_HELP)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--timed-epochs", type=int, metavar="STEPS", help="serve benchmarks/throughput.py (see timed_epochs)"
+    )
     args = p.parse_args()
     stage = models.resolve_stage(args.stage)
     keras.utils.set_random_seed(args.seed)
     model = build(stage)
     files = data.find_files(args.data_dir)
+    if args.timed_epochs:
+        timed_epochs(model, training_dataset(files, stage.batch_size), args.timed_epochs)
+        return 0
     steps_per_epoch = 60000 // stage.batch_size
     start = time.perf_counter()
     history = model.fit(
@@ -97,7 +127,10 @@ def main() -> int:
     )
     wall = time.perf_counter() - start
     accuracy = history.history["val_accuracy"][-1]
-    print(f"baseline: stage {stage.name}, {stage.epochs} epochs, test accuracy {accuracy:.2%}, {wall:.0f} s wall")
+    print(
+        f"baseline: stage {stage.name}, {stage.epochs} epochs, test accuracy {accuracy:.2%}, {wall:.0f} s wall, "
+        f"oneDNN {onednn()}"
+    )
     return 0
 
 

@@ -30,9 +30,12 @@ import tempfile
 import time
 from pathlib import Path
 
+# first: the repository on sys.path, and the trainer's TensorFlow settings (the server's) before TensorFlow
+from common import REPO, onednn
+
+# isort: split
 import keras
 import numpy as np
-from common import REPO  # first: puts the repository on sys.path
 
 from trainer import data, models  # noqa: F401 (models: the custom layers model.keras needs)
 from trainer.serving_contract import ROUTES, to_b64
@@ -140,7 +143,9 @@ def main() -> int:
         finally:
             server.terminate()
             server.wait()
-    print(f"CPU: {_cpu()}; model: {model.name} ({model.count_params():,} parameters)")
+    print(
+        f"CPU: {_cpu()}; model: {model.name} ({model.count_params():,} parameters); oneDNN {onednn()} here and in the server"
+    )
     print(
         "\n| request form | 1 image p50 | 1 image p99 | 64 per request | of model.predict | of the signature (rounds) |"
     )

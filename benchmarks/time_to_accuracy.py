@@ -17,10 +17,13 @@ import sys
 import tempfile
 import time
 
+# first: the repository on sys.path, and the trainer's TensorFlow settings before TensorFlow is imported
+from common import DATA_DIR_HELP, DEFAULT_DATA_DIR, cpu_precision, onednn
+
+# isort: split
 import keras
 import numpy as np
 import tensorflow as tf
-from common import DATA_DIR_HELP, DEFAULT_DATA_DIR, cpu_precision  # first: puts the repository on sys.path
 
 from trainer import config, data, distribution, models, train
 
@@ -97,7 +100,7 @@ def main() -> int:
     args = p.parse_args()
     mnist = data.load_mnist(args.data_dir)
     precision = cpu_precision(args.precision)
-    print(f"precision={precision}, xla={args.xla}", flush=True)
+    print(f"precision={precision}, xla={args.xla}, oneDNN {onednn()}", flush=True)
     flags = ["--precision", precision, "--xla", args.xla]
     flags += ["--steps-per-execution", str(args.steps_per_execution)] if args.steps_per_execution else []
     rows = []

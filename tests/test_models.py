@@ -1,6 +1,10 @@
-"""The stages' layers: the fused batch norm computes what Keras's own does."""
+"""The stages' layers: the fused batch norm computes what Keras's own does; a trainer process trains on oneDNN."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -45,3 +49,15 @@ def test_fused_batch_norm_gradients_match_keras_batch_norm():
 def test_fused_batch_norm_keeps_the_mixed_precision_output_dtype():
     layer = models.BatchNormalization(dtype="mixed_bfloat16")
     assert layer(np.ones((4, 3, 3, 2), "float32"), training=True).dtype == "bfloat16"
+
+
+@pytest.mark.parametrize("setting, enabled", [(None, True), ("0", False)], ids=["by default", "unless told not to"])
+def test_a_trainer_process_trains_on_tensorflows_onednn_kernels(setting, enabled):
+    """A child process: TensorFlow reads the setting once, when it is first imported. On an AVX2-only CPU its own
+    default is off, which made the conv stages train 1.4-2.3x slower (docs/performance.md)."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    env |= {"TF_ENABLE_ONEDNN_OPTS": setting} if setting else {}
+    probe = "import trainer.task; from tensorflow.python.util import _pywrap_util_port as p; print(p.IsMklEnabled())"
+    result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(enabled)]
