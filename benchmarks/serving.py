@@ -144,7 +144,8 @@ def main() -> int:
             server.terminate()
             server.wait()
     print(
-        f"CPU: {_cpu()}; model: {model.name} ({model.count_params():,} parameters); oneDNN {onednn()} here and in the server"
+        f"CPU: {_cpu()}; model: {model.name} ({model.count_params():,} parameters); oneDNN {onednn()} in this "
+        "process (the server, a trainer process, has the same setting)"
     )
     print(
         "\n| request form | 1 image p50 | 1 image p99 | 64 per request | of model.predict | of the signature (rounds) |"
