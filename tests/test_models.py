@@ -54,7 +54,7 @@ def test_fused_batch_norm_keeps_the_mixed_precision_output_dtype():
 @pytest.mark.parametrize("setting, enabled", [(None, True), ("0", False)], ids=["by default", "unless told not to"])
 def test_a_trainer_process_trains_on_tensorflows_onednn_kernels(setting, enabled):
     """A child process: TensorFlow reads the setting once, when it is first imported. On an AVX2-only CPU its own
-    default is off, which made the conv stages train 1.4-2.3x slower (docs/performance.md)."""
+    default is off, which made the conv stages train 1.35-2.4x slower (docs/performance.md)."""
     env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
     env |= {"TF_ENABLE_ONEDNN_OPTS": setting} if setting else {}
     probe = "import trainer.task; from tensorflow.python.util import _pywrap_util_port as p; print(p.IsMklEnabled())"
