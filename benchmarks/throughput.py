@@ -127,7 +127,7 @@ def main() -> int:
                 jit_compile=xla,
             )
 
-        trainer_ds = pipeline.make_dataset(mnist.train_images, mnist.train_labels, batch, shuffle=True, seed=1).repeat()
+        trainer_ds = pipeline.training_dataset(mnist.train_images, mnist.train_labels, batch, seed=1).repeat()
         one_batch = next(
             iter(pipeline.make_dataset(mnist.train_images[:batch], mnist.train_labels[:batch], batch, shuffle=False))
         )

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from conftest import REPO, SAMPLE_DIR, read_metrics, run_in_process
 
-from trainer import data, pipeline
+from trainer import config, data, distribution, pipeline
 
 
 def _gunzip(src: Path, dst: Path) -> None:
@@ -166,16 +167,27 @@ def _epochs(ds, count: int) -> list[np.ndarray]:
     return [np.concatenate([labels.numpy() for _, labels in ds]) for _ in range(count)]
 
 
-def test_training_batches_visit_every_image_once_per_epoch_in_a_new_order():
+def test_training_takes_whole_batches_each_epoch_in_a_new_order_leaving_out_different_images():
+    """Was: a short last batch, so the compiled step saw a batch of unknown size (docs/performance.md: 13% of batch
+    norm's speed on AVX2). Now 15 batches of 64 from 1,000 images; each epoch leaves out its own last 40."""
     labels = (np.arange(1000) % 256).astype(np.uint8)
     images = np.repeat(labels, 784).reshape(1000, 28, 28)
-    ds = pipeline.make_dataset(images, np.arange(1000), 64, shuffle=True, seed=3)
+    ds = pipeline.training_dataset(images, np.arange(1000), 64, seed=3)
+    assert ds.element_spec[0].shape.as_list() == [64, 28, 28] and ds.cardinality() == 15
     first, second = _epochs(ds, 2)
-    assert sorted(first) == sorted(second) == list(range(1000))
-    assert ds.cardinality() == 16
-    assert list(first) != list(second) and list(first) != list(range(1000))
+    assert len(set(first)) == len(set(second)) == 960
+    assert set(range(1000)) - set(first) != set(range(1000)) - set(second)
+    assert list(first) != list(second) and list(first) != list(range(960))
     for batch_images, batch_labels in ds.take(2):
         np.testing.assert_allclose(batch_images.numpy()[:, 0, 0], (batch_labels.numpy() % 256) / 255.0, rtol=1e-6)
+
+
+def test_the_trainer_trains_on_whole_batches_and_tests_on_every_test_image():
+    run = config.from_flags(["--data-dir", str(SAMPLE_DIR), "--train-size", "1000", "--test-size", "300"], environ={})
+    placement = distribution.Placement(tf.distribute.get_strategy(), "cpu", "float32", 64, 0.01, 1)
+    datasets = pipeline.read_data(run, placement, None)
+    assert datasets.train.element_spec[0].shape.as_list() == [64, 28, 28] and datasets.train_batches == 15
+    assert [len(y) for _, y in datasets.test] == [300]
 
 
 def test_workers_with_the_same_seed_see_the_same_order():

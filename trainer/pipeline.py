@@ -64,6 +64,16 @@ def make_dataset(
     return ds.prefetch(2).with_options(options)
 
 
+def training_dataset(images: np.ndarray, labels: np.ndarray, global_batch: int, seed: int):
+    """make_dataset's batches for training: shuffled anew each epoch, whole batches only.
+
+    A short last batch would make the batch dimension unknown (None) to the compiled step, which cost batch
+    norm 12-13% of its speed on a 2-core AVX2 CPU (docs/performance.md); so each epoch leaves out the fewer
+    than global_batch images its permutation puts last, different ones each epoch, as flax's MNIST example
+    and the codelab's notebooks do."""
+    return make_dataset(images, labels, global_batch, shuffle=True, seed=seed, drop_remainder=True)
+
+
 @dataclasses.dataclass(frozen=True)
 class Datasets:
     """The images and labels this run uses, and their tf.data pipelines."""
@@ -74,6 +84,7 @@ class Datasets:
     test_y: np.ndarray
     train: tf.data.Dataset
     test: tf.data.Dataset
+    train_batches: int  # whole batches an epoch: the steps of one epoch
 
 
 def check_sizes(config: Config, train_count: int, test_count: int, global_batch: int) -> None:
@@ -104,11 +115,13 @@ def read_data(config: Config, placement: Placement, mnist: data.Mnist | None) ->
     import keras
 
     keras.utils.set_random_seed(config.seed)  # the same on every worker, so their shards are disjoint
-    static_shapes = placement.kind == "tpu"
-    train = make_dataset(
-        train_x, train_y, placement.global_batch, shuffle=True, seed=config.seed, drop_remainder=static_shapes
+    train = training_dataset(train_x, train_y, placement.global_batch, config.seed)
+    test_batch = min(1000, len(test_x))  # every test image counts, but a TPU needs static shapes: never all of them
+    test = make_dataset(test_x, test_y, test_batch, shuffle=False, drop_remainder=placement.kind == "tpu")
+    train_batches = len(train_x) // placement.global_batch
+    print(
+        f"data: {len(train_x):,} training and {len(test_x):,} test digits from {config.data_dir}; "
+        f"{train_batches:,} batches of {placement.global_batch:,} an epoch",
+        flush=True,
     )
-    test_batch = min(1000, len(test_x))  # a TPU drops a short last batch: never all of them
-    test = make_dataset(test_x, test_y, test_batch, shuffle=False, drop_remainder=static_shapes)
-    print(f"data: {len(train_x):,} training and {len(test_x):,} test digits from {config.data_dir}", flush=True)
-    return Datasets(train_x, train_y, test_x, test_y, train, test)
+    return Datasets(train_x, train_y, test_x, test_y, train, test, train_batches)

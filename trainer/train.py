@@ -9,7 +9,6 @@ Failures are exceptions; `trainer.task` turns them into one line and an exit sta
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import re
 import sys
@@ -91,9 +90,9 @@ def _epochs(count: int) -> str:
     return f"{count} epoch{'s' if count != 1 else ''}"
 
 
-def build_model(config: Config, placement: distribution.Placement, train_count: int) -> keras.Model:
+def build_model(config: Config, placement: distribution.Placement, train_batches: int) -> keras.Model:
     """The stage's model under the strategy, its learning-rate schedule spanning every step of the run."""
-    total_steps = math.ceil(train_count / placement.global_batch) * config.epochs
+    total_steps = train_batches * config.epochs
     with placement.strategy.scope():
         model = models.build_model(
             config.stage,
@@ -112,11 +111,11 @@ def build_model(config: Config, placement: distribution.Placement, train_count: 
     return model
 
 
-def watchers(config: Config, role: cluster.Role, placement: distribution.Placement, train_count: int) -> Watchers:
+def watchers(config: Config, role: cluster.Role, placement: distribution.Placement, train_batches: int) -> Watchers:
     """What is reported while it trains; in this order: the lr and the guard see an epoch before it is logged,
     logged before it is backed up. The chief alone writes TensorBoard events and the tuning metric."""
     backup_dir = storage.join(config.checkpoint_dir, "backup" if role.is_chief else f"backup-{role.name}")
-    clock, epoch_log = reporting.TrainingClock(train_count), reporting.EpochLog()
+    clock, epoch_log = reporting.TrainingClock(train_batches * placement.global_batch), reporting.EpochLog()
     backup = preemption.Backup(backup_dir, epoch_log, {"stage": config.stage.name})
     lr: keras.callbacks.Callback = (
         reporting.lr_schedule(placement.learning_rate, config.lr_decay)
@@ -220,8 +219,8 @@ def train_and_evaluate(
         if not role.is_chief:  # the usual multi-worker pattern: only the chief publishes
             print(f"{role.name}: not the chief; the model goes to a temporary folder, no metrics or plots", flush=True)
         datasets = pipeline.read_data(config, placement, mnist)
-        model = build_model(config, placement, len(datasets.train_x))
-        w = watchers(config, role, placement, len(datasets.train_x))
+        model = build_model(config, placement, datasets.train_batches)
+        w = watchers(config, role, placement, datasets.train_batches)
         test_metrics = fit(config, role, model, datasets, w, callbacks)
         return publish(config, role, model, placement, datasets, w, test_metrics, started)
     finally:
