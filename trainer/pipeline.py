@@ -84,7 +84,11 @@ class Datasets:
     test_y: np.ndarray
     train: tf.data.Dataset
     test: tf.data.Dataset
-    train_batches: int  # whole batches an epoch: the steps of one epoch
+
+    @property
+    def train_batches(self) -> int:
+        """Whole batches an epoch, the steps of one epoch: the training dataset's own count."""
+        return int(self.train.cardinality())
 
 
 def check_sizes(config: Config, train_count: int, test_count: int, global_batch: int) -> None:
@@ -118,10 +122,10 @@ def read_data(config: Config, placement: Placement, mnist: data.Mnist | None) ->
     train = training_dataset(train_x, train_y, placement.global_batch, config.seed)
     test_batch = min(1000, len(test_x))  # every test image counts, but a TPU needs static shapes: never all of them
     test = make_dataset(test_x, test_y, test_batch, shuffle=False, drop_remainder=placement.kind == "tpu")
-    train_batches = len(train_x) // placement.global_batch
+    datasets = Datasets(train_x, train_y, test_x, test_y, train, test)
     print(
         f"data: {len(train_x):,} training and {len(test_x):,} test digits from {config.data_dir}; "
-        f"{train_batches:,} batches of {placement.global_batch:,} an epoch",
+        f"{datasets.train_batches:,} batches of {placement.global_batch:,} an epoch",
         flush=True,
     )
-    return Datasets(train_x, train_y, test_x, test_y, train, test, train_batches)
+    return datasets
